@@ -1,0 +1,3 @@
+"""jbt: backtest crypto trading strategies from the command line."""
+
+__version__ = "0.1.0"
