@@ -1,0 +1,111 @@
+"""Plain result objects a backtest returns. Printing, JSON and HTTP are someone else's job."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Why a trade was closed (the exit-reason table groups by these).
+CLOSED_BY = ("signal", "stop-loss", "take-profit", "liquidation", "end-of-run")
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One route: a strategy trading one symbol on one exchange at one timeframe."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    strategy: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.exchange}:{self.symbol}:{self.timeframe}:{self.strategy}"
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order as it ended: filled, cancelled, or still open at the end of the run."""
+
+    id: int
+    route: str  # RouteSpec.key
+    exchange: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    type: str  # "market" | "limit" | "stop"
+    role: str  # "entry" | "exit" | "stop-loss" | "take-profit" | "liquidation" | "end-of-run"
+    qty: float
+    price: float | None  # requested price (None for market)
+    status: str  # "filled" | "cancelled" | "open"
+    created_at: int  # epoch ms
+    filled_at: int | None = None
+    fill_price: float | None = None
+    fee: float = 0.0
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    """A position from open to flat. ``pnl`` is net of all fees; ``fee`` is the fees paid."""
+
+    id: int
+    route: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    strategy: str
+    side: str  # "long" | "short"
+    qty: float  # the largest size the position reached
+    entry_time: int  # epoch ms of the first entry fill
+    entry_price: float  # average entry price
+    exit_time: int  # epoch ms of the last exit fill
+    exit_price: float  # average exit price
+    pnl: float
+    fee: float
+    closed_by: str  # one of CLOSED_BY
+    leverage: float = 1.0
+
+    @property
+    def holding_ms(self) -> int:
+        return self.exit_time - self.entry_time
+
+    @property
+    def is_long(self) -> bool:
+        return self.side == "long"
+
+
+@dataclass
+class BacktestResult:
+    """Everything a run produced. ``equity`` is one (time ms, equity) per bar of the shortest
+    route timeframe, marked to market at the bar's close."""
+
+    config: dict[str, Any]
+    routes: list[RouteSpec]
+    start: int
+    end: int
+    starting_balance: float
+    finishing_balance: float
+    trades: list[ClosedTrade] = field(default_factory=list)
+    orders: list[OrderRecord] = field(default_factory=list)
+    equity_time: list[int] = field(default_factory=list)
+    equity: list[float] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+    session_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape documented in the README (what ``--json`` writes and the API returns)."""
+        return {
+            "session_id": self.session_id,
+            "config": self.config,
+            "routes": [asdict(r) for r in self.routes],
+            "period": {"start": self.start, "end": self.end},
+            "starting_balance": self.starting_balance,
+            "finishing_balance": self.finishing_balance,
+            "metrics": self.metrics,
+            "trades": [asdict(t) for t in self.trades],
+            "orders": [asdict(o) for o in self.orders],
+            "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity)],
+            "duration_s": self.duration_s,
+        }
