@@ -1,0 +1,134 @@
+"""The ``jbt`` command line: one small function per command.
+
+Heavy modules (ccxt, pandas, fastapi, the engine) are imported inside the commands that need
+them so ``jbt --help`` stays instant. Errors the user can fix are one line on stderr and a
+non-zero exit code; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from jbt import __version__
+from jbt.errors import JbtError
+
+app = typer.Typer(
+    name="jbt",
+    help="Backtest crypto trading strategies: import candles, run backtests, serve the engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class State:
+    """What the global options set; commands build their services from it."""
+
+    project_dir: Path = field(default_factory=Path.cwd)
+    debug: bool = False
+    _config: Any = None
+
+    def config(self):
+        """The project's config.toml, loaded once per command."""
+        if self._config is None:
+            from jbt.config import load_config
+
+            self._config = load_config(self.project_dir)
+        return self._config
+
+    def open_db(self):
+        """Bind and open the project's database (created on first use)."""
+        from jbt.models import open_database
+
+        return open_database(self.config().database_url())
+
+
+def _err(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]Error:[/] {message}", markup=True
+    )
+
+
+def handle_errors(fn: F) -> F:
+    """Turn user-fixable errors into one line and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = typer.get_current_context(silent=True)
+        state = ctx.find_object(State) if ctx is not None else None
+        debug = bool(state and state.debug)
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except JbtError as exc:
+            if debug:
+                raise
+            _err(_escape(str(exc)))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            _err("interrupted; everything saved so far is kept")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
+            if debug:
+                raise
+            _err(_escape(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"jbt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    project: Path = typer.Option(
+        Path("."), "--project", "-p", help="Project folder (strategies/, routes.py, config.toml)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """jbt: honest, fast backtests of crypto strategies from the command line."""
+    ctx.obj = State(project_dir=project.resolve(), debug=debug)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_object(State)
+    return obj if obj is not None else State()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="jbt")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Load and validate ``config.toml`` into frozen dataclasses.
+
+Every key has a default, so a project without a config file works. Unknown keys and values of
+the wrong type fail with one line naming the file, the key and what was expected. Environment
+variables override the file: ``JBT_DATABASE_URL`` (database.url) and ``JBT_SERVER_TOKEN``
+(server.token).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from jbt.errors import ConfigError
+
+CONFIG_FILE = "config.toml"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    #: ``sqlite:///db.sqlite3`` (relative to the project folder), ``sqlite:////abs/path.db``,
+    #: or ``postgresql://user:password@host:5432/name``.
+    url: str = "sqlite:///db.sqlite3"
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    starting_balance: float = 10_000.0
+    fee: float = 0.001
+    maker_fee: float | None = None
+    taker_fee: float | None = None
+    slippage: float = 0.0
+    type: str = "spot"
+    leverage: float = 1.0
+    warmup_candles: int = 210
+    #: futures only: maintenance margin as a fraction of the position's notional value.
+    maintenance_margin: float = 0.005
+    #: what to do with minutes missing inside the backtest period: "refuse" or "fill"
+    #: (fill = carry the previous close forward as a flat, zero-volume candle).
+    missing_candles: str = "refuse"
+
+    @property
+    def maker(self) -> float:
+        return self.fee if self.maker_fee is None else self.maker_fee
+
+    @property
+    def taker(self) -> float:
+        return self.fee if self.taker_fee is None else self.taker_fee
+
+    @property
+    def is_futures(self) -> bool:
+        return self.type == "futures"
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    #: Base URL of the exchange's REST API: a mirror, a testnet, or a local fake in tests.
+    api_url: str | None = None
+    #: Minimum milliseconds between two requests; ``None`` uses the exchange's published limit.
+    rate_limit_ms: int | None = None
+    #: Retries for rate limits, 5xx answers, timeouts and dropped connections.
+    max_retries: int = 8
+    #: Seconds to wait for one HTTP answer.
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Required when binding to anything but loopback; clients send ``Authorization: Bearer``.
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    exchanges: dict[str, ExchangeConfig] = field(default_factory=dict)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    #: The project folder: relative paths (the SQLite file) are resolved against it.
+    project_dir: Path = field(default_factory=Path.cwd)
+    #: Where the values came from, for messages.
+    source: str = CONFIG_FILE
+
+    def exchange(self, name: str) -> ExchangeConfig:
+        return self.exchanges.get(name, ExchangeConfig())
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the project folder."""
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url[len("sqlite:///") :]
+            if rel and rel != ":memory:" and not Path(rel).is_absolute():
+                return "sqlite:///" + str((self.project_dir / rel).resolve())
+        return url
+
+    def with_overrides(self, overrides: dict[str, Any], source: str = "overrides") -> Config:
+        """A new Config with ``{"backtest": {"fee": 0.0}, ...}`` applied and validated."""
+        raw = self.to_dict()
+        for section, values in overrides.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: '{section}' must be a table of keys")
+            target = raw.setdefault(section, {})
+            if section == "exchanges":
+                for name, ex in values.items():
+                    target.setdefault(name, {}).update(ex)
+            else:
+                target.update(values)
+        raw.pop("project_dir", None)
+        return parse_config(raw, source=source, project_dir=self.project_dir, env={})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able snapshot (the server token is never included)."""
+        d = {
+            "database": dataclasses.asdict(self.database),
+            "backtest": dataclasses.asdict(self.backtest),
+            "exchanges": {k: dataclasses.asdict(v) for k, v in self.exchanges.items()},
+            "server": {k: v for k, v in dataclasses.asdict(self.server).items() if k != "token"},
+        }
+        return d
+
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseConfig,
+    "backtest": BacktestConfig,
+    "server": ServerConfig,
+}
+
+_CHOICES = {
+    ("backtest", "type"): ("spot", "futures"),
+    ("backtest", "missing_candles"): ("refuse", "fill"),
+}
+
+
+def _expected(tp: Any) -> str:
+    names = {float: "a number", int: "a whole number", str: "a string"}
+    return names.get(tp, str(tp))
+
+
+def _check_value(where: str, key: str, value: Any, annotation: str) -> Any:
+    optional = "None" in annotation
+    base = annotation.replace(" | None", "").strip()
+    if value is None and optional:
+        return None
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {value!r}")
+        return value
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: '{key}' must be a whole number, got {value!r}")
+        return value
+    if base == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported annotation {annotation}")  # pragma: no cover
+
+
+def _build(cls: type, section: str, values: Any, source: str) -> Any:
+    where = f"{source} [{section}]"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: '{section}' must be a table ([{section}])")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{where}: unknown key '{key}'; expected one of: {', '.join(fields)}"
+            )
+        value = _check_value(where, key, value, str(fields[key].type))
+        choices = _CHOICES.get((section, key))
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}, got {value!r}")
+        kwargs[key] = value
+    obj = cls(**kwargs)
+    _check_ranges(obj, where)
+    return obj
+
+
+def _check_ranges(obj: Any, where: str) -> None:
+    if isinstance(obj, BacktestConfig):
+        if obj.starting_balance <= 0:
+            raise ConfigError(f"{where}: 'starting_balance' must be > 0")
+        for name in ("fee", "maker_fee", "taker_fee", "slippage", "maintenance_margin"):
+            v = getattr(obj, name)
+            if v is not None and not (0 <= v < 1):
+                raise ConfigError(f"{where}: '{name}' is a fraction (0.001 = 0.1%); got {v}")
+        if obj.leverage < 1:
+            raise ConfigError(f"{where}: 'leverage' must be >= 1, got {obj.leverage}")
+        if obj.leverage != 1 and obj.type == "spot":
+            raise ConfigError(f"{where}: 'leverage' needs type = \"futures\" (spot has no leverage)")
+        if obj.warmup_candles < 0:
+            raise ConfigError(f"{where}: 'warmup_candles' must be >= 0")
+    if isinstance(obj, ExchangeConfig):
+        if obj.max_retries < 0:
+            raise ConfigError(f"{where}: 'max_retries' must be >= 0")
+        if obj.timeout <= 0:
+            raise ConfigError(f"{where}: 'timeout' must be > 0")
+    if isinstance(obj, ServerConfig) and not (0 < obj.port < 65536):
+        raise ConfigError(f"{where}: 'port' must be between 1 and 65535")
+
+
+def parse_config(
+    raw: dict[str, Any],
+    *,
+    source: str = CONFIG_FILE,
+    project_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Validate a parsed TOML document and return a frozen Config."""
+    env = os.environ if env is None else env
+    sections: dict[str, Any] = {}
+    exchanges: dict[str, ExchangeConfig] = {}
+    for name, values in raw.items():
+        if name == "exchanges":
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: 'exchanges' must be a table ([exchanges.NAME])")
+            for ex_name, ex_values in values.items():
+                exchanges[ex_name] = _build(
+                    ExchangeConfig, f"exchanges.{ex_name}", ex_values, source
+                )
+        elif name in _SECTIONS:
+            sections[name] = _build(_SECTIONS[name], name, values, source)
+        else:
+            raise ConfigError(
+                f"{source}: unknown section [{name}]; expected one of: "
+                f"{', '.join([*_SECTIONS, 'exchanges'])}"
+            )
+    database = sections.get("database", DatabaseConfig())
+    if env.get("JBT_DATABASE_URL"):
+        database = DatabaseConfig(url=env["JBT_DATABASE_URL"])
+    server = sections.get("server", ServerConfig())
+    if env.get("JBT_SERVER_TOKEN"):
+        server = dataclasses.replace(server, token=env["JBT_SERVER_TOKEN"])
+    return Config(
+        database=database,
+        backtest=sections.get("backtest", BacktestConfig()),
+        exchanges=exchanges,
+        server=server,
+        project_dir=(project_dir or Path.cwd()).resolve(),
+        source=source,
+    )
+
+
+def load_config(project_dir: Path | str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read ``config.toml`` from the project folder (defaults when the file does not exist)."""
+    project = Path(project_dir or Path.cwd()).resolve()
+    path = project / CONFIG_FILE
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, source=str(path), project_dir=project, env=env)

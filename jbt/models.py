@@ -1,0 +1,199 @@
+"""Peewee models and the deferred database.
+
+Nothing connects or creates tables at import time: ``open_database(url)`` does both, at the edge
+(a CLI command, the API's startup). SQLite is the default (one file, WAL mode); a
+``postgresql://`` URL selects PostgreSQL through the same models.
+
+Prices and volumes are ``DecimalField``s; every timestamp is an integer, UTC epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import peewee as pw
+
+from jbt.errors import ConfigError
+
+#: The models' database, bound by ``open_database``. A proxy, so importing opens nothing.
+database_proxy = pw.DatabaseProxy()
+
+_PRICE = {"max_digits": 38, "decimal_places": 12, "auto_round": True}
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+
+
+class Candle(BaseModel):
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    timeframe = pw.CharField(max_length=8)
+    timestamp = pw.BigIntegerField()  # open time, epoch ms UTC
+    open = pw.DecimalField(**_PRICE)
+    high = pw.DecimalField(**_PRICE)
+    low = pw.DecimalField(**_PRICE)
+    close = pw.DecimalField(**_PRICE)
+    volume = pw.DecimalField(**_PRICE)
+
+    class Meta:
+        table_name = "candle"
+        indexes = ((("exchange", "symbol", "timeframe", "timestamp"), True),)
+
+
+class BacktestSession(BaseModel):
+    created_at = pw.BigIntegerField()  # epoch ms
+    status = pw.CharField(max_length=16, default="running")  # running | finished | failed
+    duration_s = pw.FloatField(default=0.0)
+    start = pw.BigIntegerField(null=True)
+    end = pw.BigIntegerField(null=True)
+    routes = pw.TextField(default="[]")  # JSON list of routes
+    config = pw.TextField(default="{}")  # JSON snapshot of the config used
+    metrics = pw.TextField(default="{}")  # JSON name -> number
+    equity = pw.TextField(default="[]")  # JSON [[time, equity], ...]
+    starting_balance = pw.DecimalField(**_PRICE, null=True)
+    finishing_balance = pw.DecimalField(**_PRICE, null=True)
+    error = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "backtest_session"
+
+
+class Order(BaseModel):
+    session = pw.ForeignKeyField(BacktestSession, backref="orders", on_delete="CASCADE")
+    order_id = pw.IntegerField()
+    route = pw.CharField(max_length=255)
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    side = pw.CharField(max_length=8)
+    type = pw.CharField(max_length=16)
+    role = pw.CharField(max_length=16)
+    qty = pw.DecimalField(**_PRICE)
+    price = pw.DecimalField(**_PRICE, null=True)
+    status = pw.CharField(max_length=16)
+    created_at = pw.BigIntegerField()
+    filled_at = pw.BigIntegerField(null=True)
+    fill_price = pw.DecimalField(**_PRICE, null=True)
+    fee = pw.DecimalField(**_PRICE, default=0)
+    reduce_only = pw.BooleanField(default=False)
+
+    class Meta:
+        table_name = "order"
+
+
+class Trade(BaseModel):
+    """One fill: a part of an order executed at one price and time."""
+
+    session = pw.ForeignKeyField(BacktestSession, backref="fills", on_delete="CASCADE")
+    order_id = pw.IntegerField()
+    route = pw.CharField(max_length=255)
+    side = pw.CharField(max_length=8)
+    qty = pw.DecimalField(**_PRICE)
+    price = pw.DecimalField(**_PRICE)
+    fee = pw.DecimalField(**_PRICE, default=0)
+    timestamp = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "trade"
+
+
+class ClosedTrade(BaseModel):
+    """A position from open to flat; ``pnl`` is net of fees."""
+
+    session = pw.ForeignKeyField(BacktestSession, backref="closed_trades", on_delete="CASCADE")
+    trade_id = pw.IntegerField()
+    route = pw.CharField(max_length=255)
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    timeframe = pw.CharField(max_length=8)
+    strategy = pw.CharField(max_length=128)
+    side = pw.CharField(max_length=8)
+    qty = pw.DecimalField(**_PRICE)
+    entry_time = pw.BigIntegerField()
+    entry_price = pw.DecimalField(**_PRICE)
+    exit_time = pw.BigIntegerField()
+    exit_price = pw.DecimalField(**_PRICE)
+    pnl = pw.DecimalField(**_PRICE)
+    fee = pw.DecimalField(**_PRICE)
+    closed_by = pw.CharField(max_length=16)
+    leverage = pw.FloatField(default=1.0)
+
+    class Meta:
+        table_name = "closed_trade"
+
+
+MODELS = (Candle, BacktestSession, Order, Trade, ClosedTrade)
+
+_open_lock = threading.Lock()
+
+
+def make_database(url: str) -> pw.Database:
+    """Build (not connect) a Peewee database for a URL: ``sqlite:///path`` or ``postgresql://``."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(f"database url '{url}': expected sqlite:///path/to/file.sqlite3")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return pw.SqliteDatabase(
+            path,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": 30_000,
+                "cache_size": -64_000,
+            },
+            check_same_thread=False,
+            timeout=30,
+        )
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "PostgreSQL needs the psycopg2 driver: pip install 'jbt[postgres]'"
+            ) from exc
+        return pw.PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")),
+            user=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            host=parsed.hostname,
+            port=parsed.port,
+            autorollback=True,
+        )
+    raise ConfigError(
+        f"database url '{url}': unsupported scheme '{scheme}'; use sqlite:///file or postgresql://"
+    )
+
+
+def open_database(url: str) -> pw.Database:
+    """Bind the models to the database at ``url``, connect, and create missing tables."""
+    db = make_database(url)
+    with _open_lock:
+        try:
+            db.connect(reuse_if_open=True)
+        except pw.OperationalError as exc:
+            raise ConfigError(f"cannot open database '{_redact(url)}': {exc}".strip()) from exc
+        database_proxy.initialize(db)
+        db.create_tables(MODELS, safe=True)
+    return db
+
+
+def close_database() -> None:
+    """Close the bound database, if any."""
+    db = database_proxy.obj
+    if db is not None and not db.is_closed():
+        db.close()
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
