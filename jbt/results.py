@@ -106,6 +106,6 @@ class BacktestResult:
             "metrics": self.metrics,
             "trades": [asdict(t) for t in self.trades],
             "orders": [asdict(o) for o in self.orders],
-            "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity)],
+            "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity, strict=True)],
             "duration_s": self.duration_s,
         }
