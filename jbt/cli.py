@@ -63,11 +63,14 @@ def _err(message: str) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn user-fixable errors into one line and an exit code; tracebacks only with --debug."""
+    """Turn user-fixable errors into one line and an exit code; tracebacks only with --debug.
+
+    The decorated command takes ``ctx: typer.Context`` so the wrapper can read ``--debug``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = typer.get_current_context(silent=True)
+        ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_object")), None)
         state = ctx.find_object(State) if ctx is not None else None
         debug = bool(state and state.debug)
         try:
@@ -132,3 +135,39 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# --- jbt new ---------------------------------------------------------------------------------
+
+
+@app.command("new")
+@handle_errors
+def new_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="Strategy class name, e.g. MyStrategy."),
+    project: Path = typer.Option(
+        None, "--project", help="Create a complete project folder here instead."
+    ),
+) -> None:
+    """Scaffold a strategy (strategies/NAME) or, with --project DIR, a whole project."""
+    from jbt import scaffold
+    from jbt.errors import InputError
+
+    st = state(ctx)
+    if project is not None:
+        made = scaffold.new_project(project.resolve(), name or scaffold.EXAMPLE_STRATEGY)
+        rel = made.sample.relative_to(made.root)
+        typer.echo(f"Created project {made.root}")
+        for path in made.files:
+            typer.echo(f"  {path.relative_to(made.root)}")
+        typer.echo("Next:")
+        typer.echo(f"  cd {made.root}")
+        typer.echo(f"  jbt import-candles coinbase BTC-USD --file {rel}")
+        typer.echo("  jbt backtest")
+        return
+    if not name:
+        raise InputError("give a strategy name (jbt new MyStrategy) or --project DIR")
+    path = scaffold.new_strategy(st.project_dir, name)
+    typer.echo(f"Created {path}")
+    typer.echo("Add it to routes.py to run it, for example:")
+    typer.echo(f'  routes = [("binance", "BTC-USDT", "4h", "{name}")]')
