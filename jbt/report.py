@@ -1,0 +1,370 @@
+"""What a trader reads after a run: Rich tables, and the JSON/CSV exports of a result.
+
+Every function takes a ``BacktestResult`` (plain data) and either returns a Rich renderable or
+writes files; nothing here runs a backtest. Numbers are formatted for humans and an undefined
+value (``None`` in the metrics) reads ``n/a``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from jbt.metrics import compute_metrics, exit_reason_stats, period_returns, route_stats
+from jbt.results import BacktestResult, ClosedTrade, OrderRecord, RouteSpec
+
+NA = "n/a"
+BREAKDOWNS = ("day", "week", "month")
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _ok(x: Any) -> bool:
+    return x is not None and not (isinstance(x, float) and not math.isfinite(x))
+
+
+def fmt_money(x: float | None) -> str:
+    """``12,345.67``; ``n/a`` for None."""
+    return f"{x:,.2f}" if _ok(x) else NA
+
+
+def fmt_pct(x: float | None) -> str:
+    """A fraction as a percentage: 0.1234 -> ``12.34%``."""
+    return f"{x * 100:,.2f}%" if _ok(x) else NA
+
+
+def fmt_ratio(x: float | None) -> str:
+    return f"{x:,.2f}" if _ok(x) else NA
+
+
+def fmt_int(x: int | None) -> str:
+    return f"{x:,d}" if _ok(x) else NA
+
+
+def fmt_price(x: float | None) -> str:
+    """Enough digits to tell prices apart: 2 decimals from 1,000 up, more below."""
+    if not _ok(x):
+        return NA
+    a = abs(x)
+    decimals = 2 if a >= 1000 else 4 if a >= 1 else 8
+    return f"{x:,.{decimals}f}"
+
+
+def fmt_qty(x: float | None) -> str:
+    """Up to 6 decimals, trailing zeros dropped."""
+    if not _ok(x):
+        return NA
+    s = f"{x:,.6f}".rstrip("0").rstrip(".")
+    return s if s not in ("", "-0") else "0"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A holding period or drawdown length: ``3d 4h``, ``5h 12m``, ``7m``, ``30s``."""
+    if not _ok(seconds):
+        return NA
+    s = int(round(seconds))
+    d, rem = divmod(s, 86_400)
+    h, rem = divmod(rem, 3_600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    if m:
+        return f"{m}m"
+    return f"{sec}s"
+
+
+def fmt_days(days: float | None) -> str:
+    return fmt_duration(days * 86_400) if _ok(days) else NA
+
+
+def fmt_time(ms: int | None) -> str:
+    """Epoch ms as ``YYYY-MM-DD HH:MM`` UTC."""
+    if ms is None:
+        return NA
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_date(ms: int | None) -> str:
+    if ms is None:
+        return NA
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def iso_time(ms: int | None) -> str:
+    """Epoch ms as ISO 8601 UTC (``2024-01-01T00:00:00Z``), empty for None."""
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def exit_label(closed_by: str) -> str:
+    """``take-profit`` -> ``take profit``: wraps between words in a narrow column."""
+    return closed_by.replace("-", " ")
+
+
+def result_metrics(result: BacktestResult) -> dict[str, Any]:
+    """The run's metrics; computed from its equity and trades when the result carries none."""
+    if result.metrics:
+        return result.metrics
+    return compute_metrics(
+        result.equity_time, result.equity, result.trades, result.starting_balance,
+        result.start, result.end,
+    )
+
+
+def _table(title: str, *headers: str, numeric_from: int = 1, tight: bool = False) -> Table:
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+              title_style="bold", header_style="bold", padding=(0, 1, 0, 0) if tight else (0, 1))
+    for i, h in enumerate(headers):
+        if i >= numeric_from:
+            t.add_column(h, justify="right", no_wrap=True)
+        else:
+            t.add_column(h, overflow="fold")
+    return t
+
+
+def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
+    """(label, value) rows of the summary table; ``None`` marks a section break."""
+    m = result_metrics(result)
+    g = m.get
+    days = (result.end - result.start) / 86_400_000 if result.end > result.start else 0
+    return [
+        ("Period", f"{fmt_date(result.start)} → {fmt_date(result.end)} ({days:,.4g} days)"),
+        ("Starting balance", fmt_money(g("starting_balance", result.starting_balance))),
+        ("Finishing balance", fmt_money(g("finishing_balance", result.finishing_balance))),
+        ("Net profit", f"{fmt_money(g('net_profit'))} ({fmt_pct(g('total_return'))})"),
+        ("Annual return (CAGR)", fmt_pct(g("annual_return"))),
+        ("Buy and hold (first route)", fmt_pct(g("buy_and_hold_return"))),
+        ("Max drawdown", fmt_pct(g("max_drawdown"))),
+        ("Max drawdown duration", fmt_days(g("max_drawdown_duration_days"))),
+        ("Longest drawdown", fmt_days(g("longest_drawdown_days"))),
+        ("Sharpe", fmt_ratio(g("sharpe"))),
+        ("Sortino", fmt_ratio(g("sortino"))),
+        ("Calmar", fmt_ratio(g("calmar"))),
+        ("Omega", fmt_ratio(g("omega"))),
+        ("Exposure", fmt_pct(g("exposure"))),
+        None,
+        ("Total trades", fmt_int(g("total_trades"))),
+        ("Longs / shorts", f"{fmt_int(g('longs'))} / {fmt_int(g('shorts'))}"),
+        ("Win rate", fmt_pct(g("win_rate"))),
+        ("Win rate longs / shorts",
+         f"{fmt_pct(g('win_rate_longs'))} / {fmt_pct(g('win_rate_shorts'))}"),
+        ("Profit factor", fmt_ratio(g("profit_factor"))),
+        ("Expectancy (per trade)", fmt_money(g("expectancy"))),
+        ("Average win / loss", f"{fmt_money(g('average_win'))} / {fmt_money(g('average_loss'))}"),
+        ("Win/loss ratio", fmt_ratio(g("win_loss_ratio"))),
+        ("Largest win / loss", f"{fmt_money(g('largest_win'))} / {fmt_money(g('largest_loss'))}"),
+        ("Streaks win / loss",
+         f"{fmt_int(g('max_winning_streak'))} / {fmt_int(g('max_losing_streak'))}"),
+        ("Avg holding", fmt_duration(g("average_holding_seconds"))),
+        ("Avg holding wins / losses",
+         f"{fmt_duration(g('average_holding_winners_seconds'))} / "
+         f"{fmt_duration(g('average_holding_losers_seconds'))}"),
+        ("Fees paid", fmt_money(g("fees_paid"))),
+        ("Trades per day / week / month",
+         f"{fmt_ratio(g('trades_per_day'))} / {fmt_ratio(g('trades_per_week'))} / "
+         f"{fmt_ratio(g('trades_per_month'))}"),
+    ]
+
+
+def summary_table(result: BacktestResult) -> Table:
+    t = _table("Summary", "Metric", "Value")
+    t.columns[0].no_wrap = True
+    for row in summary_rows(result):
+        if row is None:
+            t.add_section()
+        else:
+            t.add_row(*row)
+    return t
+
+
+def _route_label(r: RouteSpec) -> str:
+    return f"{r.symbol} {r.timeframe} {r.strategy} ({r.exchange})"
+
+
+def routes_table(result: BacktestResult) -> Table:
+    t = _table("Routes", "Route", "Trades", "Win rate", "Net PnL", "Fees", "PF")
+    for r, row in zip(result.routes, route_stats(result.trades, result.routes), strict=True):
+        t.add_row(_route_label(r), fmt_int(row["trades"]), fmt_pct(row["win_rate"]),
+                  fmt_money(row["net_pnl"]), fmt_money(row["fees"]),
+                  fmt_ratio(row["profit_factor"]))
+    return t
+
+
+def exit_reasons_table(result: BacktestResult) -> Table:
+    t = _table("Exit reasons", "Closed by", "Trades", "Win rate", "Net PnL", "Avg PnL")
+    for row in exit_reason_stats(result.trades):
+        t.add_row(exit_label(row["closed_by"]), fmt_int(row["trades"]), fmt_pct(row["win_rate"]),
+                  fmt_money(row["net_pnl"]), fmt_money(row["average_pnl"]))
+    return t
+
+
+def trades_table(result: BacktestResult) -> Table:
+    """One row per closed trade, in exit order. Opening time is stacked date over time so the
+    table fits 80 columns; prices and PnL never wrap."""
+    t = _table("Trades", "#", "Trade", "Opened UTC", "Held", "Entry", "Exit", "PnL", "Closed by",
+               numeric_from=2, tight=True)
+    t.columns[2].justify = "left"
+    t.columns[7].justify = "left"
+    t.columns[7].no_wrap = False
+    t.columns[7].overflow = "fold"
+    t.show_edge = False
+    for tr in sorted(result.trades, key=lambda x: (x.exit_time, x.entry_time, x.id)):
+        opened = fmt_time(tr.entry_time)
+        t.add_row(str(tr.id), f"{tr.symbol}\n{tr.side}", opened.replace(" ", "\n"),
+                  fmt_duration(tr.holding_ms / 1000), fmt_price(tr.entry_price),
+                  fmt_price(tr.exit_price), fmt_money(tr.pnl), exit_label(tr.closed_by))
+    return t
+
+
+def breakdown_rows(result: BacktestResult, period: str) -> list[dict[str, Any]]:
+    return period_returns(result.equity_time, result.equity, result.starting_balance,
+                          result.start, result.end, period)
+
+
+def breakdown_table(result: BacktestResult, period: str) -> Table:
+    """Return of each UTC day, week (from Monday) or month of the run."""
+    t = _table(f"Returns by {period}", period.capitalize(), "Start equity", "End equity",
+               "Return")
+    t.columns[0].no_wrap = True
+    for row in breakdown_rows(result, period):
+        label = fmt_date(row["start"])
+        if period == "month":
+            label = label[:7]
+        t.add_row(label, fmt_money(row["start_equity"]), fmt_money(row["end_equity"]),
+                  fmt_pct(row["return"]))
+    return t
+
+
+def report(result: BacktestResult, *, trades: bool = False,
+           breakdown: str | None = None) -> Group:
+    """The whole report as one renderable: summary, routes, exit reasons, and optionally the
+    trade list and the period breakdown."""
+    parts: list[Any] = [summary_table(result), routes_table(result), exit_reasons_table(result)]
+    if trades:
+        parts.append(trades_table(result) if result.trades else Text("No trades."))
+    if breakdown is not None:
+        if breakdown not in BREAKDOWNS:
+            raise ValueError(f"breakdown must be one of {', '.join(BREAKDOWNS)}")
+        parts.append(breakdown_table(result, breakdown))
+    return Group(*parts)
+
+
+def render_report(result: BacktestResult, console: Console | None = None, *,
+                  trades: bool = False, breakdown: str | None = None) -> None:
+    """Print the report on ``console`` (a default terminal console when None)."""
+    (console or Console(highlight=False)).print(report(result, trades=trades, breakdown=breakdown))
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def result_dict(result: BacktestResult) -> dict[str, Any]:
+    """The JSON shape (``BacktestResult.to_dict``) with the metrics filled in."""
+    d = result.to_dict()
+    d["metrics"] = result_metrics(result)
+    return d
+
+
+def write_json(result: BacktestResult, path: str | Path) -> Path:
+    """Write the whole result (config, routes, period, metrics, trades, orders, equity)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result_dict(result), indent=2, allow_nan=False, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def result_from_dict(d: dict[str, Any]) -> BacktestResult:
+    """Rebuild a result from its JSON shape (the inverse of ``write_json``)."""
+    trade_names = {f.name for f in fields(ClosedTrade)}
+    order_names = {f.name for f in fields(OrderRecord)}
+    known = {"session_id", "config", "routes", "period", "starting_balance",
+             "finishing_balance", "metrics", "trades", "orders", "equity", "duration_s"}
+    return BacktestResult(
+        config=d.get("config", {}),
+        routes=[RouteSpec(**r) for r in d.get("routes", [])],
+        start=int(d["period"]["start"]),
+        end=int(d["period"]["end"]),
+        starting_balance=float(d["starting_balance"]),
+        finishing_balance=float(d["finishing_balance"]),
+        trades=[ClosedTrade(**{k: v for k, v in t.items() if k in trade_names})
+                for t in d.get("trades", [])],
+        orders=[OrderRecord(**{k: v for k, v in o.items() if k in order_names})
+                for o in d.get("orders", [])],
+        equity_time=[int(p["time"]) for p in d.get("equity", [])],
+        equity=[float(p["equity"]) for p in d.get("equity", [])],
+        metrics=dict(d.get("metrics", {})),
+        duration_s=float(d.get("duration_s", 0.0)),
+        session_id=d.get("session_id"),
+        extra={k: v for k, v in d.items() if k not in known},
+    )
+
+
+def read_json(path: str | Path) -> BacktestResult:
+    return result_from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+#: Columns of the CSV exports (documented in the README).
+TRADE_COLUMNS = [f.name for f in fields(ClosedTrade)] + ["entry_time_utc", "exit_time_utc"]
+ORDER_COLUMNS = [f.name for f in fields(OrderRecord)] + ["created_at_utc", "filled_at_utc"]
+EQUITY_COLUMNS = ["time", "time_utc", "equity", "drawdown"]
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)  # shortest text that reads back to the same float
+    return v
+
+
+def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
+    """Write ``trades.csv``, ``orders.csv`` and ``equity.csv`` into ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    trades = sorted(result.trades, key=lambda x: (x.exit_time, x.entry_time, x.id))
+    trade_rows = [
+        [_cell(getattr(t, c)) for c in TRADE_COLUMNS[:-2]]
+        + [iso_time(t.entry_time), iso_time(t.exit_time)]
+        for t in trades
+    ]
+    order_rows = [
+        [_cell(getattr(o, c)) for c in ORDER_COLUMNS[:-2]]
+        + [iso_time(o.created_at), iso_time(o.filled_at)]
+        for o in result.orders
+    ]
+    peak = result.starting_balance
+    equity_rows = []
+    for t, e in zip(result.equity_time, result.equity, strict=True):
+        peak = max(peak, e)
+        dd = e / peak - 1.0 if peak > 0 else 0.0
+        equity_rows.append([t, iso_time(t), _cell(float(e)), _cell(dd)])
+    paths = []
+    for name, header, rows in (("trades.csv", TRADE_COLUMNS, trade_rows),
+                               ("orders.csv", ORDER_COLUMNS, order_rows),
+                               ("equity.csv", EQUITY_COLUMNS, equity_rows)):
+        p = out / name
+        with p.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+        paths.append(p)
+    return paths
