@@ -1,0 +1,139 @@
+"""The interactive chart of a run: one self-contained HTML page that works offline.
+
+Rows: the price candles of each route with its entry and exit markers, then the equity curve,
+then the drawdown. plotly.js is inlined into the page, so nothing is fetched from the network.
+Times are epoch milliseconds on date axes (plotly reads them as UTC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP
+from jbt.results import BacktestResult
+
+#: The id of the chart's <div> in the page.
+DIV_ID = "jbt-chart"
+_UP, _DOWN = "#26a69a", "#ef5350"
+
+
+def _candles_in_period(candles: np.ndarray | None, start: int, end: int) -> np.ndarray:
+    if candles is None or len(candles) == 0:
+        return np.empty((0, 6))
+    c = np.asarray(candles, dtype=np.float64)
+    return c[(c[:, TIMESTAMP] >= start) & (c[:, TIMESTAMP] < end)]
+
+
+def drawdown_curve(equity: list[float], starting_balance: float) -> list[float]:
+    """Per-bar drawdown as a fraction, the peak starting at the starting balance."""
+    v = np.asarray(equity, dtype=np.float64)
+    if len(v) == 0:
+        return []
+    peak = np.maximum.accumulate(np.maximum(v, starting_balance))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, v / peak - 1.0, 0.0)
+    return dd.tolist()
+
+
+def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]) -> Any:
+    """Build the plotly figure. ``candles_by_route`` maps ``RouteSpec.key`` to that route's
+    candles (``[timestamp, open, close, high, low, volume]``); candles outside the run's
+    period (warm-up) are left out."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    routes = result.routes
+    n = len(routes)
+    titles = [f"{r.symbol} {r.timeframe} · {r.strategy} ({r.exchange})" for r in routes]
+    fig = make_subplots(
+        rows=n + 2, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+        row_heights=[3.0] * n + [2.0, 1.0],
+        subplot_titles=[*titles, "Equity", "Drawdown"],
+    )
+    for row, route in enumerate(routes, start=1):
+        c = _candles_in_period(candles_by_route.get(route.key), result.start, result.end)
+        fig.add_trace(
+            go.Candlestick(
+                x=c[:, TIMESTAMP].astype(np.int64).tolist(), open=c[:, OPEN].tolist(),
+                high=c[:, HIGH].tolist(), low=c[:, LOW].tolist(), close=c[:, CLOSE].tolist(),
+                name=route.symbol, increasing_line_color=_UP, decreasing_line_color=_DOWN,
+                meta={"route": route.key, "role": "candles"},
+            ),
+            row=row, col=1,
+        )
+        trades = [t for t in result.trades if t.route == route.key]
+        fig.add_trace(
+            go.Scatter(
+                x=[t.entry_time for t in trades], y=[t.entry_price for t in trades],
+                customdata=[t.id for t in trades], mode="markers", name="entries",
+                marker={
+                    "symbol": ["triangle-up" if t.is_long else "triangle-down" for t in trades],
+                    "color": [_UP if t.is_long else _DOWN for t in trades],
+                    "size": 11, "line": {"width": 1, "color": "#333"},
+                },
+                text=[f"#{t.id} {t.side} {t.qty:g} @ {t.entry_price:,.8g}" for t in trades],
+                hoverinfo="x+text", meta={"route": route.key, "role": "entries"},
+            ),
+            row=row, col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[t.exit_time for t in trades], y=[t.exit_price for t in trades],
+                customdata=[t.id for t in trades], mode="markers", name="exits",
+                marker={
+                    "symbol": "x", "size": 10,
+                    "color": [_UP if t.pnl > 0 else _DOWN if t.pnl < 0 else "#888"
+                              for t in trades],
+                },
+                text=[f"#{t.id} {t.closed_by} @ {t.exit_price:,.8g}, PnL {t.pnl:,.2f}"
+                      for t in trades],
+                hoverinfo="x+text", meta={"route": route.key, "role": "exits"},
+            ),
+            row=row, col=1,
+        )
+        fig.update_xaxes(rangeslider_visible=False, row=row, col=1)
+        fig.update_yaxes(title_text="price", row=row, col=1)
+    times = [int(t) for t in result.equity_time]
+    fig.add_trace(
+        go.Scatter(x=times, y=[float(e) for e in result.equity], mode="lines", name="equity",
+                   line={"color": "#1f77b4"}, meta={"role": "equity"}),
+        row=n + 1, col=1,
+    )
+    fig.add_trace(
+        go.Scatter(x=times, y=drawdown_curve(result.equity, result.starting_balance),
+                   mode="lines", fill="tozeroy", name="drawdown", line={"color": _DOWN},
+                   meta={"role": "drawdown"}),
+        row=n + 2, col=1,
+    )
+    fig.update_yaxes(title_text="equity", row=n + 1, col=1)
+    fig.update_yaxes(title_text="drawdown", tickformat=".1%", row=n + 2, col=1)
+    fig.update_xaxes(type="date")
+    fig.update_layout(
+        title={"text": f"jbt backtest {_period(result)}"}, showlegend=False,
+        height=320 * n + 420, hovermode="closest", template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 70, "b": 40},
+    )
+    return fig
+
+
+def _period(result: BacktestResult) -> str:
+    from jbt.report import fmt_date
+
+    return f"{fmt_date(result.start)} → {fmt_date(result.end)}"
+
+
+def write_chart(result: BacktestResult, candles_by_route: dict[str, np.ndarray],
+                path: str | Path) -> Path:
+    """Write the chart as one HTML file with plotly.js inlined (no CDN, works offline)."""
+    fig = chart_figure(result, candles_by_route)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html = fig.to_html(
+        include_plotlyjs=True, include_mathjax=False, full_html=True, div_id=DIV_ID,
+        config={"displaylogo": False, "responsive": True},
+    )
+    path.write_text(html, encoding="utf-8")
+    return path
