@@ -1,0 +1,235 @@
+"""Moving averages: sma, ema, wma, hma, dema, tema, trima, kama, vwma, smma and ``ma``.
+
+Each takes ``candles`` (an (n, 6) candle array, or a 1-D series, whose ``source_type`` is then
+ignored) and returns the value for the last candle, or the whole series with ``sequential=True``.
+Recursive averages (ema, dema, tema, kama, smma) use TA-Lib's seed: the first value is the simple
+mean of the first ``period`` inputs; from there on the value at a bar depends on all earlier bars,
+with an influence that decays geometrically (see the module ``jbt.indicators`` docstring).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jbt.constants import VOLUME
+from jbt.indicators import _core
+from jbt.indicators._cache import dispatch
+from jbt.indicators._source import IndicatorError, as_candles, check_choice, check_int, source
+
+#: ``matype`` codes accepted by indicators with a moving-average choice (TA-Lib's numbering).
+MA_TYPES = {0: "sma", 1: "ema", 2: "wma", 3: "dema", 4: "tema", 5: "trima", 6: "kama",
+            10: "hma", 12: "smma"}
+
+
+# --- kernels on a 1-D series ---------------------------------------------------------------
+
+def _dema_series(x: np.ndarray, period: int) -> np.ndarray:
+    e1 = _core.ema(x, period)
+    return 2.0 * e1 - _core.ema(e1, period)
+
+
+def _tema_series(x: np.ndarray, period: int) -> np.ndarray:
+    e1 = _core.ema(x, period)
+    e2 = _core.ema(e1, period)
+    e3 = _core.ema(e2, period)
+    return 3.0 * e1 - 3.0 * e2 + e3
+
+
+def _trima_series(x: np.ndarray, period: int) -> np.ndarray:
+    # A triangular average is an SMA of an SMA (TA-Lib's split of the period).
+    if period % 2:
+        first = second = (period + 1) // 2
+    else:
+        first, second = period // 2, period // 2 + 1
+    return _core.rolling_mean(_core.rolling_mean(x, first), second)
+
+
+def _hma_series(x: np.ndarray, period: int) -> np.ndarray:
+    half = period // 2
+    root = int(math.isqrt(period))
+    raw = 2.0 * _core.wma(x, half) - _core.wma(x, period)
+    start = _core.first_valid(raw)
+    out = _core.nan_array(len(x))
+    out[start:] = _core.wma(raw[start:], root)
+    return out
+
+
+def _kama_series(x: np.ndarray, period: int, fast: int, slow: int) -> np.ndarray:
+    n = len(x)
+    out = _core.nan_array(n)
+    if n <= period:
+        return out
+    fast_sc = 2.0 / (fast + 1)
+    slow_sc = 2.0 / (slow + 1)
+    change = np.abs(x[period:] - x[:-period])
+    volatility = _core.rolling_sum(np.abs(np.diff(x)), period)[period - 1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        er = change / volatility
+    er = np.where(volatility <= change, 1.0, er)
+    er = np.where(np.abs(volatility) < 1e-8, 1.0, er)
+    sc = (er * (fast_sc - slow_sc) + slow_sc) ** 2
+    prev = float(x[period - 1])
+    res = []
+    append = res.append
+    for price, c in zip(x[period:].tolist(), sc.tolist(), strict=True):
+        prev = (price - prev) * c + prev
+        append(prev)
+    out[period:] = res
+    return out
+
+
+def _vwma_series(candles: np.ndarray, x: np.ndarray, period: int) -> np.ndarray:
+    vol = candles[:, VOLUME]
+    return _core.safe_div(_core.rolling_sum(x * vol, period), _core.rolling_sum(vol, period),
+                          np.nan)
+
+
+def ma_series(name: str, x: np.ndarray, period: int, matype: int) -> np.ndarray:
+    """Moving average of type ``matype`` (see MA_TYPES) of a 1-D series."""
+    check_choice(name, "matype", matype, tuple(MA_TYPES))
+    if matype == 0:
+        return _core.rolling_mean(x, period)
+    if matype == 1:
+        return _core.ema(x, period)
+    if matype == 2:
+        return _core.wma(x, period)
+    if matype == 3:
+        return _dema_series(x, period)
+    if matype == 4:
+        return _tema_series(x, period)
+    if matype == 5:
+        return _trima_series(x, period)
+    if matype == 6:
+        return _kama_series(x, period, 2, 30)
+    if matype == 10:
+        if period < 2:
+            raise IndicatorError(f"ta.{name}: period must be >= 2 for hma (got {period})")
+        return _hma_series(x, period)
+    return _core.wilder(x, period)
+
+
+# --- public indicators ---------------------------------------------------------------------
+
+def _sma(candles, period, source_type):
+    period = check_int("sma", "period", period)
+    return _core.rolling_mean(source("sma", candles, source_type), period)
+
+
+def sma(candles, period: int = 5, source_type: str = "close", sequential: bool = False):
+    """Simple moving average: mean of the last ``period`` values."""
+    return dispatch(_sma, candles, sequential, period, source_type)
+
+
+def _ema(candles, period, source_type):
+    period = check_int("ema", "period", period)
+    return _core.ema(source("ema", candles, source_type), period)
+
+
+def ema(candles, period: int = 5, source_type: str = "close", sequential: bool = False):
+    """Exponential moving average, ``alpha = 2 / (period + 1)``, seeded with the SMA of the
+    first ``period`` values (TA-Lib's seed). First value at index ``period - 1``."""
+    return dispatch(_ema, candles, sequential, period, source_type)
+
+
+def _wma(candles, period, source_type):
+    period = check_int("wma", "period", period)
+    return _core.wma(source("wma", candles, source_type), period)
+
+
+def wma(candles, period: int = 30, source_type: str = "close", sequential: bool = False):
+    """Weighted moving average with linear weights 1..period, the newest value heaviest."""
+    return dispatch(_wma, candles, sequential, period, source_type)
+
+
+def _hma(candles, period, source_type):
+    period = check_int("hma", "period", period, minimum=2)
+    return _hma_series(source("hma", candles, source_type), period)
+
+
+def hma(candles, period: int = 5, source_type: str = "close", sequential: bool = False):
+    """Hull moving average: ``wma(2 * wma(x, period // 2) - wma(x, period), isqrt(period))``."""
+    return dispatch(_hma, candles, sequential, period, source_type)
+
+
+def _dema(candles, period, source_type):
+    period = check_int("dema", "period", period)
+    return _dema_series(source("dema", candles, source_type), period)
+
+
+def dema(candles, period: int = 30, source_type: str = "close", sequential: bool = False):
+    """Double EMA: ``2 * ema(x) - ema(ema(x))``; first value at index ``2 * (period - 1)``."""
+    return dispatch(_dema, candles, sequential, period, source_type)
+
+
+def _tema(candles, period, source_type):
+    period = check_int("tema", "period", period)
+    return _tema_series(source("tema", candles, source_type), period)
+
+
+def tema(candles, period: int = 9, source_type: str = "close", sequential: bool = False):
+    """Triple EMA: ``3 * e1 - 3 * e2 + e3`` with ``e2 = ema(e1)``, ``e3 = ema(e2)``."""
+    return dispatch(_tema, candles, sequential, period, source_type)
+
+
+def _trima(candles, period, source_type):
+    period = check_int("trima", "period", period)
+    return _trima_series(source("trima", candles, source_type), period)
+
+
+def trima(candles, period: int = 30, source_type: str = "close", sequential: bool = False):
+    """Triangular moving average: an SMA of an SMA, weights rising then falling."""
+    return dispatch(_trima, candles, sequential, period, source_type)
+
+
+def _kama(candles, period, fast_length, slow_length, source_type):
+    period = check_int("kama", "period", period)
+    fast_length = check_int("kama", "fast_length", fast_length)
+    slow_length = check_int("kama", "slow_length", slow_length)
+    return _kama_series(source("kama", candles, source_type), period, fast_length, slow_length)
+
+
+def kama(candles, period: int = 14, fast_length: int = 2, slow_length: int = 30,
+         source_type: str = "close", sequential: bool = False):
+    """Kaufman adaptive moving average.
+
+    Efficiency ratio ``|x - x[-period]| / sum(|diff(x)|, period)`` scales the smoothing constant
+    between ``2 / (slow_length + 1)`` and ``2 / (fast_length + 1)`` (squared). Seeded with the
+    value at index ``period - 1``; first output at index ``period`` (as TA-Lib).
+    """
+    return dispatch(_kama, candles, sequential, period, fast_length, slow_length, source_type)
+
+
+def _vwma(candles, period, source_type):
+    period = check_int("vwma", "period", period)
+    candles = as_candles("vwma", candles)
+    return _vwma_series(candles, source("vwma", candles, source_type), period)
+
+
+def vwma(candles, period: int = 20, source_type: str = "close", sequential: bool = False):
+    """Volume-weighted moving average: ``sum(x * volume, period) / sum(volume, period)``
+    (NaN when the window has no volume)."""
+    return dispatch(_vwma, candles, sequential, period, source_type)
+
+
+def _smma(candles, period, source_type):
+    period = check_int("smma", "period", period)
+    return _core.wilder(source("smma", candles, source_type), period)
+
+
+def smma(candles, period: int = 5, source_type: str = "close", sequential: bool = False):
+    """Smoothed moving average (Wilder's RMA): ``prev + (x - prev) / period``, SMA seed."""
+    return dispatch(_smma, candles, sequential, period, source_type)
+
+
+def _ma(candles, period, matype, source_type):
+    period = check_int("ma", "period", period)
+    return ma_series("ma", source("ma", candles, source_type), period, matype)
+
+
+def ma(candles, period: int = 30, matype: int = 0, source_type: str = "close",
+       sequential: bool = False):
+    """Moving average chosen by ``matype``: 0 sma, 1 ema, 2 wma, 3 dema, 4 tema, 5 trima,
+    6 kama, 10 hma, 12 smma (Jesse's and TA-Lib's numbering)."""
+    return dispatch(_ma, candles, sequential, period, matype, source_type)

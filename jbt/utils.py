@@ -1,0 +1,161 @@
+"""Helpers Jesse strategies lean on, with Jesse's names and arguments.
+
+``crossed``, ``size_to_qty``, ``qty_to_size``, ``risk_to_size``, ``risk_to_qty``,
+``estimate_risk``, ``limit_stop_loss``, ``anchor_timeframe``, ``floor_with_precision``,
+``strictly_increasing``, ``strictly_decreasing``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jbt.errors import InputError
+from jbt.timeframes import normalize
+
+_ANCHORS = {
+    "1m": "5m",
+    "3m": "15m",
+    "5m": "30m",
+    "15m": "2h",
+    "30m": "3h",
+    "45m": "3h",
+    "1h": "4h",
+    "2h": "6h",
+    "3h": "1D",
+    "4h": "1D",
+    "6h": "1D",
+    "8h": "1D",
+    "12h": "1D",
+}
+
+
+def anchor_timeframe(timeframe: str) -> str:
+    """The larger timeframe conventionally paired with ``timeframe`` for a trend filter
+    (``1h`` -> ``4h``, ``4h`` -> ``1D``...). Raises InputError for 1D and above."""
+    tf = normalize(timeframe)
+    if tf not in _ANCHORS:
+        raise InputError(
+            f"anchor_timeframe: no anchor timeframe for {tf}; use one of: {', '.join(_ANCHORS)}"
+        )
+    return _ANCHORS[tf]
+
+
+def _previous(series, sequential: bool):
+    if isinstance(series, np.ndarray) and series.ndim:
+        return np.r_[np.nan, series[:-1]] if sequential else series[-2]
+    return series
+
+
+def crossed(series1, series2, direction: str | None = None, sequential: bool = False):
+    """Whether ``series1`` crossed ``series2`` (an array of the same length, or a number).
+
+    Crossed above: ``series1`` was ``<=`` and is now ``>``; below: was ``>=`` and is now ``<``.
+    ``direction`` is "above", "below" or None (either). Returns a bool for the last value, or
+    with ``sequential=True`` a bool array (False at index 0, where nothing came before).
+    """
+    if direction not in (None, "above", "below"):
+        raise InputError(f"crossed: direction must be 'above', 'below' or None (got {direction!r})")
+    s1 = np.asarray(series1, dtype=np.float64)
+    s2 = np.asarray(series2, dtype=np.float64) if isinstance(series2, (np.ndarray, list, tuple)) \
+        else float(series2)
+    if not sequential and len(s1) < 2:
+        return False
+    prev1 = _previous(s1, sequential)
+    prev2 = _previous(s2, sequential)
+    cur1 = s1 if sequential else s1[-1]
+    cur2 = s2[-1] if (not sequential and isinstance(s2, np.ndarray) and s2.ndim) else s2
+    with np.errstate(invalid="ignore"):
+        above = np.logical_and(prev1 <= prev2, cur1 > cur2)
+        below = np.logical_and(prev1 >= prev2, cur1 < cur2)
+    if direction == "above":
+        result = above
+    elif direction == "below":
+        result = below
+    else:
+        result = np.logical_or(above, below)
+    return result if sequential else bool(result)
+
+
+def floor_with_precision(num: float, precision: int = 0) -> float:
+    """Round ``num`` down to ``precision`` decimals, tolerant to float noise (2.9999999 ->
+    3.0 at precision 3 would otherwise become 2.999)."""
+    factor = 10 ** precision
+    scaled = num * factor
+    nearest = round(scaled)
+    if math.isclose(scaled, nearest, rel_tol=1e-12, abs_tol=1e-9):
+        return nearest / factor
+    return math.floor(scaled) / factor
+
+
+def _require_numbers(name: str, **values) -> None:
+    for arg, value in values.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise TypeError(f"{name}: {arg} must be a number (got {value!r})")
+
+
+def qty_to_size(qty: float, price: float) -> float:
+    """Position size (quote currency) of ``qty`` units at ``price``."""
+    _require_numbers("qty_to_size", qty=qty, price=price)
+    return qty * price
+
+
+def size_to_qty(position_size: float, entry_price: float, precision: int = 3,
+                fee_rate: float = 0) -> float:
+    """Units bought with ``position_size`` at ``entry_price``, floored to ``precision``
+    decimals. With a ``fee_rate``, the size is first reduced by ``3 * fee_rate`` (room for the
+    entry and exit fees, as Jesse does)."""
+    _require_numbers("size_to_qty", position_size=position_size, entry_price=entry_price)
+    if entry_price <= 0:
+        raise ValueError(f"size_to_qty: entry_price must be > 0 (got {entry_price})")
+    if fee_rate:
+        position_size *= 1 - fee_rate * 3
+    return floor_with_precision(position_size / entry_price, precision)
+
+
+def estimate_risk(entry_price: float, stop_price: float) -> float:
+    """Risk per unit: the distance between the entry and the stop price."""
+    _require_numbers("estimate_risk", entry_price=entry_price, stop_price=stop_price)
+    return abs(entry_price - stop_price)
+
+
+def risk_to_size(capital_size: float, risk_percentage: float, risk_per_qty: float,
+                 entry_price: float) -> float:
+    """Position size such that losing ``risk_per_qty`` per unit costs ``risk_percentage``
+    percent of ``capital_size``; capped at ``capital_size`` (no leverage)."""
+    if risk_per_qty == 0:
+        raise ValueError("risk_to_size: risk per qty cannot be zero (entry price == stop price)")
+    size = (risk_percentage / 100 * capital_size) / risk_per_qty * entry_price
+    return min(size, capital_size)
+
+
+def risk_to_qty(capital: float, risk_per_capital: float, entry_price: float,
+                stop_loss_price: float, precision: int = 8, fee_rate: float = 0) -> float:
+    """Units to buy so that hitting ``stop_loss_price`` loses ``risk_per_capital`` percent of
+    ``capital`` (e.g. ``risk_to_qty(10_000, 1, 100, 95)`` -> 20 units: $5 x 20 = $100 = 1%).
+    Capped at what ``capital`` can buy; ``fee_rate`` as in :func:`size_to_qty`."""
+    _require_numbers("risk_to_qty", entry_price=entry_price, stop_loss_price=stop_loss_price)
+    size = risk_to_size(capital, risk_per_capital, abs(entry_price - stop_loss_price),
+                        entry_price)
+    return size_to_qty(size, entry_price, precision=precision, fee_rate=fee_rate)
+
+
+def limit_stop_loss(entry_price: float, stop_price: float, trade_type: str,
+                    max_allowed_risk_percentage: float) -> float:
+    """Move ``stop_price`` closer so the risk is at most ``max_allowed_risk_percentage`` of the
+    entry price. ``trade_type`` is "long" or "short"."""
+    if trade_type not in ("long", "short"):
+        raise ValueError(f"limit_stop_loss: trade_type must be 'long' or 'short' (got {trade_type!r})")
+    risk = min(abs(entry_price - stop_price), entry_price * max_allowed_risk_percentage / 100)
+    return entry_price - risk if trade_type == "long" else entry_price + risk
+
+
+def strictly_increasing(series, lookback: int) -> bool:
+    """Whether each of the last ``lookback`` values is above the one before it."""
+    return bool(np.all(np.diff(np.asarray(series)[-lookback:]) > 0))
+
+
+def strictly_decreasing(series, lookback: int) -> bool:
+    """Whether each of the last ``lookback`` values is below the one before it."""
+    return bool(np.all(np.diff(np.asarray(series)[-lookback:]) < 0))
