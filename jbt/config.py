@@ -72,6 +72,8 @@ class ExchangeConfig:
     max_retries: int = 8
     #: Seconds to wait for one HTTP answer.
     timeout: float = 30.0
+    #: Seconds before the first retry of a failed request; doubles at each retry (up to 30 s).
+    retry_delay: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ def _check_ranges(obj: Any, where: str) -> None:
             raise ConfigError(f"{where}: 'max_retries' must be >= 0")
         if obj.timeout <= 0:
             raise ConfigError(f"{where}: 'timeout' must be > 0")
+        if obj.retry_delay < 0:
+            raise ConfigError(f"{where}: 'retry_delay' must be >= 0")
     if isinstance(obj, ServerConfig) and not (0 < obj.port < 65536):
         raise ConfigError(f"{where}: 'port' must be between 1 and 65535")
 

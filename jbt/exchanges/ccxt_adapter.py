@@ -1,0 +1,282 @@
+"""Exchanges reached through ccxt's synchronous client.
+
+One adapter serves any ccxt exchange id; Binance spot and USDT-margined futures get their
+published request weights so the :class:`~jbt.exchanges.ratelimit.RateLimiter` paces by weight
+instead of by a fixed pause.
+
+ccxt's sync clients are not thread-safe: every thread that calls the adapter gets its own
+client (the markets are loaded once and shared), and they all share one rate limiter.
+
+Retries: a 429/418 waits the ``Retry-After`` the exchange asked for (every thread waits);
+5xx answers, timeouts and dropped connections back off exponentially with jitter, starting at
+``retry_delay`` seconds; after ``max_retries`` the call raises :class:`~jbt.errors.ExchangeError`.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+import numpy as np
+
+from jbt.config import ExchangeConfig
+from jbt.dates import format_ms
+from jbt.errors import ExchangeError
+from jbt.exchanges.base import ExchangeAdapter, normalize_symbol
+from jbt.exchanges.ratelimit import RateLimiter
+
+#: Longest pause between two retries, seconds (a Retry-After may ask for more and is honoured).
+MAX_RETRY_DELAY_S = 30.0
+
+
+def rewrite_api_urls(api: Any, base_url: str) -> Any:
+    """Every URL of ccxt's ``urls["api"]`` moved onto ``base_url``, keeping each URL's path.
+
+    ``https://api.binance.com/api/v3`` becomes ``http://127.0.0.1:8080/api/v3`` for
+    ``base_url = "http://127.0.0.1:8080"``; a path in ``base_url`` is kept as a prefix.
+    """
+    base = base_url.rstrip("/")
+    if isinstance(api, dict):
+        return {k: rewrite_api_urls(v, base) for k, v in api.items()}
+    if isinstance(api, str) and "://" in api:
+        parts = urlsplit(api)
+        path = parts.path.rstrip("/")
+        return base + path + (f"?{parts.query}" if parts.query else "")
+    return api
+
+
+def _retry_after_s(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class _Connection:
+    """One thread's ccxt client and the status and headers of its last HTTP answer."""
+
+    def __init__(self, exchange: Any) -> None:
+        self.exchange = exchange
+        self.status: int | None = None
+        self.headers: Any = {}
+        exchange.session.hooks["response"].append(self._on_response)
+
+    def _on_response(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+
+
+class CcxtAdapter(ExchangeAdapter):
+    """An exchange through ccxt. ``market_type`` is ``spot`` or ``linear`` (USDT perpetuals)."""
+
+    def __init__(
+        self,
+        name: str,
+        ccxt_id: str,
+        *,
+        config: ExchangeConfig | None = None,
+        market_type: str = "spot",
+        weight_limit: int | None = None,
+        weight_header: str | None = None,
+        klines_weight: Callable[[int], int] = lambda limit: 1,
+        markets_weight: int = 1,
+        supports_until: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.ccxt_id = ccxt_id
+        self.config = config or ExchangeConfig()
+        self.market_type = market_type
+        self.weight_header = weight_header
+        self._klines_weight = klines_weight
+        self._markets_weight = markets_weight
+        self._supports_until = supports_until
+        self._sleep = sleep
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._raw_markets: dict[str, Any] | None = None
+        self._symbols: dict[str, str] | None = None  # ours -> ccxt's
+        self._connections: list[_Connection] = []
+        first = self._new_exchange()
+        if self.config.rate_limit_ms is not None:
+            interval = self.config.rate_limit_ms / 1000.0
+        elif weight_limit is None:
+            interval = float(first.rateLimit) / 1000.0  # the exchange's published pace
+        else:
+            interval = 0.0
+        self.limiter = RateLimiter(weight_limit=weight_limit, min_interval_s=interval, sleep=sleep)
+        self._local.conn = _Connection(first)
+        self._connections.append(self._local.conn)
+
+    # ------------------------------------------------------------------ clients
+    def _new_exchange(self) -> Any:
+        cls = getattr(ccxt, self.ccxt_id)
+        options: dict[str, Any] = {"defaultType": "swap" if self.market_type == "linear" else "spot"}
+        if self.ccxt_id.startswith("binance"):
+            options["fetchMarkets"] = {"types": [self.market_type]}
+            options["fetchCurrencies"] = False
+        exchange = cls(
+            {
+                "enableRateLimit": False,  # paced by self.limiter
+                "timeout": int(self.config.timeout * 1000),
+                "options": options,
+            }
+        )
+        if self.config.api_url:
+            exchange.urls["api"] = rewrite_api_urls(exchange.urls["api"], self.config.api_url)
+        if self._raw_markets is not None:
+            exchange.set_markets(self._raw_markets)
+        return exchange
+
+    def _conn(self) -> _Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _Connection(self._new_exchange())
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.exchange.session.close()
+
+    # ------------------------------------------------------------------ retries
+    def _call(self, what: str, fn: Callable[[Any], Any], weight: int) -> Any:
+        conn = self._conn()
+        retries = self.config.max_retries
+        attempt = 0
+        while True:
+            self.limiter.acquire(weight)
+            conn.status, conn.headers = None, {}
+            with self._lock:
+                self._requests += 1
+            error: ccxt.BaseError | None = None
+            try:
+                return fn(conn.exchange)
+            except ccxt.BaseError as exc:
+                error = exc
+            finally:
+                used = conn.headers.get(self.weight_header) if self.weight_header else None
+                self.limiter.release(weight, int(used) if used and used.isdigit() else None)
+            status = conn.status
+            retry_after = None
+            if status in (418, 429) or isinstance(
+                error, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
+            ):
+                retry_after = _retry_after_s(conn.headers)
+                kind = f"rate limited (HTTP {status or 429})"
+            elif status is not None and status >= 500:
+                kind = f"HTTP {status}"
+            elif isinstance(error, ccxt.RequestTimeout):
+                kind = f"no answer within {self.config.timeout:g} s"
+            elif isinstance(error, ccxt.OperationFailed):
+                kind = "connection dropped" if status is None else "bad answer"
+            else:
+                detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise ExchangeError(f"{self.name}: {what} failed: {detail[:300]}") from error
+            if attempt >= retries:
+                raise ExchangeError(
+                    f"{self.name}: {what} failed after {retries} retries (last: {kind})"
+                ) from error
+            delay = min(MAX_RETRY_DELAY_S, self.config.retry_delay * 2**attempt)
+            delay *= random.uniform(0.5, 1.0)
+            attempt += 1
+            if retry_after is not None:
+                self.limiter.block_for(max(retry_after, delay))
+            else:
+                self._sleep(delay)
+
+    # ------------------------------------------------------------------ markets
+    def _ours(self, market: dict[str, Any]) -> str | None:
+        if self.market_type == "linear":
+            if not (market.get("swap") and market.get("linear")):
+                return None
+        elif not market.get("spot"):
+            return None
+        return normalize_symbol(f"{market['base']}-{market['quote']}")
+
+    def _load(self) -> dict[str, str]:
+        with self._lock:
+            if self._symbols is not None:
+                return self._symbols
+        markets = self._call(
+            "loading markets", lambda ex: ex.load_markets(), weight=self._markets_weight
+        )
+        symbols: dict[str, str] = {}
+        for m in markets.values():
+            ours = self._ours(m)
+            if ours is not None and ours not in symbols:
+                symbols[ours] = m["symbol"]
+        with self._lock:
+            self._raw_markets = markets
+            self._symbols = symbols
+        return symbols
+
+    def markets(self) -> list[str]:
+        return sorted(self._load())
+
+    def _ccxt_symbol(self, symbol: str) -> str:
+        symbols = self._load()
+        ours = normalize_symbol(symbol)
+        if ours not in symbols:
+            self.validate_symbol(symbol)  # raises with close matches
+        return symbols[ours]
+
+    # ------------------------------------------------------------------ candles
+    def fetch_ohlcv(
+        self, symbol: str, start_ms: int, limit: int, end_ms: int | None = None
+    ) -> np.ndarray:
+        market = self._ccxt_symbol(symbol)
+        params = {"until": int(end_ms)} if (self._supports_until and end_ms is not None) else {}
+        rows = self._call(
+            f"fetching {normalize_symbol(symbol)} candles from {format_ms(start_ms)}",
+            lambda ex: ex.fetch_ohlcv(market, "1m", since=int(start_ms), limit=limit,
+                                      params=dict(params)),
+            weight=self._klines_weight(limit),
+        )
+        arr = _to_array(rows)
+        keep = arr[:, 0] >= start_ms
+        if end_ms is not None:
+            keep &= arr[:, 0] <= end_ms
+        return arr[keep]
+
+    def first_timestamp(self, symbol: str) -> int | None:
+        first = self.fetch_ohlcv(symbol, 0, 1)
+        return int(first[0, 0]) if len(first) else None
+
+
+def _to_array(rows: list[list[Any]]) -> np.ndarray:
+    """ccxt's ``[t, o, h, l, c, v]`` rows as jbt's ``[t, o, c, h, l, v]`` float64 array."""
+    if not rows:
+        return np.empty((0, 6), dtype=np.float64)
+    try:
+        arr = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError):  # a missing value (None) somewhere
+        arr = np.array(
+            [[np.nan if x is None else float(x) for x in row[:6]] for row in rows],
+            dtype=np.float64,
+        )
+    arr = arr[:, [0, 1, 4, 2, 3, 5]]
+    arr = arr[np.isfinite(arr[:, :5]).all(axis=1)]
+    arr[~np.isfinite(arr[:, 5]), 5] = 0.0
+    order = np.argsort(arr[:, 0], kind="stable")
+    arr = arr[order]
+    if len(arr) > 1:
+        arr = arr[np.r_[True, arr[1:, 0] != arr[:-1, 0]]]
+    return np.ascontiguousarray(arr)
