@@ -171,3 +171,45 @@ def new_command(
     typer.echo(f"Created {path}")
     typer.echo("Add it to routes.py to run it, for example:")
     typer.echo(f'  routes = [("binance", "BTC-USDT", "4h", "{name}")]')
+
+
+# --- jbt serve -------------------------------------------------------------------------------
+
+
+@app.command("serve")
+@handle_errors
+def serve_command(
+    ctx: typer.Context,
+    host: str = typer.Option(
+        None, "--host", help="Address to listen on (default: [server] host, 127.0.0.1)."
+    ),
+    port: int = typer.Option(
+        None, "--port", min=1, max=65535, help="Port (default: [server] port, 8000)."
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        help="Require 'Authorization: Bearer TOKEN' on every request (default: the "
+        "JBT_SERVER_TOKEN variable or [server] token). Required off loopback.",
+    ),
+) -> None:
+    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
+    from jbt.api.auth import check_bind
+
+    st = state(ctx)
+    config = st.config()
+    host = host or config.server.host
+    port = port or config.server.port
+    token = token or config.server.token
+    check_bind(host, token)  # before anything starts
+    st.open_db().close()  # a bad database URL is one line here, not a startup traceback
+
+    import uvicorn
+
+    from jbt.api import create_app
+
+    api = create_app(config, st.project_dir, token=token)
+    shown = f"[{host}]" if ":" in host else host
+    guard = "; every request needs the token" if token else ""
+    typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
+    uvicorn.run(api, host=host, port=port, log_level="info")

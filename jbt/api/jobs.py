@@ -1,0 +1,208 @@
+"""A small in-process job manager for work that outlives a request (candle imports).
+
+Owned by one app instance: a thread pool, the job records and a lock around them. A job's
+function gets two callables, ``report(progress, counts=None)`` to publish its progress and
+counts (either may be None: unchanged) and ``should_stop()`` to poll for cancellation, and returns a result (a dict or a
+dataclass). Readers get copies, never the
+live record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from jbt.errors import JbtError
+
+QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+
+#: ``fn(report, should_stop) -> result``
+JobFunction = Callable[[Callable[..., None], Callable[[], bool]], Any]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def as_plain(value: Any) -> Any:
+    """A JSON-able copy of a progress report or result: dataclasses and mappings become dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): as_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+@dataclasses.dataclass
+class Job:
+    id: str
+    kind: str
+    params: dict[str, Any]
+    key: str
+    status: str = QUEUED
+    created_at: int = dataclasses.field(default_factory=_now_ms)
+    started_at: int | None = None
+    finished_at: int | None = None
+    progress: dict[str, Any] = dataclasses.field(default_factory=dict)
+    counts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "params": dict(self.params),
+            "status": self.status,
+            "cancel_requested": self.cancel.is_set(),
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": dict(self.progress),
+            "counts": dict(self.counts),
+            "result": None if self.result is None else dict(self.result),
+            "error": self.error,
+        }
+
+
+class JobConflict(JbtError):
+    """A job for the same target is already queued or running."""
+
+
+class JobManager:
+    """Runs jobs on a thread pool and keeps their records (the most recent ``keep`` of them)."""
+
+    def __init__(
+        self,
+        *,
+        max_workers: int = 2,
+        keep: int = 200,
+    ) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._max_workers = max_workers
+        self._keep = keep
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, kind: str, params: dict[str, Any], fn: JobFunction, *, key: str) -> dict:
+        """Queue ``fn``; refuse (JobConflict) while a job with the same ``key`` is active."""
+        with self._lock:
+            if self._closed:
+                raise JbtError("the server is shutting down; no new jobs are accepted")
+            for job in self._jobs.values():
+                if job.key == key and job.status in ACTIVE:
+                    raise JobConflict(
+                        f"{kind} job {job.id} for {key} is already {job.status}; "
+                        f"wait for it (GET /jobs/{job.id}) or cancel it (DELETE /jobs/{job.id})"
+                    )
+            job = Job(id=uuid.uuid4().hex[:12], kind=kind, params=dict(params), key=key)
+            self._jobs[job.id] = job
+            self._forget_old()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._max_workers, thread_name_prefix="jbt-job"
+                )
+            self._executor.submit(self._run, job, fn)
+            return job.snapshot()
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else job.snapshot()
+
+    def list(self) -> list[dict]:
+        """Every kept job, newest first."""
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+            return [j.snapshot() for j in jobs]
+
+    def cancel(self, job_id: str) -> dict | None:
+        """Ask a job to stop. A queued job is cancelled at once; a running one at its next poll."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.status in ACTIVE:
+                job.cancel.set()
+                if job.status == QUEUED:
+                    job.status = CANCELLED
+                    job.finished_at = _now_ms()
+            return job.snapshot()
+
+    def wait(self, job_id: str, timeout: float) -> dict | None:
+        """Block until the job is no longer active (or ``timeout`` seconds pass); its snapshot."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = self.get(job_id)
+            if snap is None or snap["status"] not in ACTIVE or time.monotonic() >= deadline:
+                return snap
+            time.sleep(0.02)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Cancel every active job and wait for the running ones to stop."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                if job.status in ACTIVE:
+                    job.cancel.set()
+                    if job.status == QUEUED:
+                        job.status = CANCELLED
+                        job.finished_at = _now_ms()
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=wait, cancel_futures=True)
+
+    # ------------------------------------------------------------------ internals
+    def _forget_old(self) -> None:
+        done = [j for j in self._jobs.values() if j.status not in ACTIVE]
+        excess = len(self._jobs) - self._keep
+        for job in sorted(done, key=lambda j: j.created_at)[: max(excess, 0)]:
+            del self._jobs[job.id]
+
+    def _run(self, job: Job, fn: JobFunction) -> None:
+        with self._lock:
+            if job.status != QUEUED:  # cancelled while waiting for a worker
+                return
+            job.status = RUNNING
+            job.started_at = _now_ms()
+
+        def report(progress: Any = None, counts: dict[str, Any] | None = None) -> None:
+            plain = as_plain(progress)
+            if plain is not None and not isinstance(plain, dict):
+                plain = {"value": plain}
+            with self._lock:
+                if plain is not None:
+                    job.progress = plain
+                if counts is not None:
+                    job.counts = as_plain(counts)
+
+        try:
+            result = fn(report, job.cancel.is_set)
+        except JbtError as exc:
+            self._finish(job, FAILED, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a job's failure is reported, never raised
+            self._finish(job, FAILED, error=f"{type(exc).__name__}: {exc}")
+        else:
+            status = CANCELLED if job.cancel.is_set() else FINISHED
+            self._finish(job, status, result=result)
+
+    def _finish(self, job: Job, status: str, *, result: Any = None, error: str | None = None) -> None:
+        plain = as_plain(result) if result is not None else None
+        with self._lock:
+            job.status = status
+            job.finished_at = _now_ms()
+            job.error = error
+            if plain is not None:
+                job.result = plain if isinstance(plain, dict) else {"value": plain}

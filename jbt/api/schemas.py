@@ -1,0 +1,199 @@
+"""Request and response models of the HTTP API.
+
+Requests are validated here as far as they can be without the project: names match their
+patterns, timeframes are known, config overrides name real keys within sane ranges. What needs
+the project (does the strategy folder exist? do the dates parse and come in order?) is checked by
+the controllers, which answer 422 with the same kind of one-line message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jbt.errors import InputError
+from jbt.timeframes import normalize
+
+#: A strategy is a class in ``strategies/<Name>/__init__.py``: an identifier, never a path.
+STRATEGY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_EXCHANGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}-[A-Za-z0-9]{1,20}")
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_exchange(value: str) -> str:
+    if not _EXCHANGE.fullmatch(value):
+        raise ValueError(
+            f"exchange '{value}' is not an exchange name; use an id like 'binance' or 'binance-futures'"
+        )
+    return value.lower()
+
+
+def _check_symbol(value: str) -> str:
+    if not _SYMBOL.fullmatch(value):
+        raise ValueError(f"symbol '{value}' must look like BTC-USDT (BASE-QUOTE)")
+    return value.upper()
+
+
+class RouteIn(_Strict):
+    """One route: a strategy trading one symbol on one exchange at one timeframe."""
+
+    exchange: str = Field(examples=["binance"], max_length=32)
+    symbol: str = Field(examples=["BTC-USDT"], max_length=41)
+    timeframe: str = Field(examples=["4h"], max_length=8)
+    strategy: str = Field(examples=["EmaCross"], max_length=64)
+
+    _exchange = field_validator("exchange")(_check_exchange)
+    _symbol = field_validator("symbol")(_check_symbol)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        try:
+            return normalize(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if not STRATEGY_NAME.fullmatch(value):
+            raise ValueError(
+                f"strategy '{value}' is not a strategy name: use the class name of a folder in "
+                "strategies/ (letters, digits and underscores; no paths or dots)"
+            )
+        return value
+
+
+class BacktestOverrides(_Strict):
+    """``[backtest]`` keys of config.toml to override for this run (unset keys keep the file's)."""
+
+    starting_balance: float | None = Field(None, gt=0, le=1e15)
+    fee: float | None = Field(None, ge=0, lt=1)
+    maker_fee: float | None = Field(None, ge=0, lt=1)
+    taker_fee: float | None = Field(None, ge=0, lt=1)
+    slippage: float | None = Field(None, ge=0, lt=1)
+    type: Literal["spot", "futures"] | None = None
+    leverage: float | None = Field(None, ge=1, le=125)
+    warmup_candles: int | None = Field(None, ge=0, le=100_000)
+    maintenance_margin: float | None = Field(None, ge=0, lt=1)
+    missing_candles: Literal["refuse", "fill"] | None = None
+
+
+class ConfigOverrides(_Strict):
+    """Config sections a request may override. Only ``backtest``: a request can never point the
+    server at another database, exchange URL or token."""
+
+    backtest: BacktestOverrides | None = None
+
+
+class BacktestRequest(_Strict):
+    routes: list[RouteIn] = Field(min_length=1, max_length=20)
+    start: str | None = Field(None, max_length=40, examples=["2024-01-01"])
+    end: str | None = Field(None, max_length=40, examples=["2024-03-01"])
+    config: ConfigOverrides | None = None
+    #: Save the run as a session (``GET /sessions``); ``session_id`` is null when false.
+    save: bool = True
+
+
+class ImportRequest(_Strict):
+    exchange: str = Field(examples=["binance"], max_length=32)
+    symbol: str = Field(examples=["BTC-USDT"], max_length=41)
+    start: str = Field(max_length=40, examples=["2024-01-01"])
+    #: Defaults to now.
+    end: str | None = Field(None, max_length=40, examples=["2024-02-01"])
+
+    _exchange = field_validator("exchange")(_check_exchange)
+    _symbol = field_validator("symbol")(_check_symbol)
+
+
+class JobOut(BaseModel):
+    """A background job. ``status`` is queued | running | finished | failed | cancelled."""
+
+    id: str
+    kind: str
+    params: dict[str, Any]
+    status: Literal["queued", "running", "finished", "failed", "cancelled"]
+    cancel_requested: bool
+    created_at: int
+    started_at: int | None
+    finished_at: int | None
+    progress: dict[str, Any]
+    counts: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class CoverageOut(BaseModel):
+    exchange: str
+    symbol: str
+    timeframe: str
+    first: int
+    last: int
+    count: int
+    missing: int
+
+
+class RouteOut(BaseModel):
+    exchange: str
+    symbol: str
+    timeframe: str
+    strategy: str
+
+
+class Period(BaseModel):
+    start: int
+    end: int
+
+
+class EquityPoint(BaseModel):
+    time: int
+    equity: float
+
+
+class BacktestOut(BaseModel):
+    """The JSON ``jbt backtest --json`` writes (documented in the README)."""
+
+    session_id: int | None
+    config: dict[str, Any]
+    routes: list[RouteOut]
+    period: Period
+    starting_balance: float
+    finishing_balance: float
+    metrics: dict[str, Any]
+    trades: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    equity: list[EquityPoint]
+    duration_s: float
+
+
+class SessionSummary(BaseModel):
+    id: int
+    created_at: int
+    status: str
+    duration_s: float
+    start: int | None
+    end: int | None
+    routes: list[dict[str, Any]]
+    starting_balance: float | None
+    finishing_balance: float | None
+    metrics: dict[str, Any]
+    error: str | None
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` is one line a person can act on."""
+
+    detail: str
+    error: str
+
+
+class StrategyErrorOut(ErrorOut):
+    strategy: str | None
+    file: str | None
+    line: int | None
+    bar_time: int | None = None
