@@ -213,3 +213,28 @@ def serve_command(
     guard = "; every request needs the token" if token else ""
     typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
     uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+# --- jbt import-candles ----------------------------------------------------------------------
+
+
+@app.command("import-candles")
+@handle_errors
+def import_candles_command(
+    ctx: typer.Context,
+    exchange: str = typer.Argument(..., help="binance, binance-futures, or any ccxt exchange id."),
+    symbol: str = typer.Argument(..., help="Pair written like BTC-USDT."),
+    start: str = typer.Argument(
+        None, help="First minute to import, UTC: 2020-01-01 or 2020-01-01T12:30."
+    ),
+    end: str = typer.Option(
+        None, "--end", help="Stop before this moment, UTC (default: the last closed minute)."
+    ),
+) -> None:
+    """Import 1m candles from an exchange; a re-run resumes where the last one stopped."""
+    from jbt.errors import InputError
+    from jbt.modes import import_candles_mode
+
+    if start is None:
+        raise InputError("give START, the first day to import (e.g. 2020-01-01)")
+    import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end)
