@@ -21,6 +21,9 @@ Stochastic = namedtuple("Stochastic", ["k", "d"])
 StochasticRSI = namedtuple("StochasticRSI", ["k", "d"])
 AO = namedtuple("AO", ["osc", "change"])
 
+#: An RSI range (in RSI points) below this is rounding noise, not movement.
+_FLAT_RSI_RANGE = 1e-9
+
 
 def _gains_losses(x: np.ndarray):
     d = np.diff(x)
@@ -102,7 +105,10 @@ def _stochrsi(candles, period, period_stoch, k, d, source_type):
     r = rsi_series(source("stochrsi", candles, source_type), period)
     lo = _core.rolling_min(r, period_stoch)
     hi = _core.rolling_max(r, period_stoch)
-    raw = 100.0 * _core.safe_div(r - lo, hi - lo)
+    # Over a flat stretch RSI is constant up to rounding noise (~1e-13): a range that small is
+    # treated as zero (value 0, TA-Lib's rule for a zero range) instead of amplifying noise.
+    span = hi - lo
+    raw = 100.0 * _core.safe_div(r - lo, np.where(span < _FLAT_RSI_RANGE, 0.0, span))
     k_line = _core.rolling_mean(raw, k)
     return StochasticRSI(k_line, _core.rolling_mean(k_line, d))
 
@@ -110,7 +116,8 @@ def _stochrsi(candles, period, period_stoch, k, d, source_type):
 def stochrsi(candles, period: int = 14, period_stoch: int = 14, k: int = 3, d: int = 3,
              source_type: str = "close", sequential: bool = False) -> StochasticRSI:
     """StochasticRSI(k, d): the stochastic of RSI(period) over ``period_stoch`` bars, smoothed
-    by an SMA of ``k`` (k line) and again by an SMA of ``d`` (d line)."""
+    by an SMA of ``k`` (k line) and again by an SMA of ``d`` (d line). Where RSI did not move
+    over ``period_stoch`` bars (range < 1e-9) the raw stochastic is 0."""
     return dispatch(_stochrsi, candles, sequential, period, period_stoch, k, d, source_type)
 
 
