@@ -89,6 +89,7 @@ class CcxtAdapter(ExchangeAdapter):
         klines_weight: Callable[[int], int] = lambda limit: 1,
         markets_weight: int = 1,
         supports_until: bool = False,
+        weight_window_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
@@ -113,7 +114,9 @@ class CcxtAdapter(ExchangeAdapter):
             interval = float(first.rateLimit) / 1000.0  # the exchange's published pace
         else:
             interval = 0.0
-        self.limiter = RateLimiter(weight_limit=weight_limit, min_interval_s=interval, sleep=sleep)
+        self.limiter = RateLimiter(
+            weight_limit=weight_limit, window_s=weight_window_s, min_interval_s=interval, sleep=sleep
+        )
         self._local.conn = _Connection(first)
         self._connections.append(self._local.conn)
 

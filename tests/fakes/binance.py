@@ -95,6 +95,7 @@ class FakeBinance:
         fault_paths: Iterable[str] = ("/api/v3/klines", "/fapi/v1/klines"),
         retry_after_s: int = 1,
         slow_s: float = 2.0,
+        latency_s: float = 0.0,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -113,6 +114,8 @@ class FakeBinance:
         self.fault_paths = set(fault_paths)
         self.retry_after_s = retry_after_s
         self.slow_s = slow_s
+        #: Added to every answer, like the round trip to a real exchange.
+        self.latency_s = latency_s
         self.requests: list[RecordedRequest] = []
         self.faults_served: list[str] = []
         #: Called with the number of klines requests answered so far, after each one.
@@ -228,6 +231,8 @@ class FakeBinance:
         return Handler
 
     def _serve(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, str]) -> None:
+        if self.latency_s:
+            time.sleep(self.latency_s)
         fault = self._next_fault(path)
         if fault is not None:
             with self._lock:
