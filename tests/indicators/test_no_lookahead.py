@@ -1,0 +1,211 @@
+"""No look-ahead: inside a run, the value at bar k equals a fresh computation on the closed
+candles up to k, future rows cannot change it, and history beyond the warm-up does not matter
+(exactly for windowed indicators, below 1e-9 for recursive ones)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_walk_candles
+
+import jbt.indicators as ta
+from jbt.indicators import run_cache
+
+# Every indicator with its defaults, plus variants that exercise other code paths.
+CALLS = {name: (name, {}) for name in ta.INDICATORS}
+CALLS.update({
+    "ema_hlc3": ("ema", {"period": 12, "source_type": "hlc3"}),
+    "rsi_2": ("rsi", {"period": 2}),
+    "ma_kama": ("ma", {"period": 10, "matype": 6}),
+    "ma_hma": ("ma", {"period": 9, "matype": 10}),
+    "bollinger_mad": ("bollinger_bands", {"devtype": 1, "matype": 1}),
+    "stoch_ema": ("stoch", {"slowk_matype": 1, "slowd_matype": 1}),
+    "vwap_4h": ("vwap", {"anchor": "4h"}),
+    "zscore_median": ("zscore", {"devtype": 2}),
+})
+
+N = 1500
+
+
+def values(result) -> np.ndarray:
+    """Flatten a float / array / named tuple result into a float array for comparison."""
+    if isinstance(result, tuple):
+        return np.concatenate([np.atleast_1d(np.asarray(r, dtype=np.float64)) for r in result])
+    return np.atleast_1d(np.asarray(result, dtype=np.float64))
+
+
+def assert_same(a, b, rtol: float = 1e-12) -> None:
+    a, b = values(a), values(b)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(a)
+    np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=0)
+
+
+@pytest.fixture(scope="module")
+def full() -> np.ndarray:
+    candles = random_walk_candles(N, seed=7)
+    candles.flags.writeable = False
+    return candles
+
+
+def ks(name: str) -> list[int]:
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    return [0, 1, 2, 40, N - 1, *rng.integers(0, N, 6).tolist()]
+
+
+@pytest.mark.parametrize("case", sorted(CALLS))
+def test_cached_value_equals_fresh_computation_on_closed_candles(full, case):
+    name, kwargs = CALLS[case]
+    f = ta.INDICATORS[name]
+    with run_cache(full):
+        cached = [(k, f(full[:k + 1], **kwargs), f(full[:k + 1], sequential=True, **kwargs))
+                  for k in ks(case)]
+    for k, value, series in cached:
+        closed = full[:k + 1].copy()
+        assert_same(value, f(closed, **kwargs))
+        assert_same(series, f(closed, sequential=True, **kwargs))
+
+
+@pytest.mark.parametrize("case", sorted(CALLS))
+def test_rows_after_k_do_not_change_the_value_at_k(full, case):
+    name, kwargs = CALLS[case]
+    f = ta.INDICATORS[name]
+    clean = f(full, sequential=True, **kwargs)
+    rng = np.random.default_rng(1)
+    for k in ks(case)[:-1]:
+        garbage = full.copy()
+        garbage[k + 1:] = rng.uniform(-1e6, 1e6, garbage[k + 1:].shape)
+        garbage[k + 1:, 0] = full[k + 1:, 0]  # keep time moving forward
+        dirty = f(garbage, sequential=True, **kwargs)
+        if isinstance(clean, tuple):
+            for c_series, d_series in zip(clean, dirty, strict=True):
+                assert_same(c_series[:k + 1], d_series[:k + 1], rtol=0)
+        else:
+            assert_same(clean[:k + 1], dirty[:k + 1], rtol=0)
+
+
+# Windowed (FIR) indicators: the value depends on its window only, whatever came before.
+FIR = ["sma", "wma", "hma", "trima", "vwma", "cci", "mfi", "roc", "mom", "willr", "ultosc", "ao",
+       "aroon", "linearreg", "linearreg_slope", "bollinger_bands", "donchian", "stddev",
+       "highest", "lowest", "zscore", "cmf", "stoch", "ichimoku", "ppo", "trange", "ma"]
+
+
+@pytest.mark.parametrize("name", FIR)
+def test_windowed_indicators_ignore_history_beyond_their_window(btc, name):
+    f = ta.INDICATORS[name]
+    for end in (2000, 7000, len(btc)):
+        expected = f(btc[:end])
+        for history in (100, 333, 1500):
+            assert_same(f(btc[end - history:end]), expected, rtol=1e-12)
+
+
+# Recursive (IIR) indicators and the history (in multiples of their period) after which the
+# start of the data no longer matters to 1e-9 (see the jbt.indicators docstring).
+IIR = {
+    "ema": (5, 20), "dema": (30, 20), "tema": (9, 20), "macd": (26, 20), "trix": (18, 20),
+    "smma": (5, 30), "rsi": (14, 30), "cmo": (14, 30), "atr": (14, 30), "natr": (14, 30),
+    "adx": (14, 30), "di": (14, 30), "keltner": (20, 30), "supertrend": (10, 30),
+    "stochrsi": (14, 30), "kama": (14, 30), "psar": (10, 30), "adosc": (10, 30),
+    "heikin_ashi": (1, 40),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IIR))
+def test_recursive_indicators_forget_their_seed(btc, name):
+    f = ta.INDICATORS[name]
+    period, multiple = IIR[name]
+    worst_short, worst_enough = 0.0, 0.0
+    for end in range(3000, len(btc), 1000):
+        reference = values(f(btc[:end]))
+        scale = np.where(reference == 0, 1.0, np.abs(reference))
+        short = values(f(btc[end - 5 * period:end]))
+        enough = values(f(btc[end - multiple * period:end]))
+        worst_short = max(worst_short, float(np.max(np.abs(short - reference) / scale)))
+        worst_enough = max(worst_enough, float(np.max(np.abs(enough - reference) / scale)))
+    assert worst_enough < 1e-9
+    assert worst_short > 1e-9  # it is recursive: a short history does show
+
+
+def test_cache_hit_reuses_the_series_and_returns_a_read_only_view(full):
+    with run_cache(full):
+        a = ta.rsi(full[:100], sequential=True)
+        b = ta.rsi(full[:900], sequential=True)
+        assert np.shares_memory(a, b)
+        assert not a.flags.writeable
+        assert len(a) == 100 and len(b) == 900
+        assert ta.rsi(full[:900]) == b[-1]
+    fresh = ta.rsi(full[:100], sequential=True)
+    assert fresh.flags.writeable and not np.shares_memory(fresh, a)
+
+
+def test_unregistered_or_offset_slices_compute_normally(full):
+    with run_cache(full):
+        # A slice that does not start at row 0 is not a prefix: computed on its own rows.
+        assert ta.sma(full[10:60], 50) == pytest.approx(full[10:60, 2].mean(), rel=1e-12)
+        assert np.isnan(ta.sma(full[10:20], 50))
+        # A column subset, a strided view and a copy are not prefixes either.
+        assert ta.sma(full[:60:2], 30) == pytest.approx(full[:60:2, 2].mean(), rel=1e-12)
+        assert ta.sma(full[:60].copy(), 60) == pytest.approx(full[:60, 2].mean(), rel=1e-12)
+
+
+def test_registration_is_removed_on_exit_even_after_an_exception(full):
+    with pytest.raises(RuntimeError), run_cache(full):
+        ta.ema(full[:10])
+        raise RuntimeError("strategy failed")
+    from jbt.indicators._cache import _RUNS
+
+    assert _RUNS.get() is None
+
+
+def test_two_runs_in_two_threads_do_not_share_caches():
+    import threading
+
+    a = random_walk_candles(500, seed=1)
+    b = random_walk_candles(500, seed=2)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    barrier = threading.Barrier(2)
+    seen: dict[str, object] = {}
+
+    def run(label, mine, other):
+        with run_cache(mine):
+            barrier.wait()
+            from jbt.indicators._cache import _RUNS
+
+            registry = _RUNS.get()
+            seen[label] = (id(mine) in registry, id(other) in registry,
+                           ta.ema(mine[:300], 20), ta.ema(other[:300], 20))
+            barrier.wait()
+
+    threads = [threading.Thread(target=run, args=("a", a, b)),
+               threading.Thread(target=run, args=("b", b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for label, mine, other in (("a", a, b), ("b", b, a)):
+        has_mine, has_other, ema_mine, ema_other = seen[label]
+        assert has_mine and not has_other
+        assert ema_mine == ta.ema(mine[:300].copy(), 20)
+        assert ema_other == ta.ema(other[:300].copy(), 20)
+
+
+def test_run_cache_rejects_arrays_it_cannot_key_safely(full):
+    writeable = full.copy()
+    with pytest.raises(ta.IndicatorError, match="writeable"), run_cache(writeable):
+        pass
+    with pytest.raises(ta.IndicatorError, match="view"), run_cache(full[:100]):
+        pass
+    with pytest.raises(ta.IndicatorError, match=r"shape"), run_cache(np.zeros((3, 5))):
+        pass
+
+
+def test_arrays_without_increasing_timestamps_use_the_data_pointer():
+    candles = random_walk_candles(200, seed=3)
+    candles[:, 0] = 0.0  # timestamps carry no order
+    candles.flags.writeable = False
+    with run_cache(candles):
+        assert ta.sma(candles[:50], 10) == ta.sma(candles[:50].copy(), 10)
+        assert ta.sma(candles[5:50], 10) == ta.sma(candles[5:50].copy(), 10)
+        assert ta.sma(candles[:50], 10, sequential=True).flags.writeable is False
