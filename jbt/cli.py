@@ -230,11 +230,58 @@ def import_candles_command(
     end: str = typer.Option(
         None, "--end", help="Stop before this moment, UTC (default: the last closed minute)."
     ),
+    file: Path = typer.Option(
+        None,
+        "--file",
+        "-f",
+        help="Import this file instead of the exchange: jbt CSV (.csv, .csv.gz) or a Binance "
+        "kline file (.csv, .zip).",
+    ),
+    timeframe: str = typer.Option(
+        None,
+        "--timeframe",
+        "-t",
+        help="With --file: the file's timeframe (default: the most common step between rows).",
+    ),
 ) -> None:
-    """Import 1m candles from an exchange; a re-run resumes where the last one stopped."""
+    """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file."""
     from jbt.errors import InputError
+
+    if file is not None:
+        if start is not None or end is not None:
+            raise InputError("--file imports the whole file; START and --end are for exchanges")
+        from rich.console import Console
+
+        from jbt.importers.files import import_file
+        from jbt.importers.render import render_file_summary
+
+        st = state(ctx)
+        st.open_db()
+        render_file_summary(import_file(exchange, symbol, file, timeframe), Console())
+        return
+    if timeframe is not None:
+        raise InputError("--timeframe goes with --file; exchange imports fetch 1m candles")
+
     from jbt.modes import import_candles_mode
 
     if start is None:
-        raise InputError("give START, the first day to import (e.g. 2020-01-01)")
+        raise InputError(
+            "give START, the first day to import (e.g. 2020-01-01), or --file PATH"
+        )
     import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end)
+
+
+# --- jbt candles -----------------------------------------------------------------------------
+
+
+@app.command("candles")
+@handle_errors
+def candles_command(ctx: typer.Context) -> None:
+    """What is stored: exchange, symbol, timeframe, first, last, count, missing."""
+    from rich.console import Console
+
+    from jbt import candles
+    from jbt.importers.render import render_coverage
+
+    state(ctx).open_db()
+    render_coverage(candles.coverage(), Console())

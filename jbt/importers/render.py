@@ -1,0 +1,75 @@
+"""Rich tables for ``jbt import-candles --file`` and ``jbt candles``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jbt.candles import CoverageRow
+from jbt.dates import format_ms
+from jbt.importers.files import FileImportSummary
+from jbt.timeframes import TIMEFRAMES
+
+#: Missing ranges listed one by one before the rest is summed up in one line.
+SHOWN_RANGES = 20
+
+
+def render_file_summary(summary: FileImportSummary, console: Any) -> None:
+    """The summary table of a file import, then the holes between its first and last candle."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{summary.exchange} {summary.symbol} {summary.timeframe}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    table.add_row("file", f"{summary.path} ({summary.format})")
+    table.add_row("period (UTC)", f"{format_ms(summary.first)} → {format_ms(summary.last)}")
+    table.add_row("rows read", f"{summary.rows_read:,}")
+    table.add_row("inserted", f"{summary.inserted:,}")
+    table.add_row("already present", f"{summary.already_present:,}")
+    table.add_row("missing", f"{summary.missing:,}")
+    console.print(table)
+    if summary.missing_ranges:
+        step = TIMEFRAMES[summary.timeframe]
+        console.print(f"Missing ranges ({summary.timeframe} candles absent from the file):")
+        for a, b in summary.missing_ranges[:SHOWN_RANGES]:
+            n = (b - a) // step + 1
+            console.print(f"  {format_ms(a)} → {format_ms(b)}  ({n:,} candles)", highlight=False)
+        rest = len(summary.missing_ranges) - SHOWN_RANGES
+        if rest > 0:
+            console.print(f"  ... and {rest} more ranges")
+
+
+def render_coverage(rows: list[CoverageRow], console: Any) -> None:
+    """One line per stored exchange, symbol and timeframe."""
+    from rich.table import Table
+
+    if not rows:
+        console.print(
+            "No candles stored yet; import some with "
+            "'jbt import-candles binance BTC-USDT 2024-01-01' or "
+            "'jbt import-candles EXCHANGE SYMBOL --file PATH'.",
+            highlight=False,
+            markup=False,
+        )
+        return
+    table = Table(title="Stored candles (UTC)", title_justify="left")
+    for name in ("exchange", "symbol", "timeframe"):
+        table.add_column(name)
+    table.add_column("first", no_wrap=True)
+    table.add_column("last", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("missing", justify="right")
+    for row in rows:
+        table.add_row(
+            row.exchange,
+            row.symbol,
+            row.timeframe,
+            format_ms(row.first),
+            format_ms(row.last),
+            f"{row.count:,}",
+            f"{row.missing:,}",
+        )
+    console.print(table)
