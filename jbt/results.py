@@ -36,12 +36,25 @@ class OrderRecord:
     role: str  # "entry" | "exit" | "stop-loss" | "take-profit" | "liquidation" | "end-of-run"
     qty: float
     price: float | None  # requested price (None for market)
-    status: str  # "filled" | "cancelled" | "open"
+    status: str  # "filled" | "cancelled" | "open" | "rejected" (spot overspend, no margin)
     created_at: int  # epoch ms
     filled_at: int | None = None
     fill_price: float | None = None
     fee: float = 0.0
     reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    """One fill: (a part of) an order executed at one price and time."""
+
+    order_id: int
+    route: str  # RouteSpec.key
+    side: str  # "buy" | "sell"
+    qty: float
+    price: float
+    fee: float
+    time: int  # epoch ms
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class BacktestResult:
     finishing_balance: float
     trades: list[ClosedTrade] = field(default_factory=list)
     orders: list[OrderRecord] = field(default_factory=list)
+    fills: list[FillRecord] = field(default_factory=list)
     equity_time: list[int] = field(default_factory=list)
     equity: list[float] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,583 @@
+"""The simulated exchange: how orders are placed, when they fill, at what price, and what they cost.
+
+One :class:`Sandbox` serves one run and changes only that run's :class:`~jbt.store.Store`.
+
+Order types
+    The type follows from the price against the current price ``ref`` (the bar's open during a
+    strategy call, the path point during a fill): at ``ref`` (or no price) a market order; a buy
+    above ``ref`` or a sell below it a stop; a buy below or a sell above a limit. Stop-losses are
+    always stops and take-profits always limits; one that is already crossed when it is placed
+    (e.g. a stop-loss above the price of a long) fills at once at ``ref`` as a market order.
+
+Fill prices
+    A market order fills at ``ref``. Inside a base candle the price path is open → low → high →
+    close when close ≥ open, else open → high → low → close. At the open, an order the open has
+    already passed fills at the open (a limit gets the better open, a stop the worse one). Along
+    the path a limit or stop fills at its own price when the path reaches it; orders reached at
+    the same price fill in creation order. A fill may set off another one later on the path
+    (an entry, then its stop-loss), never one earlier on it.
+
+Costs
+    Limit orders (including take-profits) pay the maker fee; market and stop orders (including
+    stop-losses, the end-of-run close and liquidations) the taker fee. Slippage moves market and
+    stop fills against the trader (buy ``x·(1+s)``, sell ``x·(1−s)``); limits fill at their price
+    or better, liquidations at the liquidation price (or the open that gapped through it), and
+    the end-of-run close at the last close, all without slippage. Fees are paid in the quote
+    currency.
+
+Positions (one per route: a sub-account; all routes share one balance)
+    Orders on the side of the position (or any order while flat) add to it; the average entry
+    price is the size-weighted mean of the entry fills. Orders against the position are
+    reduce-only: they fill at most the position's size, and when the position is flat every
+    order of the route still pending is cancelled (so stop-loss and take-profit cancel each
+    other). A stop-loss or take-profit declared while flat waits and is placed when the entry
+    fills.
+
+Spot
+    Long only. A buy pays ``qty·price + fee`` from the balance and a sell receives
+    ``qty·price − fee``. A buy whose cost is more than the free balance is **rejected** when it
+    would fill (status "rejected", a line in ``BacktestResult.extra["warnings"]``) and the run
+    goes on; a shortfall of at most 1e-9 of the cost (the float rounding of "buy with all the
+    balance") is taken off the fee instead, so the balance lands on exactly 0 and never goes
+    negative.
+
+Futures (isolated margin)
+    Long and short. The wallet changes by realized PnL and fees only; an open position holds
+    ``|qty|·entry/leverage`` of margin. An entry whose margin plus fee exceeds the wallet minus
+    the margin already held is rejected like a spot overspend. A position is liquidated when its
+    margin plus unrealized PnL falls to the maintenance margin ``mm·|qty|·price``:
+
+        long:  P_liq = entry · (1 − 1/leverage) / (1 − mm)
+        short: P_liq = entry · (1 + 1/leverage) / (1 + mm)
+
+    It is closed at ``P_liq`` (or at the open when the open gapped through it), pays the taker
+    fee, and the trade is recorded with ``closed_by = "liquidation"``. A long at leverage 1 is
+    never liquidated. There is no funding fee.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from jbt.errors import StrategyError
+from jbt.results import ClosedTrade
+from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
+
+#: A reduce-only fill leaving less than this fraction of the position closes it entirely.
+_DUST = 1e-9
+#: The largest spot shortfall (relative to the cost) taken off the fee instead of rejecting.
+_OVERSPEND_TOLERANCE = 1e-9
+
+
+class Listener:
+    """What the sandbox tells the engine about fills (the engine calls the strategy hooks)."""
+
+    def opened(self, route: RouteState, order: Order) -> None: ...
+
+    def increased(self, route: RouteState, order: Order) -> None: ...
+
+    def reduced(self, route: RouteState, order: Order) -> None: ...
+
+    def closed(self, route: RouteState, order: Order, trade: ClosedTrade) -> None: ...
+
+
+class Sandbox:
+    """The broker of one run."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        maker_fee: float,
+        taker_fee: float,
+        slippage: float,
+        leverage: float,
+        maintenance_margin: float,
+        listener: Listener | None = None,
+    ) -> None:
+        self.store = store
+        self.maker_fee = maker_fee
+        self.taker_fee = taker_fee
+        self.slippage = slippage
+        self.leverage = leverage if store.futures else 1.0
+        self.maintenance_margin = maintenance_margin
+        self.listener = listener or Listener()
+        self.futures = store.futures
+
+    # ------------------------------------------------------------------ placing orders
+
+    def set_side_orders(self, route: RouteState, side: str, spec: Any) -> None:
+        """``self.buy = ...`` / ``self.sell = ...``: replace the route's pending orders of that
+        side (stop-losses and take-profits excepted) with the new ones."""
+        orders = _parse_orders(spec, "buy" if side == "buy" else "sell")
+        self._cancel(route, lambda o: o.side == side and o.role in ("entry", "exit"))
+        for qty, price in orders:
+            pos = route.position.qty
+            if pos == 0.0 or (pos > 0) == (side == "buy"):
+                if side == "sell" and not self.futures:
+                    raise StrategyError(
+                        "spot cannot sell short: self.sell needs an open long position "
+                        '(set type = "futures" in config.toml to short)'
+                    )
+                self._submit(route, side, qty, price, "entry")
+            else:
+                self._submit(route, side, qty, price, "exit")
+
+    def set_exit_orders(self, route: RouteState, role: str, spec: Any) -> None:
+        """``self.stop_loss = ...`` / ``self.take_profit = ...``: replace those orders; while
+        flat, keep them until the entry fills."""
+        name = "stop_loss" if role == "stop-loss" else "take_profit"
+        orders = _parse_orders(spec, name) if spec is not None else []
+        pos = route.position.qty
+        if pos == 0.0:
+            if role == "stop-loss":
+                route.queued_stop_loss = orders or None
+            else:
+                route.queued_take_profit = orders or None
+            return
+        self._cancel(route, lambda o: o.role == role)
+        side = "sell" if pos > 0 else "buy"
+        for qty, price in orders:
+            self._submit(route, side, qty, price, role)
+            if route.position.qty == 0.0:
+                break
+
+    def cancel_entries(self, route: RouteState) -> None:
+        """Cancel the route's pending entry orders and the stop-loss/take-profit waiting on them."""
+        self._cancel(route, lambda o: o.role == "entry")
+        if route.position.qty == 0.0:
+            route.queued_stop_loss = None
+            route.queued_take_profit = None
+
+    def cancel_all(self, route: RouteState) -> None:
+        self._cancel(route, lambda o: True)
+        route.queued_stop_loss = None
+        route.queued_take_profit = None
+
+    def liquidate(self, route: RouteState) -> None:
+        """Close the route's position at market now (Jesse's ``self.liquidate()``)."""
+        pos = route.position.qty
+        if pos == 0.0:
+            self.cancel_entries(route)
+            return
+        self._submit(route, "sell" if pos > 0 else "buy", abs(pos), None, "exit")
+
+    def _submit(
+        self, route: RouteState, side: str, qty: float, price: float | None, role: str
+    ) -> Order:
+        store = self.store
+        ref = store.prices[route.symbol_key]
+        buy = side == "buy"
+        if role == "stop-loss":
+            # a buy stop-loss (short) waits above the price, a sell stop-loss (long) below it
+            crossed = price is None or (price <= ref if buy else price >= ref)
+            otype = "market" if crossed else "stop"
+        elif role == "take-profit":
+            crossed = price is None or (price >= ref if buy else price <= ref)
+            otype = "market" if crossed else "limit"
+        elif price is None or price == ref:
+            otype = "market"
+        elif buy:
+            otype = "stop" if price > ref else "limit"
+        else:
+            otype = "limit" if price > ref else "stop"
+        reduce_only = role != "entry"
+        order = Order(
+            store.next_order_id(), route, side, otype, role, qty, price, store.time, reduce_only
+        )
+        store.orders.append(order)
+        route.orders.append(order)
+        if otype == "market":
+            fill_at = ref * (1.0 + self.slippage) if buy else ref * (1.0 - self.slippage)
+            self._fill(order, fill_at, self.taker_fee)
+        else:
+            route.pending.append(order)
+            book = store.books[route.symbol_key]
+            book.orders.append(order)
+            book.dirty = True
+        return order
+
+    def _cancel(self, route: RouteState, which: Callable[[Order], bool]) -> None:
+        keep = []
+        removed = False
+        for o in route.pending:
+            if which(o):
+                o.status = "cancelled"
+                removed = True
+            else:
+                keep.append(o)
+        if removed:
+            route.pending = keep
+            book = self.store.books[route.symbol_key]
+            book.orders = [o for o in book.orders if o.status == "open"]
+            book.dirty = True
+
+    def _unlist(self, order: Order) -> None:
+        route = order.route
+        route.pending.remove(order)
+        book = self.store.books[route.symbol_key]
+        book.orders.remove(order)
+        book.dirty = True
+
+    # ------------------------------------------------------------------ the price path
+
+    def process_open(self, book: SymbolBook, ts: int, o: float) -> None:
+        """Fill what the open of the candle at ``ts`` has already passed, at the open."""
+        store = self.store
+        store.time = ts
+        store.prices[book.key] = o
+        while True:
+            if book.dirty:
+                book.refresh()
+            if o > book.fall_trigger and o < book.rise_trigger:
+                return
+            hit = None
+            for order in book.orders:
+                p = order.price
+                if order.side == "buy":
+                    passed = p >= o if order.type == "limit" else p <= o
+                else:
+                    passed = p <= o if order.type == "limit" else p >= o
+                if passed:
+                    hit = order
+                    break
+            if hit is not None:
+                self._trigger(hit, o, gap=True)
+                continue
+            route = self._liquidatable(book, o, o, True)
+            if route is None:
+                return
+            self._liquidation(route, o)
+
+    def process_candle(
+        self, book: SymbolBook, ts: int, o: float, h: float, low: float, c: float
+    ) -> None:
+        """Walk one base candle's path and fill what it reaches, in path order."""
+        self.process_open(book, ts, o)
+        if c >= o:
+            self._sweep(book, o, low)
+            self._sweep(book, low, h)
+            self._sweep(book, h, c)
+        else:
+            self._sweep(book, o, h)
+            self._sweep(book, h, low)
+            self._sweep(book, low, c)
+        self.store.prices[book.key] = c
+
+    def _sweep(self, book: SymbolBook, a: float, b: float) -> None:
+        """Move the price continuously from ``a`` to ``b``, filling orders as it reaches them."""
+        if a == b:
+            return
+        falling = b < a
+        store = self.store
+        while True:
+            if book.dirty:
+                book.refresh()
+            if falling:
+                if book.fall_trigger < b:
+                    return
+            elif book.rise_trigger > b:
+                return
+            best: Order | None = None
+            best_p = 0.0
+            for order in book.orders:
+                p = order.price
+                if falling:
+                    # buy limits and sell stops fill on the way down
+                    if (order.side == "buy") != (order.type == "limit"):
+                        continue
+                    if b <= p <= a and (best is None or p > best_p):
+                        best, best_p = order, p
+                else:
+                    if (order.side == "buy") == (order.type == "limit"):
+                        continue
+                    if a <= p <= b and (best is None or p < best_p):
+                        best, best_p = order, p
+            route = self._liquidatable(book, b, a, falling) if falling else self._liquidatable(
+                book, a, b, falling
+            )
+            if route is not None:
+                liq = route.position.liquidation_price
+                if best is None or (liq > best_p if falling else liq < best_p):
+                    store.prices[book.key] = liq
+                    self._liquidation(route, liq)
+                    a = liq
+                    continue
+            if best is None:
+                return
+            store.prices[book.key] = best_p
+            self._trigger(best, best_p, gap=False)
+            a = best_p
+
+    def _liquidatable(
+        self, book: SymbolBook, low: float, high: float, falling: bool
+    ) -> RouteState | None:
+        """The position whose liquidation price the path reaches first in [low, high].
+
+        Falling, only longs can be reached (highest price first); rising, only shorts (lowest
+        first). A single point (``low == high``, an open) reaches longs at or above it and
+        shorts at or below it, the first route first.
+        """
+        found = None
+        found_p = 0.0
+        point = low == high
+        for r in book.routes:
+            liq = r.position.liquidation_price
+            if liq is None:
+                continue
+            if r.position.qty > 0:
+                if point:
+                    if liq >= low:
+                        return r
+                elif falling and low <= liq <= high and (found is None or liq > found_p):
+                    found, found_p = r, liq
+            elif point:
+                if liq <= high:
+                    return r
+            elif not falling and low <= liq <= high and (found is None or liq < found_p):
+                found, found_p = r, liq
+        return found
+
+    def _trigger(self, order: Order, at: float, gap: bool) -> None:
+        """A waiting order was reached at path price ``at`` (the open when ``gap``)."""
+        self._unlist(order)
+        if order.type == "limit":
+            self._fill(order, at, self.maker_fee)
+        else:
+            s = self.slippage
+            self._fill(order, at * (1.0 + s) if order.side == "buy" else at * (1.0 - s),
+                       self.taker_fee)
+
+    def _liquidation(self, route: RouteState, at: float) -> None:
+        """Close a futures position at its liquidation price (or the worse open)."""
+        store = self.store
+        pos = route.position
+        side = "sell" if pos.qty > 0 else "buy"
+        order = Order(
+            store.next_order_id(), route, side, "market", "liquidation", abs(pos.qty), None,
+            store.time, True,
+        )
+        store.orders.append(order)
+        route.orders.append(order)
+        self._fill(order, at, self.taker_fee)
+
+    # ------------------------------------------------------------------ fills and accounting
+
+    def _fill(self, order: Order, price: float, fee_rate: float) -> None:
+        store = self.store
+        route = order.route
+        pos = route.position
+        buy = order.side == "buy"
+        qty = order.qty
+        increasing = pos.qty == 0.0 or (pos.qty > 0) == buy
+        if not increasing:
+            size = abs(pos.qty)
+            if qty >= size * (1.0 - _DUST):
+                qty = size
+        elif order.reduce_only:
+            # an exit whose position is gone (or flipped): nothing to reduce
+            order.status = "cancelled"
+            return
+        fee = qty * price * fee_rate
+        spend_all = False
+        if increasing:
+            if self.futures:
+                need = qty * price / self.leverage + fee
+                free = store.balance - store.margin_used
+                if need > free * (1.0 + _OVERSPEND_TOLERANCE) + 1e-12:
+                    self._reject(order, price, need, free)
+                    return
+            else:
+                cost = qty * price + fee
+                if cost > store.balance:
+                    if cost - store.balance > cost * _OVERSPEND_TOLERANCE:
+                        self._reject(order, price, cost, store.balance)
+                        return
+                    fee = store.balance - qty * price
+                    spend_all = True
+        order.status = "filled"
+        order.filled_at = store.time
+        order.fill_price = price
+        order.filled_qty = qty
+        order.fee = fee
+        store.fills.append((order.id, route.key, order.side, qty, price, fee, store.time))
+
+        was_open = pos.qty != 0.0
+        trade = route.trade
+        if trade is None:
+            trade = route.trade = TradeBook("long" if buy else "short", store.time)
+        trade.fee += fee
+        old_margin = abs(pos.qty) * pos.entry_price / self.leverage if self.futures else 0.0
+        if increasing:
+            size = abs(pos.qty)
+            new_size = size + qty
+            pos.entry_price = (size * pos.entry_price + qty * price) / new_size
+            pos.qty = new_size if buy else -new_size
+            trade.entry_qty += qty
+            trade.entry_value += qty * price
+            if new_size > trade.max_qty:
+                trade.max_qty = new_size
+            if self.futures:
+                delta = -fee
+            elif spend_all:
+                delta = -store.balance
+            else:
+                delta = -(qty * price + fee)
+        else:
+            direction = 1.0 if pos.qty > 0 else -1.0
+            remaining = abs(pos.qty) - qty
+            trade.exit_qty += qty
+            trade.exit_value += qty * price
+            if self.futures:
+                delta = direction * qty * (price - pos.entry_price) - fee
+            else:
+                delta = qty * price - fee
+            pos.qty = direction * remaining if remaining > 0.0 else 0.0
+            if pos.qty == 0.0:
+                pos.entry_price = 0.0
+        store.balance += delta
+        trade.pnl += delta
+        if self.futures:
+            store.margin_used += abs(pos.qty) * pos.entry_price / self.leverage - old_margin
+            if pos.qty == 0.0:
+                pos.liquidation_price = None
+            else:
+                pos.liquidation_price = self._liquidation_price(pos.qty, pos.entry_price)
+            store.books[route.symbol_key].dirty = True
+
+        listener = self.listener
+        if increasing:
+            if not was_open:
+                store.open_routes.append(route)
+                # entries of the other direction cannot stay pending next to this position
+                self._cancel(route, lambda o: o.role == "entry" and o.side != order.side)
+                self._submit_queued(route)
+                listener.opened(route, order)
+            else:
+                listener.increased(route, order)
+        elif pos.qty == 0.0:
+            store.open_routes.remove(route)
+            if self.futures:
+                store.margin_used = sum(
+                    abs(r.position.qty) * r.position.entry_price / self.leverage
+                    for r in store.open_routes
+                )
+            self.cancel_all(route)
+            closed = self._close_trade(route, order)
+            listener.closed(route, order, closed)
+        else:
+            listener.reduced(route, order)
+
+    def _submit_queued(self, route: RouteState) -> None:
+        sl, tp = route.queued_stop_loss, route.queued_take_profit
+        route.queued_stop_loss = route.queued_take_profit = None
+        side = "sell" if route.position.qty > 0 else "buy"
+        for role, orders in (("stop-loss", sl), ("take-profit", tp)):
+            for qty, price in orders or ():
+                if route.position.qty == 0.0:
+                    return
+                self._submit(route, side, qty, price, role)
+
+    def _liquidation_price(self, qty: float, entry: float) -> float | None:
+        lev, mm = self.leverage, self.maintenance_margin
+        if qty > 0:
+            if lev <= 1.0:
+                return None
+            return entry * (1.0 - 1.0 / lev) / (1.0 - mm)
+        return entry * (1.0 + 1.0 / lev) / (1.0 + mm)
+
+    def _reject(self, order: Order, price: float, need: float, free: float) -> None:
+        order.status = "rejected"
+        order.fill_price = None
+        what = "margin and fee" if self.futures else "cost"
+        self.store.warnings.append(
+            f"order #{order.id} ({order.route.key} {order.side} {order.qty:g} @ {price:g}) "
+            f"rejected at {_fmt_time(self.store.time)}: {what} {need:.8g} exceeds the available "
+            f"balance {free:.8g}"
+        )
+
+    def _close_trade(self, route: RouteState, order: Order) -> ClosedTrade:
+        t = route.trade
+        route.trade = None
+        spec = route.spec
+        role = order.role
+        closed_by = role if role in ("stop-loss", "take-profit", "liquidation", "end-of-run") else (
+            "signal"
+        )
+        trade = ClosedTrade(
+            id=len(self.store.closed_trades) + 1,
+            route=route.key,
+            exchange=spec.exchange,
+            symbol=spec.symbol,
+            timeframe=spec.timeframe,
+            strategy=spec.strategy,
+            side=t.side,
+            qty=t.max_qty,
+            entry_time=t.entry_time,
+            entry_price=t.entry_value / t.entry_qty,
+            exit_time=self.store.time,
+            exit_price=t.exit_value / t.exit_qty,
+            pnl=t.pnl,
+            fee=t.fee,
+            closed_by=closed_by,
+            leverage=self.leverage,
+        )
+        self.store.closed_trades.append(trade)
+        route.closed_trades.append(trade)
+        return trade
+
+    def close_at_end(self, route: RouteState, price: float) -> None:
+        """Close an open position at the last close (taker fee, no slippage)."""
+        pos = route.position
+        if pos.qty == 0.0:
+            return
+        store = self.store
+        order = Order(
+            store.next_order_id(), route, "sell" if pos.qty > 0 else "buy", "market", "end-of-run",
+            abs(pos.qty), None, store.time, True,
+        )
+        store.orders.append(order)
+        route.orders.append(order)
+        self._fill(order, price, self.taker_fee)
+
+
+def _parse_orders(spec: Any, name: str) -> list[tuple[float, float | None]]:
+    """``(qty, price)`` or a list of them → ``[(qty, price), ...]`` with checked numbers."""
+    if spec is None:
+        return []
+    items: Iterable[Any]
+    if isinstance(spec, (tuple, list)) and len(spec) == 2 and not isinstance(
+        spec[0], (tuple, list)
+    ):
+        items = [spec]
+    elif hasattr(spec, "shape") and getattr(spec, "ndim", 0) == 1 and len(spec) == 2:
+        items = [tuple(spec)]
+    else:
+        items = spec
+    out = []
+    for item in items:
+        try:
+            qty, price = item
+            qty = float(qty)
+            price = None if price is None else float(price)
+        except (TypeError, ValueError):
+            raise StrategyError(
+                f"self.{name} must be (qty, price) or a list of (qty, price); got {item!r}"
+            ) from None
+        if not (qty > 0 and math.isfinite(qty)):
+            raise StrategyError(f"self.{name}: qty must be a positive number, got {qty!r}")
+        if price is not None and not (price > 0 and math.isfinite(price)):
+            raise StrategyError(f"self.{name}: price must be a positive number, got {price!r}")
+        out.append((qty, price))
+    return out
+
+
+def _fmt_time(ms: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+__all__ = ["Sandbox", "Listener", "INF"]

@@ -1,0 +1,289 @@
+"""The base class every strategy inherits: Jesse's vocabulary, synchronous, per route.
+
+A strategy runs once per bar of its route, at the bar's open time ``t``. It sees closed bars
+only: ``self.candles[-1]`` closed at ``t`` and ``self.price`` is the open of the bar forming at
+``t``. Each bar the engine calls::
+
+    before()
+    if the position is flat:
+        if an entry order is pending:  should_cancel_entry() -> cancel it (then look again)
+        if nothing is pending:         should_long() -> go_long()
+                                       else should_short() -> go_short()   (futures only)
+    else:
+        update_position()
+    after()
+
+Orders are declared by assignment: ``self.buy = qty, price`` (or a list of such tuples),
+``self.sell = ...``, ``self.stop_loss = qty, price``, ``self.take_profit = qty, price``;
+``self.liquidate()`` closes the position at market. The type follows from the price (see
+:mod:`jbt.exchanges.sandbox`). Assigning replaces what the same attribute placed before;
+assigning ``None`` cancels it. Inside ``go_long``/``go_short`` the entries are placed when the
+hook returns, and a stop-loss/take-profit declared there waits until the entry fills.
+
+``on_open_position(order)``, ``on_increased_position(order)``, ``on_reduced_position(order)`` and
+``on_close_position(order, trade)`` run right after the fill that caused them, with
+``self.price`` at the fill's point on the price path; ``terminate()`` runs once at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from jbt.constants import CLOSE, HIGH, LOW, OPEN
+from jbt.errors import StrategyError
+
+
+class Strategy:
+    """Inherit from this and implement at least ``should_long`` and ``go_long``."""
+
+    def __init__(self) -> None:
+        #: the strategy's own variables, kept between bars
+        self.vars: dict[str, Any] = {}
+        # Set by the engine; read through the properties below.
+        self._route: Any = None
+        self._store: Any = None
+        self._sandbox: Any = None
+        self._engine: Any = None
+        self._full: np.ndarray | None = None
+        self._n = 0
+        self._n0 = 0
+        self._candles: np.ndarray | None = None
+        self._entering = False
+        self._entry_orders: dict[str, Any] = {}
+        self._hp: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ hooks
+
+    def setUp(self) -> None:  # noqa: N802 - the plan's name
+        """Once, before the first bar."""
+
+    def before(self) -> None:
+        """Every bar, first."""
+
+    def after(self) -> None:
+        """Every bar, last."""
+
+    def should_long(self) -> bool:
+        return False
+
+    def should_short(self) -> bool:
+        return False
+
+    def go_long(self) -> None:
+        raise StrategyError(f"{type(self).__name__}.should_long() returned True but go_long() is "
+                            "not implemented")
+
+    def go_short(self) -> None:
+        raise StrategyError(f"{type(self).__name__}.should_short() returned True but go_short() "
+                            "is not implemented")
+
+    def should_cancel_entry(self) -> bool:
+        """Asked each bar while an entry order waits and no position is open."""
+        return True
+
+    def update_position(self) -> None:
+        """Every bar while a position is open."""
+
+    def on_open_position(self, order) -> None:
+        """An entry filled and opened the position."""
+
+    def on_increased_position(self, order) -> None:
+        """Another entry filled and added to the open position."""
+
+    def on_reduced_position(self, order) -> None:
+        """An exit filled part of the position."""
+
+    def on_close_position(self, order, trade) -> None:
+        """The position is flat; ``trade`` is the :class:`jbt.results.ClosedTrade`."""
+
+    def terminate(self) -> None:
+        """Once, after the last bar (open positions are already closed)."""
+
+    def hyperparameters(self) -> list[dict[str, Any]]:
+        """``[{"name": "fast", "type": int, "min": 5, "max": 50, "default": 20}, ...]``."""
+        return []
+
+    # ------------------------------------------------------------------ orders
+
+    @property
+    def buy(self) -> Any:
+        return self._route.assigned.get("buy")
+
+    @buy.setter
+    def buy(self, value: Any) -> None:
+        self._assign("buy", value)
+
+    @property
+    def sell(self) -> Any:
+        return self._route.assigned.get("sell")
+
+    @sell.setter
+    def sell(self, value: Any) -> None:
+        self._assign("sell", value)
+
+    @property
+    def stop_loss(self) -> Any:
+        return self._route.assigned.get("stop_loss")
+
+    @stop_loss.setter
+    def stop_loss(self, value: Any) -> None:
+        self._assign("stop_loss", value)
+
+    @property
+    def take_profit(self) -> Any:
+        return self._route.assigned.get("take_profit")
+
+    @take_profit.setter
+    def take_profit(self, value: Any) -> None:
+        self._assign("take_profit", value)
+
+    def _assign(self, name: str, value: Any) -> None:
+        route = self._route
+        if route is None:
+            raise StrategyError(f"self.{name} can only be set while the strategy runs")
+        route.assigned[name] = value
+        if self._entering:
+            self._entry_orders[name] = value
+            return
+        sandbox = self._sandbox
+        if name == "buy" or name == "sell":
+            sandbox.set_side_orders(route, name, value)
+        else:
+            sandbox.set_exit_orders(route, "stop-loss" if name == "stop_loss" else "take-profit",
+                                    value)
+
+    def liquidate(self) -> None:
+        """Close the open position at market now; while flat, cancel the pending entry."""
+        self._sandbox.liquidate(self._route)
+
+    # ------------------------------------------------------------------ read-only state
+
+    @property
+    def candles(self) -> np.ndarray:
+        """The route's closed bars (warm-up included), oldest first; read-only."""
+        c = self._candles
+        if c is None:
+            c = self._candles = self._full[: self._n]
+        return c
+
+    @property
+    def index(self) -> int:
+        """How many bars the strategy has been called for (0 on the first call)."""
+        return self._n - self._n0
+
+    def get_candles(self, exchange: str, symbol: str, timeframe: str) -> np.ndarray:
+        """Closed bars of another route or of ``extra_candles`` at the current time."""
+        return self._engine.closed_candles(exchange, symbol, timeframe)
+
+    @property
+    def current_candle(self) -> np.ndarray:
+        """The last closed bar."""
+        return self.candles[-1]
+
+    @property
+    def open(self) -> float:
+        """Open of the last closed bar."""
+        return float(self._full[self._n - 1, OPEN])
+
+    @property
+    def close(self) -> float:
+        """Close of the last closed bar."""
+        return float(self._full[self._n - 1, CLOSE])
+
+    @property
+    def high(self) -> float:
+        return float(self._full[self._n - 1, HIGH])
+
+    @property
+    def low(self) -> float:
+        return float(self._full[self._n - 1, LOW])
+
+    @property
+    def price(self) -> float:
+        """The current price: the forming bar's open (the fill's path point inside hooks)."""
+        return self._store.prices[self._route.symbol_key]
+
+    @property
+    def time(self) -> int:
+        """The current time, epoch ms (the forming bar's open)."""
+        return self._store.time
+
+    @property
+    def balance(self) -> float:
+        """Spot: the free quote balance; futures: the wallet (realized PnL and fees)."""
+        return self._store.balance
+
+    @property
+    def available_margin(self) -> float:
+        return self._store.available_margin
+
+    @property
+    def position(self):
+        """This route's :class:`jbt.store.Position` (qty, entry_price, pnl, is_open, ...)."""
+        return self._route.position
+
+    @property
+    def is_long(self) -> bool:
+        return self._route.position.qty > 0
+
+    @property
+    def is_short(self) -> bool:
+        return self._route.position.qty < 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._route.position.qty != 0
+
+    @property
+    def is_close(self) -> bool:
+        return self._route.position.qty == 0
+
+    @property
+    def orders(self) -> list:
+        """This route's orders so far (:class:`jbt.store.Order`), in creation order."""
+        return list(self._route.orders)
+
+    @property
+    def entry_orders(self) -> list:
+        return [o for o in self._route.pending if o.role == "entry"]
+
+    @property
+    def trades(self) -> list:
+        """This route's closed trades so far."""
+        return list(self._route.closed_trades)
+
+    @property
+    def shared_vars(self) -> dict[str, Any]:
+        """A dict shared by every route of this run (not between runs)."""
+        return self._store.shared_vars
+
+    @property
+    def fee_rate(self) -> float:
+        """The taker fee (what a market order pays)."""
+        return self._sandbox.taker_fee
+
+    @property
+    def leverage(self) -> float:
+        return self._sandbox.leverage
+
+    @property
+    def hp(self) -> dict[str, Any]:
+        return self._hp
+
+    @property
+    def exchange(self) -> str:
+        return self._route.spec.exchange
+
+    @property
+    def symbol(self) -> str:
+        return self._route.spec.symbol
+
+    @property
+    def timeframe(self) -> str:
+        return self._route.spec.timeframe
+
+    @property
+    def is_backtesting(self) -> bool:
+        return True
