@@ -55,13 +55,20 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
             markup=False,
         )
         return
-    table = Table(title="Stored candles (UTC)", title_justify="left")
-    for name in ("exchange", "symbol", "timeframe"):
-        table.add_column(name)
-    table.add_column("first", no_wrap=True)
-    table.add_column("last", no_wrap=True)
-    table.add_column("count", justify="right")
-    table.add_column("missing", justify="right")
+    # no borders and one space between columns: a full row fits 80 columns
+    table = Table(
+        title="Stored candles (times UTC)",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for name in ("exchange", "symbol", "timeframe", "first", "last"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("missing", justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
             row.exchange,
