@@ -35,7 +35,10 @@ import numpy as np
 from jbt.constants import TIMESTAMP
 from jbt.indicators._source import IndicatorError
 
-_RUNS: ContextVar[dict | None] = ContextVar("jbt_indicator_run_cache", default=None)
+# Builds a named tuple without its Python-level __new__ (the fields are already in order).
+_tuple_new = tuple.__new__
+
+_RUNS: ContextVar[_Run | None] = ContextVar("jbt_indicator_run_cache", default=None)
 
 
 class _Registered:
@@ -53,12 +56,38 @@ class _Registered:
         ts = array[:, TIMESTAMP]
         self.ts_increasing = bool(len(array) and np.all(ts[1:] > ts[:-1]))
         self.ptr = array.ctypes.data
+        #: indicator kernel -> {arguments: cached series}
         self.series: dict = {}
 
-    def starts_at_row_0(self, candles: np.ndarray) -> bool:
-        if self.ts_increasing:
-            return candles[0, 0] == self.first_ts
-        return candles.ctypes.data == self.ptr
+    def is_prefix(self, candles: np.ndarray) -> bool:
+        """Whether ``candles`` (a view whose base is ``array``) is ``array[:m]``, m >= 1."""
+        return (
+            candles.strides == self.strides
+            and candles.shape[1] == 6
+            and len(candles) > 0
+            and (candles[0, 0] == self.first_ts if self.ts_increasing
+                 else candles.ctypes.data == self.ptr)
+        )
+
+
+class _Run:
+    """The arrays registered in one context, plus the last prefix view seen: a strategy
+    usually passes the same ``self.candles`` object to several indicators in a bar."""
+
+    __slots__ = ("entries", "last", "last_entry")
+
+    def __init__(self, entries: dict):
+        self.entries = entries
+        self.last = None
+        self.last_entry = None
+
+    def entry_for(self, candles) -> _Registered | None:
+        entry = self.entries.get(id(getattr(candles, "base", None)))
+        if entry is None or not entry.is_prefix(candles):
+            return None
+        self.last = candles
+        self.last_entry = entry
+        return entry
 
 
 def _check_registrable(array) -> None:
@@ -85,10 +114,10 @@ def run_cache(*arrays: np.ndarray):
     for a in arrays:
         _check_registrable(a)
     current = _RUNS.get()
-    runs = dict(current) if current else {}
+    entries = dict(current.entries) if current else {}
     for a in arrays:
-        runs[id(a)] = _Registered(a)
-    token = _RUNS.set(runs)
+        entries[id(a)] = _Registered(a)
+    token = _RUNS.set(_Run(entries))
     try:
         yield
     finally:
@@ -111,29 +140,42 @@ def dispatch(func, candles, sequential: bool, *args):
     ``func`` returns the full series (an array, or a named tuple of arrays). The result is that
     series (``sequential``) or its last element as a float (otherwise).
     """
-    runs = _RUNS.get()
-    if runs is not None:
-        entry = runs.get(id(getattr(candles, "base", None)))
-        if (
-            entry is not None
-            and candles.strides == entry.strides
-            and candles.shape[1] == 6
-            and len(candles)
-            and entry.starts_at_row_0(candles)
-        ):
-            key = (func, args)
-            cached = entry.series.get(key)
+    run = _RUNS.get()
+    if run is not None:
+        entry = run.last_entry if candles is run.last else run.entry_for(candles)
+        if entry is not None:
+            per_func = entry.series.get(func)
+            if per_func is None:
+                per_func = entry.series[func] = {}
+            try:
+                cached = per_func.get(args)
+            except TypeError:  # an unhashable argument: let the kernel's check report it
+                return _compute(func, candles, sequential, args)
             if cached is None:
-                cached = entry.series[key] = _to_lists(func(entry.array, *args))
+                cached = per_func[args] = _to_lists(func(entry.array, *args))
             n = len(candles)
             cls, arrays, lists = cached
             if sequential:
                 if cls is None:
                     return arrays[:n]
                 return cls(*(a[:n] for a in arrays))
+            i = n - 1
             if cls is None:
-                return lists[n - 1]
-            return cls(*(lst[n - 1] for lst in lists))
+                return lists[i]
+            if len(lists) == 3:
+                a, b, c = lists
+                return _tuple_new(cls, (a[i], b[i], c[i]))
+            if len(lists) == 2:
+                a, b = lists
+                return _tuple_new(cls, (a[i], b[i]))
+            if len(lists) == 4:
+                a, b, c, d = lists
+                return _tuple_new(cls, (a[i], b[i], c[i], d[i]))
+            return _tuple_new(cls, [lst[i] for lst in lists])
+    return _compute(func, candles, sequential, args)
+
+
+def _compute(func, candles, sequential: bool, args: tuple):
     result = func(candles, *args)
     if sequential:
         return result

@@ -125,3 +125,13 @@ def test_lists_are_accepted_and_garbage_is_not():
     assert ta.sma(CANDLES.tolist(), 5) == ta.sma(CANDLES, 5)
     with pytest.raises(ta.IndicatorError, match=r"^ta\.sma: candles must be a numeric array"):
         ta.sma([["a"] * 6], 5)
+
+
+def test_unhashable_arguments_inside_a_run_get_the_same_clear_error():
+    candles = CANDLES.copy()
+    candles.flags.writeable = False
+    with ta.run_cache(candles):
+        with pytest.raises(ta.IndicatorError, match=r"^ta\.rsi: period must be an integer"):
+            ta.rsi(candles[:100], period=[14])
+        with pytest.raises(ta.IndicatorError, match=r"^ta\.rsi: period must be >= 1 \(got 0\)"):
+            ta.rsi(candles[:100], period=0)

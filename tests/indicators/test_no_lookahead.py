@@ -173,7 +173,7 @@ def test_two_runs_in_two_threads_do_not_share_caches():
             barrier.wait()
             from jbt.indicators._cache import _RUNS
 
-            registry = _RUNS.get()
+            registry = _RUNS.get().entries
             seen[label] = (id(mine) in registry, id(other) in registry,
                            ta.ema(mine[:300], 20), ta.ema(other[:300], 20))
             barrier.wait()
