@@ -10,6 +10,7 @@ live record.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 import uuid
@@ -49,6 +50,7 @@ class Job:
     kind: str
     params: dict[str, Any]
     key: str
+    seq: int
     status: str = QUEUED
     created_at: int = dataclasses.field(default_factory=_now_ms)
     started_at: int | None = None
@@ -93,6 +95,7 @@ class JobManager:
         self._max_workers = max_workers
         self._keep = keep
         self._jobs: dict[str, Job] = {}
+        self._seq = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -107,7 +110,9 @@ class JobManager:
                         f"{kind} job {job.id} for {key} is already {job.status}; "
                         f"wait for it (GET /jobs/{job.id}) or cancel it (DELETE /jobs/{job.id})"
                     )
-            job = Job(id=uuid.uuid4().hex[:12], kind=kind, params=dict(params), key=key)
+            job = Job(
+                id=uuid.uuid4().hex[:12], kind=kind, params=dict(params), key=key, seq=next(self._seq)
+            )
             self._jobs[job.id] = job
             self._forget_old()
             if self._executor is None:
@@ -125,7 +130,7 @@ class JobManager:
     def list(self) -> list[dict]:
         """Every kept job, newest first."""
         with self._lock:
-            jobs = sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+            jobs = sorted(self._jobs.values(), key=lambda j: j.seq, reverse=True)
             return [j.snapshot() for j in jobs]
 
     def cancel(self, job_id: str) -> dict | None:
@@ -168,7 +173,7 @@ class JobManager:
     def _forget_old(self) -> None:
         done = [j for j in self._jobs.values() if j.status not in ACTIVE]
         excess = len(self._jobs) - self._keep
-        for job in sorted(done, key=lambda j: j.created_at)[: max(excess, 0)]:
+        for job in sorted(done, key=lambda j: j.seq)[: max(excess, 0)]:
             del self._jobs[job.id]
 
     def _run(self, job: Job, fn: JobFunction) -> None:

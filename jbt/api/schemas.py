@@ -44,8 +44,8 @@ class RouteIn(_Strict):
 
     exchange: str = Field(examples=["binance"], max_length=32)
     symbol: str = Field(examples=["BTC-USDT"], max_length=41)
-    timeframe: str = Field(examples=["4h"], max_length=8)
-    strategy: str = Field(examples=["EmaCross"], max_length=64)
+    timeframe: str = Field(examples=["1h"], max_length=8)
+    strategy: str = Field(examples=["SmaCross"], max_length=64)
 
     _exchange = field_validator("exchange")(_check_exchange)
     _symbol = field_validator("symbol")(_check_symbol)
@@ -92,15 +92,45 @@ class ConfigOverrides(_Strict):
 
 
 class BacktestRequest(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "routes": [
+                        {
+                            "exchange": "binance",
+                            "symbol": "BTC-USDT",
+                            "timeframe": "1h",
+                            "strategy": "SmaCross",
+                        }
+                    ],
+                    "start": "2024-01-01",
+                    "end": "2024-01-03",
+                    "config": {"backtest": {"fee": 0.0005, "warmup_candles": 10}},
+                }
+            ]
+        },
+    )
+
     routes: list[RouteIn] = Field(min_length=1, max_length=20)
     start: str | None = Field(None, max_length=40, examples=["2024-01-01"])
-    end: str | None = Field(None, max_length=40, examples=["2024-03-01"])
+    end: str | None = Field(None, max_length=40, examples=["2024-01-03"])
     config: ConfigOverrides | None = None
     #: Save the run as a session (``GET /sessions``); ``session_id`` is null when false.
     save: bool = True
 
 
 class ImportRequest(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"exchange": "binance", "symbol": "BTC-USDT", "start": "2024-01-01", "end": "2024-01-02"}
+            ]
+        },
+    )
+
     exchange: str = Field(examples=["binance"], max_length=32)
     symbol: str = Field(examples=["BTC-USDT"], max_length=41)
     start: str = Field(max_length=40, examples=["2024-01-01"])

@@ -4,9 +4,12 @@ SQLite file), real candles in it, and the fake Binance server as the only fake."
 from __future__ import annotations
 
 import csv
+import socket
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +191,39 @@ def wait_job(client: TestClient, job_id: str, timeout: float = 20.0) -> dict:
         if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
             return job
         time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def uvicorn_server(app) -> Iterator[str]:
+    """Run ``app`` on real uvicorn in a thread on a free 127.0.0.1 port; yield its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped during startup"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def without_timing(result: dict) -> dict:
+    """A backtest's JSON without what legitimately differs between two identical runs: the
+    saved session's id and the wall-clock duration."""
+    return {k: v for k, v in result.items() if k not in ("session_id", "duration_s")}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from jbt.api.auth import check_bind, is_loopback
 from jbt.cli import app as cli
 from jbt.errors import ConfigError
 
-from .conftest import write_project
+from .conftest import free_port, write_project
 
 TOKEN = "s3cret-token"
 PATHS = ["/candles", "/jobs", "/jobs/abc", "/sessions", "/sessions/1", "/docs", "/openapi.json"]
@@ -119,14 +118,8 @@ def test_serve_refuses_a_public_address_without_a_token(project, monkeypatch):
     assert not (project / "db.sqlite3").exists()  # refused before anything started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_on_a_public_address_with_a_token_answers_401_without_it(project):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JBT_SERVER_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jbt", "--project", str(project), "serve", "--host", "0.0.0.0",
