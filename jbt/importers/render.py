@@ -53,6 +53,7 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
             "'jbt import-candles EXCHANGE SYMBOL --file PATH'.",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         return
     # no borders and one space between columns: a full row fits 80 columns
