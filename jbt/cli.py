@@ -285,3 +285,52 @@ def candles_command(ctx: typer.Context) -> None:
 
     state(ctx).open_db()
     render_coverage(candles.coverage(), Console())
+
+
+# --- jbt backtest ----------------------------------------------------------------------------
+
+
+@app.command("backtest")
+@handle_errors
+def backtest_command(
+    ctx: typer.Context,
+    start: str = typer.Argument(
+        None, help="First moment, UTC (default: the first with the full warm-up stored)."
+    ),
+    end: str = typer.Argument(
+        None, help="End, UTC, exclusive: 2021-01-01 stops after 2020 (default: the stored end)."
+    ),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not save the session."),
+    walk_all: bool = typer.Option(
+        False,
+        "--walk-all",
+        help="Walk every base candle instead of only those where an order can fill "
+        "(verification: same trades, slower).",
+    ),
+    show_trades: bool = typer.Option(False, "--trades", help="Also list every closed trade."),
+) -> None:
+    """Backtest the routes in routes.py and print a summary; the session is saved."""
+    from rich.console import Console
+
+    from jbt.dates import parse_date
+    from jbt.modes import backtest_mode
+    from jbt.report import render_report
+
+    st = state(ctx)
+    config = st.config()
+    start_ms = parse_date(start, name="START") if start else None
+    end_ms = parse_date(end, name="END") if end else None
+    st.open_db()
+    result = backtest_mode.run(
+        config, None, start_ms, end_ms, project_dir=st.project_dir, save=not no_save,
+        fast_path=not walk_all,
+    )
+    console = Console(highlight=False, soft_wrap=True)
+    render_report(result, console, trades=show_trades)
+    for line in result.extra.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {_escape(line)}")
+    took = f"engine {result.duration_s:.2f}s, loading {result.extra.get('load_s', 0.0):.2f}s"
+    if result.session_id is not None:
+        console.print(f"Saved as session {result.session_id} ({took})")
+    else:
+        console.print(f"Not saved ({took})")

@@ -223,6 +223,7 @@ class _Run(Listener):
             rs.calls = calls.tolist()  # type: ignore[attr-defined]
             rs.n_first = int(k0) + 1  # type: ignore[attr-defined]
             rs.tf_ms = tf_ms  # type: ignore[attr-defined]
+            rs.warmup_bars = int(np.searchsorted(closes, self.start, side="right"))  # type: ignore[attr-defined]
             self.routes.append(rs)
             self.store.routes.append(rs)
             d.book.routes.append(rs)
@@ -575,9 +576,7 @@ class _Run(Listener):
             for o in store.orders
         ]
         fills = [FillRecord(*f) for f in store.fills]
-        warmup = {
-            rs.key: int(rs.n_first) - 1 for rs in self.routes  # type: ignore[attr-defined]
-        }
+        warmup = {rs.key: rs.warmup_bars for rs in self.routes}  # type: ignore[attr-defined]
         return BacktestResult(
             config=self.config.to_dict(),
             routes=list(self.routes_spec),
