@@ -28,12 +28,7 @@ def _wilder_sum(v: np.ndarray, period: int) -> np.ndarray:
     s = 0.0
     for x in v[:period - 1].tolist():
         s += x
-    res = []
-    append = res.append
-    for x in v[period - 1:].tolist():
-        s = s - s / period + x
-        append(s)
-    out[period - 1:] = res
+    out[period - 1:] = _core.linear_recursion(v[period - 1:], 1.0 - 1.0 / period, 1.0, s)
     return out
 
 
