@@ -16,11 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jbt import __version__
 from jbt.api.auth import BearerTokenMiddleware
-from jbt.api.context import STRATEGIES_DIR, ApiContext
+from jbt.api.context import ApiContext
 from jbt.api.controllers import router
 from jbt.api.jobs import JobConflict, JobManager
 from jbt.config import Config
 from jbt.errors import ExchangeError, JbtError, StrategyError
+from jbt.routes import STRATEGIES_DIR
 
 log = logging.getLogger("jbt.api")
 
@@ -101,34 +102,31 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
 
 
 def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, Any]:
-    """Which strategy, file and line raised: from the error's own fields when it has them,
-    else from the innermost traceback frame inside ``<project>/strategies/``."""
-    found: dict[str, Any] = {
-        "strategy": getattr(exc, "strategy", None),
-        "file": getattr(exc, "file", None),
-        "line": getattr(exc, "line", None),
-        "bar_time": getattr(exc, "bar_time", None),
-    }
-    if found["file"] is None or found["line"] is None:
-        root = (project_dir / STRATEGIES_DIR).resolve()
-        cause: BaseException | None = exc.__cause__ or exc.__context__
-        seen: set[int] = set()
-        while cause is not None and id(cause) not in seen:
-            seen.add(id(cause))
-            for frame in reversed(traceback.extract_tb(cause.__traceback__)):
-                path = Path(frame.filename).resolve()
-                if path.is_relative_to(root):
-                    rel = path.relative_to(root)
-                    found["strategy"] = found["strategy"] or rel.parts[0]
-                    found["file"] = str(Path(STRATEGIES_DIR) / rel)
-                    found["line"] = frame.lineno
-                    return found
-            cause = cause.__cause__ or cause.__context__
-    if found["file"] is not None:
-        path = Path(str(found["file"]))
-        if path.is_absolute() and path.resolve().is_relative_to(project_dir):
-            found["file"] = str(path.resolve().relative_to(project_dir))
-    return found
+    """Which strategy, file and line raised: the innermost place inside ``<project>/strategies/``
+    on the error's chain of causes (a traceback frame, or where a SyntaxError points)."""
+    root = (project_dir / STRATEGIES_DIR).resolve()
+
+    def located(filename: str, line: int) -> dict[str, Any] | None:
+        path = Path(filename).resolve()
+        if not path.is_relative_to(root):
+            return None
+        rel = path.relative_to(root)
+        return {"strategy": rel.parts[0], "file": str(Path(STRATEGIES_DIR) / rel), "line": line}
+
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
+            found = located(cause.filename, cause.lineno)
+            if found:
+                return found
+        for frame in reversed(traceback.extract_tb(cause.__traceback__)):
+            found = located(frame.filename, frame.lineno or 0)
+            if found:
+                return found
+        cause = cause.__cause__ or cause.__context__
+    return {"strategy": None, "file": None, "line": None}
 
 
 def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:

@@ -10,28 +10,15 @@ from typing import TYPE_CHECKING, Any
 import peewee as pw
 
 from jbt.api.jobs import JobManager
-from jbt.api.schemas import STRATEGY_NAME
 from jbt.config import Config
 from jbt.errors import InputError
+from jbt.routes import STRATEGIES_DIR, available_strategies
 
 if TYPE_CHECKING:
     from jbt.exchanges.base import ExchangeAdapter
 
-STRATEGIES_DIR = "strategies"
 #: The numbers of an import summary a job shows under ``counts``.
 IMPORT_COUNTS = ("fetched", "inserted", "already_present", "missing", "requests")
-
-
-def available_strategies(project_dir: Path) -> list[str]:
-    """Strategy names of a project: folders ``strategies/<Name>/`` holding ``__init__.py``."""
-    folder = project_dir / STRATEGIES_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in folder.iterdir()
-        if STRATEGY_NAME.fullmatch(p.name) and (p / "__init__.py").is_file()
-    )
 
 
 @dataclass

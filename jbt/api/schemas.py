@@ -226,4 +226,3 @@ class StrategyErrorOut(ErrorOut):
     strategy: str | None
     file: str | None
     line: int | None
-    bar_time: int | None = None

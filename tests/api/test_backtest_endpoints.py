@@ -184,3 +184,20 @@ def test_missing_candles_are_422(client, sample_db):
     assert r.status_code == 422
     assert r.json()["error"] == "CandlesMissingError"
     assert SAMPLE_SYMBOL in r.json()["detail"]
+
+
+def test_a_strategy_that_does_not_compile_names_its_file_and_line(client, sample_db, project):
+    folder = project / "strategies" / "Broken"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(
+        "from jbt.strategies import Strategy\n\nclass Broken(Strategy)\n    pass\n",
+        encoding="utf-8",
+    )
+    r = client.post("/backtest", json={"routes": [{**ROUTE, "strategy": "Broken"}], **PERIOD})
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert (err["error"], err["strategy"], err["file"], err["line"]) == (
+        "StrategyError", "Broken", "strategies/Broken/__init__.py", 3,
+    )
+    assert "SyntaxError" in err["detail"]
+    assert client.post("/backtest", json={"routes": [ROUTE], **PERIOD}).status_code == 200
