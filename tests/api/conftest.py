@@ -119,14 +119,15 @@ def write_project(
         "warmup_candles = 20",
     ]
     if exchange_url:
-        lines += [
-            "",
-            "[exchanges.binance]",
-            f'api_url = "{exchange_url}"',
-            "max_retries = 1",
-            "retry_delay = 0.0",
-            "timeout = 5.0",
-        ]
+        for name in ("binance", "binance-futures"):
+            lines += [
+                "",
+                f"[exchanges.{name}]",
+                f'api_url = "{exchange_url}"',
+                "max_retries = 1",
+                "retry_delay = 0.0",
+                "timeout = 5.0",
+            ]
     if token:
         lines += ["", "[server]", f'token = "{token}"']
     (root / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")

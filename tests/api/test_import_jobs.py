@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jbt import candles
 
-from .conftest import FAKE_DAYS, FAKE_START_MS, wait_job
+from .conftest import FAKE_DAYS, FAKE_START_MS, free_port, wait_job, write_project
 
 DAY_MS = 86_400_000
 
@@ -195,3 +195,15 @@ def test_a_body_that_is_not_json_is_422(client):
     r = client.post("/candles/import", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert "JSON" in r.json()["detail"]
+
+
+def test_an_unreachable_exchange_is_502_and_starts_no_job(tmp_path, make_client):
+    root = write_project(tmp_path / "offline", exchange_url=f"http://127.0.0.1:{free_port()}")
+    client = make_client(root=root)
+    r = client.post(
+        "/candles/import", json={"exchange": "binance", "symbol": "BTC-USDT", "start": "2024-01-01"}
+    )
+    assert r.status_code == 502
+    assert r.json()["error"] == "ExchangeError"
+    assert r.json()["detail"].startswith("binance: ")
+    assert client.get("/jobs").json() == []

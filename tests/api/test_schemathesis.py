@@ -46,8 +46,11 @@ def run_cases(operation, mode: GenerationMode, seen: dict[str, set[int]]) -> Non
 
 
 @pytest.mark.slow
-def test_no_operation_answers_500(tmp_path, fake_exchange):
-    from jbt import candles, scaffold
+def test_no_operation_answers_500(tmp_path, fake_exchange, monkeypatch):
+    from jbt import candles, exchanges, scaffold
+
+    # only the exchanges pointed at the fake server are accepted: no case can reach the internet
+    monkeypatch.setattr(exchanges, "_ccxt_ids", lambda: [])
 
     root = write_project(tmp_path / "project", exchange_url=fake_exchange.url)
     scaffold.new_strategy(root, "SmaCross")  # the strategy the schema's examples name
