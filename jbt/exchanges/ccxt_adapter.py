@@ -165,7 +165,7 @@ class CcxtAdapter(ExchangeAdapter):
         retries = self.config.max_retries
         attempt = 0
         while True:
-            self.limiter.acquire(weight)
+            ticket = self.limiter.acquire(weight)
             conn.status, conn.headers = None, {}
             with self._lock:
                 self._requests += 1
@@ -176,7 +176,9 @@ class CcxtAdapter(ExchangeAdapter):
                 error = exc
             finally:
                 used = conn.headers.get(self.weight_header) if self.weight_header else None
-                self.limiter.release(weight, int(used) if used and used.isdigit() else None)
+                self.limiter.release(
+                    weight, int(used) if used and used.isdigit() else None, ticket
+                )
             status = conn.status
             retry_after = None
             if status in (418, 429) or isinstance(

@@ -57,9 +57,13 @@ class RateLimiter:
         if window != self._window:
             self._window = window
             self._used = 0
+            self._in_flight = 0  # counted by the exchange in the window they were sent in
 
-    def acquire(self, weight: int = 1) -> None:
-        """Block until a request of ``weight`` may be sent, then count it as in flight."""
+    def acquire(self, weight: int = 1) -> int:
+        """Block until a request of ``weight`` may be sent; count it as in flight.
+
+        Returns a ticket to hand back to :meth:`release`: the window the request was sent in.
+        """
         while True:
             with self._lock:
                 now = self._clock()
@@ -77,20 +81,25 @@ class RateLimiter:
                     self._in_flight += weight
                     if self.min_interval_s > 0:
                         self._next_slot = max(now, self._next_slot) + self.min_interval_s
-                    return
+                    return self._window
                 self.waited_s += wait
             self._sleep(wait)
 
-    def release(self, weight: int, used_weight: int | None) -> None:
-        """The request of ``weight`` is answered; ``used_weight`` is the server's running total."""
+    def release(self, weight: int, used_weight: int | None, ticket: int | None = None) -> None:
+        """The request of ``weight`` is answered; ``used_weight`` is the server's running total.
+
+        ``ticket`` is what :meth:`acquire` returned: a request sent in an earlier window was
+        counted by the exchange in that window, so it no longer weighs on this one.
+        """
         with self._lock:
-            self._in_flight = max(0, self._in_flight - weight)
             self._roll(self._clock())
+            if ticket is None or ticket == self._window:
+                self._in_flight = max(0, self._in_flight - weight)
+                if used_weight is None:
+                    self._used += weight
             if used_weight is not None:
-                # Answers can arrive out of order: the highest total of this window is the truth.
+                # Answers arrive out of order: the highest total of this window is the truth.
                 self._used = max(self._used, used_weight)
-            else:
-                self._used += weight
 
     def block_for(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (a Retry-After answer)."""

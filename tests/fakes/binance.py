@@ -52,12 +52,14 @@ class FakeMarket:
         return f"{self.base}{self.quote}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
+    """One request as it arrived; ``status`` is set when answered (0: dropped or pending)."""
+
     path: str
     params: dict[str, str]
-    status: int
     time: float
+    status: int = 0
 
 
 def _make_candles(market: FakeMarket) -> np.ndarray:
@@ -210,10 +212,6 @@ class FakeBinance:
             self._weights[api] = (window, used)
             return True, used, retry
 
-    def _record(self, path: str, params: dict[str, str], status: int) -> None:
-        with self._lock:
-            self.requests.append(RecordedRequest(path, params, status, time.time()))
-
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -231,6 +229,9 @@ class FakeBinance:
         return Handler
 
     def _serve(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, str]) -> None:
+        record = RecordedRequest(path, params, time.time())
+        with self._lock:
+            self.requests.append(record)
         if self.latency_s:
             time.sleep(self.latency_s)
         fault = self._next_fault(path)
@@ -238,7 +239,6 @@ class FakeBinance:
             with self._lock:
                 self.faults_served.append(fault)
             if fault == "drop":
-                self._record(path, params, 0)
                 h.close_connection = True
                 try:
                     h.connection.shutdown(socket.SHUT_RDWR)
@@ -251,11 +251,11 @@ class FakeBinance:
                 code = -1003
                 msg = "Too many requests; current limit is exceeded." if fault == "429" else (
                     "Way too many requests; IP banned until later.")
-                self._reply(h, path, params, int(fault), {"code": code, "msg": msg},
+                self._reply(h, record, int(fault), {"code": code, "msg": msg},
                             {"Retry-After": str(self.retry_after_s)})
                 return
             else:
-                self._reply(h, path, params, int(fault),
+                self._reply(h, record, int(fault),
                             {"code": -1001, "msg": "Internal error; unable to process your request."})
                 return
 
@@ -271,7 +271,7 @@ class FakeBinance:
             "/fapi/v1/klines": (self._klines, None),
         }
         if path not in routes:
-            self._reply(h, path, params, 404, {"code": -1, "msg": f"unknown path {path}"})
+            self._reply(h, record, 404, {"code": -1, "msg": f"unknown path {path}"})
             return
         fn, weight = routes[path]
         if weight is None:  # futures klines: weight by limit, as Binance documents
@@ -281,12 +281,12 @@ class FakeBinance:
         headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
         if not allowed:
             headers["Retry-After"] = str(retry)
-            self._reply(h, path, params, 429,
+            self._reply(h, record, 429,
                         {"code": -1003, "msg": "Too much request weight used; retry later."},
                         headers)
             return
         status, body = fn(api, params)
-        self._reply(h, path, params, status, body, headers)
+        self._reply(h, record, status, body, headers)
         if path.endswith("/klines") and status == 200:
             with self._lock:
                 self._klines_served += 1
@@ -294,9 +294,9 @@ class FakeBinance:
             if self.on_klines is not None:
                 self.on_klines(served)
 
-    def _reply(self, h: BaseHTTPRequestHandler, path: str, params: dict[str, str], status: int,
+    def _reply(self, h: BaseHTTPRequestHandler, record: RecordedRequest, status: int,
                body: object, headers: dict[str, str] | None = None) -> None:
-        self._record(path, params, status)
+        record.status = status
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             h.send_response(status)
@@ -404,3 +404,22 @@ def _klines_body(rows: np.ndarray) -> bytes:
             f'"{v * c:.8f}",{int(v * 10) + 1},"{v / 2:.8f}","{v * c / 2:.8f}","0"]'
         )
     return ("[" + ",".join(out) + "]").encode()
+
+
+def write_project(path, servers: dict[str, FakeBinance], **exchange_keys: object) -> None:
+    """A project folder whose config.toml points the given exchanges at fake servers.
+
+    ``servers`` maps our exchange name (``binance``, ``binance-futures``) to a server;
+    ``exchange_keys`` (retry_delay, timeout, max_retries...) go into every exchange table.
+    """
+    from pathlib import Path
+
+    lines = ['[database]', 'url = "sqlite:///db.sqlite3"', ""]
+    for name, server in servers.items():
+        lines.append(f"[exchanges.{name}]")
+        lines.append(f'api_url = "{server.url}"')
+        for key, value in exchange_keys.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+        lines.append("")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / "config.toml").write_text("\n".join(lines), encoding="utf-8")
