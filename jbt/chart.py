@@ -3,6 +3,12 @@
 Rows: the price candles of each route with its entry and exit markers, then the equity curve,
 then the drawdown. plotly.js is inlined into the page, so nothing is fetched from the network.
 Times are epoch milliseconds on date axes (plotly reads them as UTC).
+
+The equity and drawdown lines hold every point of the run up to ``MAX_LINE_POINTS``. A longer
+run (a year of 1m bars is 525,600 points) is thinned for the chart only: the points are cut
+into ``(MAX_LINE_POINTS - 2) // 2`` equal buckets and each bucket keeps its lowest and highest
+point, in time order, plus the first and last point of the run. Every peak and trough of the
+curve survives, so the deepest drawdown reads the same; the exports keep every point.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from jbt.results import BacktestResult
 #: The id of the chart's <div> in the page.
 DIV_ID = "jbt-chart"
 _UP, _DOWN = "#26a69a", "#ef5350"
+#: Most points drawn per equity or drawdown line (see the module docstring).
+MAX_LINE_POINTS = 20_000
 
 
 def _candles_in_period(candles: np.ndarray | None, start: int, end: int) -> np.ndarray:
@@ -36,6 +44,26 @@ def drawdown_curve(equity: list[float], starting_balance: float) -> list[float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = np.where(peak > 0, v / peak - 1.0, 0.0)
     return dd.tolist()
+
+
+def thin_line(times: list[int], values: list[float],
+              max_points: int = MAX_LINE_POINTS) -> tuple[list[int], list[float]]:
+    """At most ``max_points`` of a line: the first and last point and, per equal bucket, the
+    lowest and highest point (in time order). Short lines come back whole."""
+    n = len(values)
+    if n <= max_points:
+        return [int(t) for t in times], [float(v) for v in values]
+    v = np.asarray(values, dtype=np.float64)
+    buckets = max(1, (max_points - 2) // 2)
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    keep = {0, n - 1}
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi > lo:
+            part = v[lo:hi]
+            keep.add(int(lo + np.argmin(part)))
+            keep.add(int(lo + np.argmax(part)))
+    idx = sorted(keep)
+    return [int(times[i]) for i in idx], [float(v[i]) for i in idx]
 
 
 def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]) -> Any:
@@ -96,16 +124,17 @@ def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]
         )
         fig.update_xaxes(rangeslider_visible=False, row=row, col=1)
         fig.update_yaxes(title_text="price", row=row, col=1)
-    times = [int(t) for t in result.equity_time]
+    eq_t, eq_v = thin_line(result.equity_time, result.equity)
     fig.add_trace(
-        go.Scatter(x=times, y=[float(e) for e in result.equity], mode="lines", name="equity",
+        go.Scatter(x=eq_t, y=eq_v, mode="lines", name="equity",
                    line={"color": "#1f77b4"}, meta={"role": "equity"}),
         row=n + 1, col=1,
     )
+    dd_t, dd_v = thin_line(result.equity_time,
+                           drawdown_curve(result.equity, result.starting_balance))
     fig.add_trace(
-        go.Scatter(x=times, y=drawdown_curve(result.equity, result.starting_balance),
-                   mode="lines", fill="tozeroy", name="drawdown", line={"color": _DOWN},
-                   meta={"role": "drawdown"}),
+        go.Scatter(x=dd_t, y=dd_v, mode="lines", fill="tozeroy", name="drawdown",
+                   line={"color": _DOWN}, meta={"role": "drawdown"}),
         row=n + 2, col=1,
     )
     fig.update_yaxes(title_text="equity", row=n + 1, col=1)

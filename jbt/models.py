@@ -125,7 +125,24 @@ class ClosedTrade(BaseModel):
         table_name = "closed_trade"
 
 
-MODELS = (Candle, BacktestSession, Order, Trade, ClosedTrade)
+class SessionData(BaseModel):
+    """The exact numbers of a finished session, for reading it back unchanged.
+
+    The Decimal columns above keep 12 decimal places, which is not every float's value; this
+    row holds the balances, trades, orders and fills as JSON, whose floats read back to the
+    very same value. ``jbt sessions show`` reads it; the rows above are for SQL queries.
+    """
+
+    session = pw.ForeignKeyField(
+        BacktestSession, backref="data", on_delete="CASCADE", unique=True
+    )
+    data = pw.TextField()  # JSON object
+
+    class Meta:
+        table_name = "backtest_session_data"
+
+
+MODELS = (Candle, BacktestSession, Order, Trade, ClosedTrade, SessionData)
 
 _open_lock = threading.Lock()
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,6 @@ def run(
     when none is).
     """
     from jbt import routes as routes_mod
-    from jbt.engine import run_backtest
     from jbt.models import database_proxy, open_database
 
     project = Path(project_dir) if project_dir is not None else config.project_dir
@@ -91,6 +91,33 @@ def run(
     loaded = _load(config, routes, extra, start, end)
     load_s = time.perf_counter() - t_load
 
+    t_run = time.perf_counter()
+    try:
+        result = _run_and_measure(
+            config, routes, loaded, strategies, extra, fast_path, hyperparameters
+        )
+    except Exception as exc:
+        if save:
+            _save_failed(config, routes, loaded, time.perf_counter() - t_run, exc)
+        raise
+    result.extra["load_s"] = load_s
+    if save:
+        result.session_id = save_session(result)
+    return result
+
+
+def _run_and_measure(
+    config: Config,
+    routes: list[RouteSpec],
+    loaded: _Loaded,
+    strategies: Mapping[str, type],
+    extra: list[tuple[str, str, str]],
+    fast_path: bool,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None,
+) -> BacktestResult:
+    """The run proper, once the candles are loaded: engine, warnings, metrics."""
+    from jbt.engine import run_backtest
+
     result = run_backtest(
         config,
         routes,
@@ -103,7 +130,6 @@ def run(
         fast_path=fast_path,
         hyperparameters=hyperparameters,
     )
-    result.extra["load_s"] = load_s
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in loaded.base_tf.items()}
     result.extra["filled_candles"] = loaded.filled
     warnings = result.extra.setdefault("warnings", [])
@@ -121,8 +147,6 @@ def run(
         result.equity_time, result.equity, result.trades, result.starting_balance,
         result.start, result.end, benchmark_candles=bench,
     )
-    if save:
-        result.session_id = save_session(result)
     return result
 
 
@@ -243,9 +267,45 @@ def _fill(arr: np.ndarray, ts: np.ndarray, first: int, end: int, step: int) -> n
     return np.concatenate([before, out, after])
 
 
+def _save_failed(
+    config: Config, routes: list[RouteSpec], loaded: _Loaded, duration_s: float, exc: Exception
+) -> None:
+    """Keep a run that raised once its candles were loaded as a session with status "failed"
+    and the error. Input errors found before (routes, dates, missing candles) save nothing."""
+    from jbt.models import BacktestSession, database_proxy
+
+    try:
+        with database_proxy.obj.atomic():
+            BacktestSession.create(
+                created_at=int(time.time() * 1000),
+                status="failed",
+                duration_s=duration_s,
+                start=loaded.start,
+                end=loaded.end,
+                routes=json.dumps([asdict(r) for r in routes]),
+                config=json.dumps(config.to_dict()),
+                starting_balance=config.backtest.starting_balance,
+                error=str(exc) or type(exc).__name__,
+            )
+    except Exception as db_exc:  # noqa: BLE001 - the run's own error is the one to report
+        exc.add_note(f"the failed session could not be saved: {db_exc}")
+
+
 def save_session(result: BacktestResult) -> int:
-    """Write the session with its orders, fills and closed trades; return the session id."""
-    from jbt.models import BacktestSession, ClosedTrade, Order, Trade, database_proxy
+    """Write the session with its orders, fills and closed trades; return the session id.
+
+    The order and trade tables keep 12 decimal places; the exact floats (balances, trades,
+    orders, fills) also go into one ``SessionData`` JSON row, so a saved session reads back
+    equal to the result (see :mod:`jbt.sessions`).
+    """
+    from jbt.models import (
+        BacktestSession,
+        ClosedTrade,
+        Order,
+        SessionData,
+        Trade,
+        database_proxy,
+    )
 
     db = database_proxy.obj
     now = int(time.time() * 1000)
@@ -256,7 +316,7 @@ def save_session(result: BacktestResult) -> int:
             duration_s=result.duration_s,
             start=result.start,
             end=result.end,
-            routes=json.dumps([r.__dict__ for r in result.routes]),
+            routes=json.dumps([asdict(r) for r in result.routes]),
             config=json.dumps(result.config),
             metrics=json.dumps(result.metrics),
             equity=json.dumps([[t, e] for t, e in zip(result.equity_time, result.equity, strict=True)]),
@@ -293,6 +353,16 @@ def save_session(result: BacktestResult) -> int:
         for model, rows in ((Order, order_rows), (Trade, fill_rows), (ClosedTrade, trade_rows)):
             for i in range(0, len(rows), 500):
                 model.insert_many(rows[i: i + 500]).execute()
+        exact = {
+            "starting_balance": float(result.starting_balance),
+            "finishing_balance": float(result.finishing_balance),
+            "trades": [asdict(t) for t in result.trades],
+            "orders": [asdict(o) for o in result.orders],
+            "fills": [asdict(f) for f in result.fills],
+            "warnings": list(result.extra.get("warnings", [])),
+            "base_timeframes": dict(result.extra.get("base_timeframes", {})),
+        }
+        SessionData.create(session=sid, data=json.dumps(exact, allow_nan=False))
     return sid
 
 
