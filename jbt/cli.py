@@ -11,6 +11,7 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -290,6 +291,42 @@ def candles_command(ctx: typer.Context) -> None:
 # --- jbt backtest ----------------------------------------------------------------------------
 
 
+class Breakdown(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+def _report_and_export(
+    result: Any,
+    console: Any,
+    *,
+    trades: bool,
+    breakdown: Breakdown | None,
+    json_path: Path | None,
+    csv_dir: Path | None,
+    chart_path: Path | None,
+) -> None:
+    """Print the report (and the run's warnings), then write the exports asked for."""
+    from jbt.report import render_report, write_csv, write_json
+
+    render_report(result, console, trades=trades,
+                  breakdown=breakdown.value if breakdown is not None else None)
+    for line in result.extra.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {_escape(line)}")
+    if json_path is not None:
+        console.print(f"Wrote {_escape(str(write_json(result, json_path)))}")
+    if csv_dir is not None:
+        written = write_csv(result, csv_dir)
+        names = ", ".join(p.name for p in written)
+        console.print(f"Wrote {names} in {_escape(str(csv_dir))}")
+    if chart_path is not None:
+        from jbt.chart import write_chart
+        from jbt.sessions import route_candles
+
+        console.print(f"Wrote {_escape(str(write_chart(result, route_candles(result), chart_path)))}")
+
+
 @app.command("backtest")
 @handle_errors
 def backtest_command(
@@ -308,13 +345,27 @@ def backtest_command(
         "(verification: same trades, slower).",
     ),
     show_trades: bool = typer.Option(False, "--trades", help="Also list every closed trade."),
+    breakdown: Breakdown = typer.Option(
+        None, "--breakdown", help="Also print the return of each UTC day, week or month."
+    ),
+    json_path: Path = typer.Option(
+        None, "--json", help="Write the whole result (config, routes, metrics, trades, orders, "
+        "equity) to this JSON file.", dir_okay=False,
+    ),
+    csv_dir: Path = typer.Option(
+        None, "--csv", help="Write trades.csv, orders.csv and equity.csv into this folder.",
+        file_okay=False,
+    ),
+    chart_path: Path = typer.Option(
+        None, "--chart", help="Write an interactive chart (one offline HTML page) here.",
+        dir_okay=False,
+    ),
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
 
     from jbt.dates import parse_date
     from jbt.modes import backtest_mode
-    from jbt.report import render_report
 
     st = state(ctx)
     config = st.config()
@@ -326,11 +377,85 @@ def backtest_command(
         fast_path=not walk_all,
     )
     console = Console(highlight=False, soft_wrap=True)
-    render_report(result, console, trades=show_trades)
-    for line in result.extra.get("warnings", []):
-        console.print(f"[yellow]Warning:[/] {_escape(line)}")
+    _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
+                       json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)
     took = f"engine {result.duration_s:.2f}s, loading {result.extra.get('load_s', 0.0):.2f}s"
     if result.session_id is not None:
         console.print(f"Saved as session {result.session_id} ({took})")
     else:
         console.print(f"Not saved ({took})")
+
+
+# --- jbt sessions ----------------------------------------------------------------------------
+
+sessions_app = typer.Typer(
+    help="List the saved backtest sessions (newest first). 'jbt sessions show ID' prints a "
+    "session's report again, without re-running it, and writes its exports.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+app.add_typer(sessions_app, name="sessions")
+
+
+@sessions_app.callback()
+@handle_errors
+def sessions_command(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many."),
+) -> None:
+    """List the saved backtest sessions, newest first: id, created, status, routes, period,
+    trades, net profit, Sharpe, duration. 'jbt sessions show ID' prints one again."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+
+    from jbt.report import sessions_table
+    from jbt.sessions import list_sessions
+
+    state(ctx).open_db()
+    rows = list_sessions(limit=limit)
+    console = Console(highlight=False, soft_wrap=True)
+    if not rows:
+        console.print("No saved sessions yet: every 'jbt backtest' saves one.")
+        return
+    console.print(sessions_table(rows))
+    if any(r.status == "failed" for r in rows):
+        console.print("'jbt sessions show ID' prints the error of a failed session.")
+
+
+@sessions_app.command("show")
+@handle_errors
+def sessions_show_command(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(..., metavar="ID", help="Session id (see 'jbt sessions')."),
+    show_trades: bool = typer.Option(False, "--trades", help="Also list every closed trade."),
+    breakdown: Breakdown = typer.Option(
+        None, "--breakdown", help="Also print the return of each UTC day, week or month."
+    ),
+    json_path: Path = typer.Option(
+        None, "--json", help="Write the whole result to this JSON file (what 'jbt backtest "
+        "--json' wrote for the run).", dir_okay=False,
+    ),
+    csv_dir: Path = typer.Option(
+        None, "--csv", help="Write trades.csv, orders.csv and equity.csv into this folder.",
+        file_okay=False,
+    ),
+    chart_path: Path = typer.Option(
+        None, "--chart", help="Write an interactive chart (one offline HTML page) here.",
+        dir_okay=False,
+    ),
+) -> None:
+    """Print a saved session's report again, without re-running it; the export flags work
+    as in 'jbt backtest'."""
+    from rich.console import Console
+
+    from jbt.report import fmt_time
+    from jbt.sessions import load_session
+
+    state(ctx).open_db()
+    result = load_session(session_id)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"Session {result.session_id}, saved {fmt_time(result.extra['created_at'])} UTC")
+    _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
+                       json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)

@@ -271,6 +271,30 @@ def render_report(result: BacktestResult, console: Console | None = None, *,
     (console or Console(highlight=False)).print(report(result, trades=trades, breakdown=breakdown))
 
 
+def sessions_table(rows: list[Any]) -> Table:
+    """``jbt sessions``: one row per saved session (``jbt.sessions.SessionRow``), as given.
+    Dates, periods and routes are stacked on two lines so the table fits 80 columns."""
+    t = _table("Saved sessions (times UTC; profit: net, % of the starting balance)", "ID",
+               "Created", "Status", "Routes", "Period", "Trades", "Profit", "Sharpe", "Took",
+               numeric_from=5, tight=True)
+    t.columns[0].justify = "right"
+    for i in (0, 1, 2, 4):
+        t.columns[i].no_wrap = True
+    t.show_edge = False
+    for r in rows:
+        finished = r.status == "finished"
+        routes = "\n".join(f"{x.symbol} {x.timeframe}\n{x.strategy}" for x in r.routes)
+        t.add_row(
+            str(r.id), fmt_time(r.created_at).replace(" ", "\n"), r.status, routes,
+            f"{fmt_date(r.start)}\n{fmt_date(r.end)}",
+            fmt_int(r.trades) if finished else "",
+            fmt_pct(r.total_return) if finished else "",
+            fmt_ratio(r.sharpe) if finished else "",
+            fmt_duration(r.duration_s) if r.duration_s >= 1 else f"{r.duration_s:.2f}s",
+        )
+    return t
+
+
 # --------------------------------------------------------------------------- exports
 
 

@@ -94,9 +94,10 @@ def load_session(session_id: int) -> BacktestResult:
     from jbt.models import SessionData
 
     row = _get(session_id)
+    if row.status == "failed":
+        raise SessionFailedError(f"session {session_id} failed: {row.error or 'no error saved'}")
     if row.status != "finished":
-        why = f": {row.error}" if row.error else ""
-        raise SessionFailedError(f"session {session_id} is {row.status}{why}")
+        raise SessionFailedError(f"session {session_id} is {row.status}: it has no result")
     data_row = SessionData.get_or_none(SessionData.session == row.id)
     if data_row is not None:
         data = json.loads(data_row.data)
