@@ -241,3 +241,19 @@ def test_resolve_period_rejects(start, end, message):
     with pytest.raises(InputError) as err:
         resolve_period(start, end, now=NOW)
     assert str(err.value) == message
+
+
+def test_any_ccxt_exchange_id_goes_through_the_generic_adapter(sqlite_db):
+    # binanceus speaks Binance's API, so the fake server can stand in for it.
+    listing = T0 + 30 * MIN
+    market = FakeMarket("BTC", "USDT", listing, T0 + DAY, seed=23)
+    with FakeBinance([market]) as server:
+        config = parse_config({"exchanges": {"binanceus": {"api_url": server.url}}}, env={})
+        summary = run(config, "binanceus", "BTC-USDT", "2020-01-01", "2020-01-01T02:00")
+        expected = server.candles("BTCUSDT", T0, T0 + 120 * MIN)
+        starts = [r.params["startTime"] for r in server.klines_requests()]
+    assert np.array_equal(stored("binanceus"), expected)
+    # no listing request: the generic adapter cannot tell, so the first half hour is missing
+    assert starts == [str(T0)]
+    assert summary.listing is None and summary.notes == []
+    assert summary.missing_ranges == [(T0, listing - MIN)]

@@ -63,14 +63,15 @@ def get_adapter(name: str, config: Config, **kwargs: Any) -> ExchangeAdapter:
         return CcxtAdapter(
             key, "binance", config=ex_config, market_type="spot",
             weight_limit=BINANCE_SPOT_WEIGHT_LIMIT, weight_header="X-MBX-USED-WEIGHT-1M",
-            klines_weight=lambda limit: 2, markets_weight=20, supports_until=True, **kwargs,
+            klines_weight=lambda limit: 2, markets_weight=20, supports_until=True,
+            listing_from_epoch=True, **kwargs,
         )
     if key == "binance-futures":
         return CcxtAdapter(
             key, "binanceusdm", config=ex_config, market_type="linear",
             weight_limit=BINANCE_FUTURES_WEIGHT_LIMIT, weight_header="X-MBX-USED-WEIGHT-1M",
             klines_weight=_binance_futures_klines_weight, markets_weight=1, supports_until=True,
-            **kwargs,
+            listing_from_epoch=True, **kwargs,
         )
     return CcxtAdapter(key, key, config=ex_config, market_type="spot", **kwargs)
 

@@ -41,7 +41,8 @@ class ExchangeAdapter(ABC):
 
     @abstractmethod
     def first_timestamp(self, symbol: str) -> int | None:
-        """Open time of the first 1m candle the exchange has (the listing), or ``None``."""
+        """Open time of the first 1m candle the exchange has (the listing); ``None`` when the
+        exchange has none or cannot tell."""
 
     @property
     def requests(self) -> int:

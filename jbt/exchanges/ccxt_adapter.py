@@ -90,6 +90,7 @@ class CcxtAdapter(ExchangeAdapter):
         markets_weight: int = 1,
         supports_until: bool = False,
         weight_window_s: float = 60.0,
+        listing_from_epoch: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
@@ -100,6 +101,7 @@ class CcxtAdapter(ExchangeAdapter):
         self._klines_weight = klines_weight
         self._markets_weight = markets_weight
         self._supports_until = supports_until
+        self._listing_from_epoch = listing_from_epoch
         self._sleep = sleep
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -262,6 +264,11 @@ class CcxtAdapter(ExchangeAdapter):
         return arr[keep]
 
     def first_timestamp(self, symbol: str) -> int | None:
+        """Binance answers candles from ``startTime=0`` with the first one it has; many other
+        exchanges answer their most recent candles instead, so they are not asked."""
+        if not self._listing_from_epoch:
+            self._ccxt_symbol(symbol)  # still an unknown symbol is an error
+            return None
         first = self.fetch_ohlcv(symbol, 0, 1)
         return int(first[0, 0]) if len(first) else None
 

@@ -11,7 +11,8 @@ How an import goes:
    cut into windows of at most 1000 minutes, and every request carries ``endTime``, so a re-run
    never asks for a range that is already stored.
 3. A START before the symbol's listing moves to the listing (one tiny request, skipped when the
-   first minute is already stored) and the summary says so.
+   first minute is already stored) and the summary says so. Adapters that cannot tell the
+   listing start at START; minutes before the listing are then reported as missing.
 4. A few worker threads fetch windows concurrently (each with its own ccxt client, sharing one
    weight-based rate limiter); the calling thread inserts each window in order, one transaction
    per window, as it arrives. If the exchange fails past its retries, what was fetched is saved
@@ -298,18 +299,14 @@ def run(
     if candles.count_candles(name, symbol, TIMEFRAME, first, first) == 0:
         listing = adapter.first_timestamp(symbol)
         summary.listing = listing
-        if listing is None:
-            summary.notes.append(f"{name} has no candles for {symbol}")
-            summary.start = last + MINUTE_MS
-            return finish()
-        if listing > last:
+        if listing is not None and listing > last:
             summary.notes.append(
                 f"{symbol} is listed on {name} from {format_ms(listing)}, after the end of the "
                 "period; nothing to import"
             )
             summary.start = listing
             return finish()
-        if listing > first:
+        if listing is not None and listing > first:
             summary.start = listing
             summary.notes.append(
                 f"{symbol} begins on {name} at {format_ms(listing)}; importing from there "
@@ -430,7 +427,7 @@ def render_summary(summary: ImportSummary, console: Any) -> None:
     from rich.table import Table
 
     for note in summary.notes:
-        console.print(note, markup=False, highlight=False)
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     table = Table(title=f"{summary.exchange} {summary.symbol} {summary.timeframe}",
                   show_header=False, title_justify="left")
     table.add_column("", style="bold")

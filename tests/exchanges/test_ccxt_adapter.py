@@ -157,7 +157,7 @@ def test_weight_limit_paces_requests_without_429():
         adapter = CcxtAdapter(
             "binance", "binance", config=ExchangeConfig(api_url=srv.url, retry_delay=0.01),
             weight_limit=20, weight_header="X-MBX-USED-WEIGHT-1M", klines_weight=lambda n: 2,
-            markets_weight=20, supports_until=True, weight_window_s=1.0,
+            markets_weight=20, supports_until=True, weight_window_s=1.0, listing_from_epoch=True,
         )
         time.sleep(1.0 - time.time() % 1.0)  # begin at a fresh window
         adapter.markets()  # weight 20: the first window is spent on it
