@@ -196,7 +196,7 @@ class Sandbox:
             route.pending.append(order)
             book = store.books[route.symbol_key]
             book.orders.append(order)
-            book.touch()
+            book.dirty = True
         return order
 
     def _cancel(self, route: RouteState, which: Callable[[Order], bool]) -> None:
@@ -212,14 +212,14 @@ class Sandbox:
             route.pending = keep
             book = self.store.books[route.symbol_key]
             book.orders = [o for o in book.orders if o.status == "open"]
-            book.touch()
+            book.dirty = True
 
     def _unlist(self, order: Order) -> None:
         route = order.route
         route.pending.remove(order)
         book = self.store.books[route.symbol_key]
         book.orders.remove(order)
-        book.touch()
+        book.dirty = True
 
     # ------------------------------------------------------------------ the price path
 
@@ -229,6 +229,8 @@ class Sandbox:
         store.time = ts
         store.prices[book.key] = o
         while True:
+            if book.dirty:
+                book.refresh()
             if o > book.fall_trigger and o < book.rise_trigger:
                 return
             hit = None
@@ -271,6 +273,8 @@ class Sandbox:
         falling = b < a
         store = self.store
         while True:
+            if book.dirty:
+                book.refresh()
             if falling:
                 if book.fall_trigger < b:
                     return
@@ -441,7 +445,7 @@ class Sandbox:
                 pos.liquidation_price = None
             else:
                 pos.liquidation_price = self._liquidation_price(pos.qty, pos.entry_price)
-            store.books[route.symbol_key].touch()
+            store.books[route.symbol_key].dirty = True
 
         listener = self.listener
         if increasing:
