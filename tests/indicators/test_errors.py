@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
-from conftest import random_walk_candles
+from indicator_data import random_walk_candles
 
 import jbt.indicators as ta
 from jbt.errors import InputError

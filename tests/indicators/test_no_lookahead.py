@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_walk_candles
+from indicator_data import random_walk_candles
 
 import jbt.indicators as ta
 from jbt.indicators import run_cache
