@@ -116,7 +116,7 @@ class _SymbolData:
         self.ms = to_ms(tf)
         self.sim: np.ndarray = base[:0]
         self.s0 = 0
-        self.book = SymbolBook(key, index)
+        self.book: SymbolBook | None = None
 
 
 class _Run(Listener):
@@ -191,6 +191,7 @@ class _Run(Listener):
         # ---- the run's objects
         self.store = Store(bt.starting_balance, bt.is_futures)
         for d in self.symbols.values():
+            d.book = SymbolBook(d.key, d.index, self.store)
             self.store.books[d.key] = d.book
             self.store.prices[d.key] = float(d.sim[0, OPEN]) if len(d.sim) else float(
                 d.base[-1, CLOSE]
@@ -220,7 +221,7 @@ class _Run(Listener):
             rs = RouteState(i, spec, self.store.prices)
             rs.sym = d  # type: ignore[attr-defined]
             rs.full = full  # type: ignore[attr-defined]
-            rs.calls = calls.tolist()  # type: ignore[attr-defined]
+            rs.calls = calls  # type: ignore[attr-defined]
             rs.n_first = int(k0) + 1  # type: ignore[attr-defined]
             rs.tf_ms = tf_ms  # type: ignore[attr-defined]
             rs.warmup_bars = int(np.searchsorted(closes, self.start, side="right"))  # type: ignore[attr-defined]
@@ -246,7 +247,11 @@ class _Run(Listener):
             full = self._bars(d, tf, None)
             self.arrays[(e, s, tf)] = (full, full[:, TIMESTAMP].astype(np.int64) + to_ms(tf))
 
-        self.clock = np.unique(np.concatenate(clock_parts)) if clock_parts else np.zeros(0, int)
+        if len(clock_parts) == 1:
+            self.clock = clock_parts[0]
+        else:
+            merged = np.sort(np.concatenate(clock_parts), kind="stable")
+            self.clock = merged[np.r_[True, merged[1:] != merged[:-1]]] if len(merged) else merged
         # the equity curve follows the route with the shortest timeframe
         self.eq_route = min(self.routes, key=lambda r: r.tf_ms)  # type: ignore[attr-defined]
         self.equity_time: list[int] = []
@@ -269,7 +274,8 @@ class _Run(Listener):
         lo = 0 if warmup is None else int(np.searchsorted(ts, first_call - warmup * tf_ms))
         hi = int(np.searchsorted(ts, self.end))
         full = aggregate(d.base[lo:hi], d.tf, tf)
-        full = np.array(full, dtype=np.float64, order="C", copy=True)
+        if full.base is not None or not full.flags.c_contiguous or not full.flags.owndata:
+            full = np.array(full, dtype=np.float64, order="C", copy=True)
         full.flags.writeable = False
         return full
 
@@ -285,6 +291,7 @@ class _Run(Listener):
         strat._engine = self
         strat._full = rs.full  # type: ignore[attr-defined]
         strat._n = strat._n0 = rs.n_first  # type: ignore[attr-defined]
+        strat.candles = rs.full[: rs.n_first]  # type: ignore[attr-defined]
         declared = {}
         for item in strat.hyperparameters() or []:
             declared[item["name"]] = item.get("default")
@@ -294,21 +301,18 @@ class _Run(Listener):
                 f"strategy '{cls.__name__}' has no hyperparameter {', '.join(sorted(unknown))}"
             )
         declared.update(hp)
-        strat._hp = declared
+        strat.hp = declared
         return strat
 
     def _prepare_lookups(self) -> None:
-        """Per symbol and clock step: the base index at the step, the step's high/low, the
-        open at the step (for self.price) — computed with NumPy once."""
+        """Per symbol and clock step: the step's high/low (for the fast path) and the open at
+        the step (for self.price), computed with NumPy once; per route, which steps call it."""
         clock = self.clock
         n = len(clock)
         for d in self.symbols.values():
             m = len(d.sim)
             start_idx = np.clip(-(-(clock - d.s0) // d.ms), 0, m).astype(np.int64)
             end_idx = np.r_[start_idx[1:], m].astype(np.int64)
-            aligned = (clock - d.s0) % d.ms == 0
-            d.bi = start_idx.tolist()  # type: ignore[attr-defined]
-            d.be = end_idx.tolist()  # type: ignore[attr-defined]
             ihigh = np.full(n, -INF)
             ilow = np.full(n, INF)
             nonempty = np.flatnonzero(end_idx > start_idx)
@@ -318,16 +322,45 @@ class _Run(Listener):
                 ilow[nonempty] = np.minimum.reduceat(d.sim[:, LOW], idx)
             d.ihigh = ihigh  # type: ignore[attr-defined]
             d.ilow = ilow  # type: ignore[attr-defined]
+            aligned = ((clock - d.s0) % d.ms == 0) & (start_idx < m)
             opens = np.full(n, np.nan)
-            ok = aligned & (start_idx < m)
-            opens[ok] = d.sim[start_idx[ok], OPEN]
+            opens[aligned] = d.sim[start_idx[aligned], OPEN]
             d.opens = opens.tolist()  # type: ignore[attr-defined]
-            d.aligned = ok.tolist()  # type: ignore[attr-defined]
-            d.closes = d.sim[:, CLOSE]  # type: ignore[attr-defined]
+            d.start_idx = start_idx  # type: ignore[attr-defined]
+        # Which routes run at each clock step: a small table of distinct route groups and,
+        # per step, the index of its group (one byte per step for up to 255 groups).
+        called = np.zeros((len(self.routes), n), dtype=bool)
+        for j, rs in enumerate(self.routes):
+            called[j, np.searchsorted(clock, rs.calls)] = True  # type: ignore[attr-defined]
+            rs.calls = None  # type: ignore[attr-defined]
+        keys = np.zeros(n, dtype=np.int64) if len(self.routes) <= 62 else None
+        if keys is not None:
+            for j in range(len(self.routes)):
+                keys |= called[j].astype(np.int64) << j
+            uniq, group = np.unique(keys, return_inverse=True)
+            self.groups = [
+                tuple(rs for j, rs in enumerate(self.routes) if (int(u) >> j) & 1) for u in uniq
+            ]
+        else:  # pragma: no cover - more than 62 routes
+            cols = [tuple(np.flatnonzero(called[:, i])) for i in range(n)]
+            table: dict[tuple, int] = {}
+            group = np.array([table.setdefault(c, len(table)) for c in cols], dtype=np.int64)
+            self.groups = [tuple(self.routes[j] for j in c) for c in table]
+        self.group_of = bytes(group.astype(np.uint8)) if len(self.groups) < 256 else group.tolist()
+        # equity is sampled when the shortest-timeframe route runs (but not at its first call)
+        eq_row = called[self.routes.index(self.eq_route)].copy()
+        first = np.flatnonzero(eq_row)
+        if len(first):
+            eq_row[first[0]] = False
+        self.eq_steps = bytes(eq_row.astype(np.uint8))
+        # per symbol, the mark price of each equity sample: the close of the candle before it
+        for d in self.symbols.values():
+            b = d.start_idx[eq_row]  # type: ignore[attr-defined]
             before = np.searchsorted(d.base[:, TIMESTAMP], d.s0) - 1
-            d.close_before = float(d.base[before, CLOSE]) if before >= 0 else float(  # type: ignore[attr-defined]
-                d.sim[0, OPEN]
-            )
+            first = float(d.base[before, CLOSE]) if before >= 0 else float(d.sim[0, OPEN])
+            marks = np.where(b > 0, d.sim[np.maximum(b - 1, 0), CLOSE], first)
+            d.eq_marks = marks  # type: ignore[attr-defined]
+            del d.start_idx  # type: ignore[attr-defined]
 
     def full_arrays(self) -> list[np.ndarray]:
         return [full for full, _ in self.arrays.values()]
@@ -376,64 +409,58 @@ class _Run(Listener):
 
     def _loop(self) -> None:
         store = self.store
-        sandbox = self.sandbox
         prices = store.prices
-        clock = self.clock.tolist()
-        n_clock = len(clock)
-        symbols = list(self.symbols.values())
-        fast = self.fast_path
-        futures = store.futures
-        eq_route = self.eq_route
+        clock: Sequence[int] = self.clock.tolist() if not self._regular_clock() else range(
+            int(self.clock[0]), int(self.clock[-1]) + 1, int(self.clock[1] - self.clock[0])
+        )
+        groups = self.groups
+        group_of = self.group_of
+        eq_steps = self.eq_steps
         equity_time = self.equity_time
         equity = self.equity
-        # per route: [route, strategy, symbol data, call times, pointer, next call]
-        calls = []
+        can_short = store.futures
+        cancel_entries = self.sandbox.cancel_entries
+        base = Strategy
         for rs in self.routes:
-            times = rs.calls  # type: ignore[attr-defined]
-            calls.append([rs, rs.strategy, rs.sym, times, 0,  # type: ignore[attr-defined]
-                          times[0] if times else None])
-        eq_entry = calls[self.routes.index(eq_route)]
-        can_short = futures
+            strat = rs.strategy
+            cls = type(strat)
+            rs.n = rs.n_first - 1  # type: ignore[attr-defined]
+            rs.opens = rs.sym.opens  # type: ignore[attr-defined]
+            # hooks left as the base class's no-ops are not called
+            rs.before = None if cls.before is base.before else strat.before  # type: ignore[attr-defined]
+            rs.after = None if cls.after is base.after else strat.after  # type: ignore[attr-defined]
+            rs.should_short = (  # type: ignore[attr-defined]
+                None if cls.should_short is base.should_short else strat.should_short
+            )
 
-        for i in range(n_clock):
-            t = clock[i]
+        for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
-            if eq_entry[5] == t and eq_entry[4] > 0:
+            if eq_steps[i]:
                 equity_time.append(t)
-                equity.append(self._equity_at(i) if store.open_routes else store.balance)
+                equity.append(
+                    self._equity_at(len(equity)) if store.open_routes else store.balance
+                )
             # 1. the open at t fills what it has already passed
-            for d in symbols:
-                book = d.book
-                if book.dirty:
-                    book.refresh()
-                if book.fall_trigger == -INF and book.rise_trigger == INF:
-                    continue
-                if not d.aligned[i]:
-                    continue
-                if fast and not (d.ilow[i] <= book.fall_trigger
-                                 or d.ihigh[i] >= book.rise_trigger):
-                    continue
-                sandbox.process_open(book, t, d.opens[i])
+            if store.n_active:
+                self._at_open(i, t)
             # 2. strategies of the routes with a bar closing at t
             store.time = t
-            for entry in calls:
-                if entry[5] != t:
-                    continue
-                rs, strat, d = entry[0], entry[1], entry[2]
-                ptr = entry[4]
-                strat._n = rs.n_first + ptr
-                strat._candles = None
-                prices[d.key] = d.opens[i]
-                strat.before()
-                pos = rs.position
-                if pos.qty == 0.0:
-                    if rs.pending and rs.has_pending_entry():
-                        if strat.should_cancel_entry():
-                            sandbox.cancel_entries(rs)
+            for rs in groups[group_of[i]]:
+                strat = rs.strategy
+                n = rs.n + 1
+                rs.n = n
+                strat._n = n
+                strat.candles = rs.full[:n]
+                prices[rs.symbol_key] = rs.opens[i]
+                if rs.before is not None:
+                    rs.before()
+                if rs.position.qty == 0.0:
+                    if rs.pending and rs.has_pending_entry() and strat.should_cancel_entry():
+                        cancel_entries(rs)
                     if not rs.pending:
                         if strat.should_long():
                             self._enter(strat, rs, "long")
-                        elif strat.should_short():
+                        elif rs.should_short is not None and rs.should_short():
                             if not can_short:
                                 raise StrategyError(
                                     "should_short() returned True but spot cannot short "
@@ -442,57 +469,74 @@ class _Run(Listener):
                             self._enter(strat, rs, "short")
                 else:
                     strat.update_position()
-                strat.after()
-                ptr += 1
-                entry[4] = ptr
-                times = entry[3]
-                entry[5] = times[ptr] if ptr < len(times) else None
+                if rs.after is not None:
+                    rs.after()
             # 3. the interval [t, next clock time)
-            walk = None
-            for d in symbols:
-                book = d.book
-                if fast:
-                    if book.dirty:
-                        book.refresh()
-                    if book.fall_trigger == -INF and book.rise_trigger == INF:
-                        continue
-                    if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
-                        continue
-                if d.be[i] > d.bi[i]:
-                    if walk is None:
-                        walk = [d]
-                    else:
-                        walk.append(d)
-            if walk is not None:
-                self._walk(walk, i)
+            if store.n_active:
+                self._interval(i, clock)
 
-    def _walk(self, walk: list[_SymbolData], i: int) -> None:
+    def _regular_clock(self) -> bool:
+        """Whether the clock steps are evenly spaced (then it is iterated as a range)."""
+        c = self.clock
+        if len(c) < 3:
+            return False
+        d = np.diff(c)
+        return bool((d == d[0]).all())
+
+    def _at_open(self, i: int, t: int) -> None:
+        fast = self.fast_path
+        for d in self.symbols.values():
+            book = d.book
+            if not book.active or (t - d.s0) % d.ms:
+                continue
+            if fast and not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
+                continue
+            self.sandbox.process_open(book, t, d.opens[i])
+
+    def _interval(self, i: int, clock: Sequence[int]) -> None:
+        """Walk the base candles of ``[clock[i], clock[i+1])`` where something can fill."""
+        fast = self.fast_path
+        t_next = clock[i + 1] if i + 1 < len(clock) else self.end
+        t = clock[i]
+        walk = []
+        for d in self.symbols.values():
+            if fast:
+                book = d.book
+                if not book.active:
+                    continue
+                if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
+                    continue
+            b0 = max(0, -(-(t - d.s0) // d.ms))
+            b1 = min(len(d.sim), -(-(t_next - d.s0) // d.ms))
+            if b1 > b0:
+                walk.append((d, b0, b1))
+        if not walk:
+            return
         process = self.sandbox.process_candle
         if len(walk) == 1:
-            d = walk[0]
+            d, b0, b1 = walk[0]
             book = d.book
-            rows = d.sim[d.bi[i]: d.be[i]].tolist()
-            for ts, o, c, h, low, _v in rows:
+            for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
                 process(book, int(ts), o, h, low, c)
             return
         events = []
-        for d in walk:
-            for row in d.sim[d.bi[i]: d.be[i]].tolist():
+        for d, b0, b1 in walk:
+            for row in d.sim[b0:b1].tolist():
                 events.append((row[0], d.index, d, row))
         events.sort(key=lambda e: (e[0], e[1]))
         for ts, _idx, d, (_t, o, c, h, low, _v) in events:
             process(d.book, int(ts), o, h, low, c)
 
-    def _equity_at(self, i: int) -> float:
-        """Equity at clock step ``i``, marked at the close of the candle before it."""
+    def _equity_at(self, k: int) -> float:
+        """The ``k``-th equity sample: the balance marked at the close of the base candle
+        before the sample's time."""
         store = self.store
         eq = store.balance
+        futures = store.futures
         for rs in store.open_routes:
-            d = rs.sym  # type: ignore[attr-defined]
-            b = d.bi[i]
-            mark = float(d.closes[b - 1]) if b > 0 else d.close_before
+            mark = float(rs.sym.eq_marks[k])  # type: ignore[attr-defined]
             pos = rs.position
-            if store.futures:
+            if futures:
                 eq += pos.qty * (mark - pos.entry_price)
             else:
                 eq += pos.qty * mark

@@ -218,21 +218,26 @@ class SymbolBook:
     ``fall_trigger`` is the highest price at which something fills when the price falls (buy
     limits, sell stops, long liquidations); ``rise_trigger`` the lowest at which something fills
     when it rises. A stretch of candles whose low stays above ``fall_trigger`` and whose high
-    stays below ``rise_trigger`` cannot fill anything: the fast path skips it.
+    stays below ``rise_trigger`` cannot fill anything: the fast path skips it. The sandbox calls
+    :meth:`touch` after every change, which also keeps ``Store.n_active`` (how many symbols
+    have something that can fill) up to date, so a quiet bar costs one comparison.
     """
 
-    __slots__ = ("key", "index", "orders", "routes", "dirty", "fall_trigger", "rise_trigger")
+    __slots__ = ("key", "index", "orders", "routes", "fall_trigger", "rise_trigger", "active",
+                 "_store")
 
-    def __init__(self, key: tuple[str, str], index: int) -> None:
+    def __init__(self, key: tuple[str, str], index: int, store: Store) -> None:
         self.key = key
         self.index = index
         self.orders: list[Order] = []
         self.routes: list[RouteState] = []
-        self.dirty = False
         self.fall_trigger = -INF
         self.rise_trigger = INF
+        self.active = False
+        self._store = store
 
-    def refresh(self) -> None:
+    def touch(self) -> None:
+        """Recompute the triggers after orders or positions changed."""
         fall, rise = -INF, INF
         for o in self.orders:
             p = o.price
@@ -251,14 +256,10 @@ class SymbolBook:
                     rise = liq
         self.fall_trigger = fall
         self.rise_trigger = rise
-        self.dirty = False
-
-    @property
-    def active(self) -> bool:
-        """Whether anything can fill on this symbol at some price."""
-        if self.dirty:
-            self.refresh()
-        return self.fall_trigger != -INF or self.rise_trigger != INF
+        active = fall != -INF or rise != INF
+        if active != self.active:
+            self._store.n_active += 1 if active else -1
+            self.active = active
 
 
 class Store:
@@ -277,6 +278,8 @@ class Store:
         self.prices: dict[tuple[str, str], float] = {}
         self.routes: list[RouteState] = []
         self.books: dict[tuple[str, str], SymbolBook] = {}
+        #: how many symbols have a pending order or a liquidation price
+        self.n_active = 0
         self.orders: list[Order] = []
         #: fills: (order id, route key, side, qty, price, fee, time)
         self.fills: list[tuple[int, str, str, float, float, float, int]] = []

@@ -196,7 +196,7 @@ class Sandbox:
             route.pending.append(order)
             book = store.books[route.symbol_key]
             book.orders.append(order)
-            book.dirty = True
+            book.touch()
         return order
 
     def _cancel(self, route: RouteState, which: Callable[[Order], bool]) -> None:
@@ -212,14 +212,14 @@ class Sandbox:
             route.pending = keep
             book = self.store.books[route.symbol_key]
             book.orders = [o for o in book.orders if o.status == "open"]
-            book.dirty = True
+            book.touch()
 
     def _unlist(self, order: Order) -> None:
         route = order.route
         route.pending.remove(order)
         book = self.store.books[route.symbol_key]
         book.orders.remove(order)
-        book.dirty = True
+        book.touch()
 
     # ------------------------------------------------------------------ the price path
 
@@ -229,8 +229,6 @@ class Sandbox:
         store.time = ts
         store.prices[book.key] = o
         while True:
-            if book.dirty:
-                book.refresh()
             if o > book.fall_trigger and o < book.rise_trigger:
                 return
             hit = None
@@ -273,8 +271,6 @@ class Sandbox:
         falling = b < a
         store = self.store
         while True:
-            if book.dirty:
-                book.refresh()
             if falling:
                 if book.fall_trigger < b:
                     return
@@ -445,7 +441,7 @@ class Sandbox:
                 pos.liquidation_price = None
             else:
                 pos.liquidation_price = self._liquidation_price(pos.qty, pos.entry_price)
-            store.books[route.symbol_key].dirty = True
+            store.books[route.symbol_key].touch()
 
         listener = self.listener
         if increasing:

@@ -49,10 +49,13 @@ class Strategy:
         self._full: np.ndarray | None = None
         self._n = 0
         self._n0 = 0
-        self._candles: np.ndarray | None = None
+        #: the route's closed bars (warm-up included), oldest first: a read-only array the
+        #: engine sets before every call (a prefix view of the run's candles, never a copy)
+        self.candles: np.ndarray = np.empty((0, 6))
         self._entering = False
         self._entry_orders: dict[str, Any] = {}
-        self._hp: dict[str, Any] = {}
+        #: hyperparameter values: the declared defaults, overridden per run
+        self.hp: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ hooks
 
@@ -161,14 +164,6 @@ class Strategy:
     # ------------------------------------------------------------------ read-only state
 
     @property
-    def candles(self) -> np.ndarray:
-        """The route's closed bars (warm-up included), oldest first; read-only."""
-        c = self._candles
-        if c is None:
-            c = self._candles = self._full[: self._n]
-        return c
-
-    @property
     def index(self) -> int:
         """How many bars the strategy has been called for (0 on the first call)."""
         return self._n - self._n0
@@ -265,12 +260,13 @@ class Strategy:
         return self._sandbox.taker_fee
 
     @property
-    def leverage(self) -> float:
-        return self._sandbox.leverage
+    def exchange_type(self) -> str:
+        """"spot" or "futures" (config ``backtest.type``)."""
+        return "futures" if self._store.futures else "spot"
 
     @property
-    def hp(self) -> dict[str, Any]:
-        return self._hp
+    def leverage(self) -> float:
+        return self._sandbox.leverage
 
     @property
     def exchange(self) -> str:
