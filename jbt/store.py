@@ -163,9 +163,9 @@ class TradeBook:
         "entry_time",
         "max_qty",
         "entry_qty",
-        "entry_value",
+        "entry_price",
         "exit_qty",
-        "exit_value",
+        "exit_price",
         "fee",
         "pnl",
     )
@@ -175,9 +175,11 @@ class TradeBook:
         self.entry_time = entry_time
         self.max_qty = 0.0
         self.entry_qty = 0.0
-        self.entry_value = 0.0
+        #: size-weighted mean price of the entry fills
+        self.entry_price = 0.0
         self.exit_qty = 0.0
-        self.exit_value = 0.0
+        #: size-weighted mean price of the exit fills
+        self.exit_price = 0.0
         self.fee = 0.0
         #: sum of every balance change the trade caused (so Σ pnl == balance change exactly)
         self.pnl = 0.0

@@ -409,10 +409,11 @@ class Sandbox:
         if increasing:
             size = abs(pos.qty)
             new_size = size + qty
-            pos.entry_price = (size * pos.entry_price + qty * price) / new_size
+            # a weighted mean that is exact for one fill (and for fills at one price)
+            pos.entry_price += (price - pos.entry_price) * (qty / new_size)
             pos.qty = new_size if buy else -new_size
             trade.entry_qty += qty
-            trade.entry_value += qty * price
+            trade.entry_price += (price - trade.entry_price) * (qty / trade.entry_qty)
             if new_size > trade.max_qty:
                 trade.max_qty = new_size
             if self.futures:
@@ -425,7 +426,7 @@ class Sandbox:
             direction = 1.0 if pos.qty > 0 else -1.0
             remaining = abs(pos.qty) - qty
             trade.exit_qty += qty
-            trade.exit_value += qty * price
+            trade.exit_price += (price - trade.exit_price) * (qty / trade.exit_qty)
             if self.futures:
                 delta = direction * qty * (price - pos.entry_price) - fee
             else:
@@ -512,9 +513,9 @@ class Sandbox:
             side=t.side,
             qty=t.max_qty,
             entry_time=t.entry_time,
-            entry_price=t.entry_value / t.entry_qty,
+            entry_price=t.entry_price,
             exit_time=self.store.time,
-            exit_price=t.exit_value / t.exit_qty,
+            exit_price=t.exit_price,
             pnl=t.pnl,
             fee=t.fee,
             closed_by=closed_by,
