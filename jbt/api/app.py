@@ -22,6 +22,7 @@ from jbt.api.jobs import JobConflict, JobManager
 from jbt.config import Config
 from jbt.errors import ExchangeError, JbtError, StrategyError
 from jbt.routes import STRATEGIES_DIR
+from jbt.sessions import SessionFailedError
 
 log = logging.getLogger("jbt.api")
 
@@ -156,6 +157,10 @@ def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:
     @app.exception_handler(ExchangeError)
     async def on_exchange(request: Request, exc: ExchangeError) -> JSONResponse:
         return _error(502, str(exc), "ExchangeError")
+
+    @app.exception_handler(SessionFailedError)
+    async def on_failed_session(request: Request, exc: SessionFailedError) -> JSONResponse:
+        return _error(409, str(exc), "SessionFailed")
 
     @app.exception_handler(JbtError)
     async def on_user_error(request: Request, exc: JbtError) -> JSONResponse:

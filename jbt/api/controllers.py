@@ -182,10 +182,13 @@ def list_sessions(
     "/sessions/{session_id}",
     response_model=BacktestOut,
     tags=["sessions"],
-    responses={404: {"model": ErrorOut, "description": "No such session."}},
+    responses={
+        404: {"model": ErrorOut, "description": "No such session."},
+        409: {"model": ErrorOut, "description": "The run failed: `detail` has its error."},
+    },
 )
 def get_session(request: Request, session_id: int = Path(ge=1, le=_INT64)) -> JSONResponse:
-    """One saved run in the `jbt backtest --json` shape."""
+    """One saved run in the `jbt backtest --json` shape, value for value."""
     from jbt.api import sessions
 
     ctx = _ctx(request)
