@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,18 +46,22 @@ def create_app(
     *,
     token: str | None = None,
     import_workers: int = 2,
+    max_backtests: int = 4,
 ) -> FastAPI:
     """Build the API for one project.
 
     ``token`` (or, when None, ``config.server.token``) makes every request need
-    ``Authorization: Bearer <token>``. The database at ``config.database_url()`` is opened when
-    the app starts (its lifespan) and import jobs are cancelled and awaited when it stops.
+    ``Authorization: Bearer <token>``. At most ``import_workers`` imports and ``max_backtests``
+    backtests run at once; more wait their turn. The database at ``config.database_url()`` is
+    opened when the app starts (its lifespan); import jobs are cancelled and awaited when it
+    stops.
     """
     token = token if token is not None else config.server.token
     ctx = ApiContext(
         config=config,
         project_dir=Path(project_dir).resolve(),
         jobs=JobManager(max_workers=import_workers),
+        backtest_slots=threading.BoundedSemaphore(max_backtests),
     )
 
     @asynccontextmanager

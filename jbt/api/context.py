@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,10 @@ class ApiContext:
     config: Config
     project_dir: Path
     jobs: JobManager = field(default_factory=JobManager)
+    #: Backtests running at once; more wait their turn (each holds its candles in memory).
+    backtest_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(4)
+    )
     #: Bound at startup (the app's lifespan) by ``open_database``.
     db: pw.Database | None = None
 

@@ -154,7 +154,7 @@ def run_backtest(body: BacktestRequest, request: Request) -> JSONResponse:
     if body.config is not None and body.config.backtest is not None:
         overrides = body.config.backtest.model_dump(exclude_unset=True)
         config = config.with_overrides({"backtest": overrides}, source="request 'config'")
-    with ctx.db.connection_context():
+    with ctx.backtest_slots, ctx.db.connection_context():
         result = backtest_mode.run(
             config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save
         )

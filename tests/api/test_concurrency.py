@@ -121,3 +121,34 @@ def test_an_import_while_backtests_read_corrupts_nothing(tmp_path, fake_exchange
         sample = candles.load_candles(SAMPLE_EXCHANGE, SAMPLE_SYMBOL, SAMPLE_TF)
         assert (sample == sample_candles()).all()
         assert BacktestSession.select().count() == backtests
+
+
+def test_at_most_max_backtests_run_at_once(tmp_path, monkeypatch):
+    from jbt.modes import backtest_mode
+
+    real_run = backtest_mode.run
+    lock = threading.Lock()
+    active = [0]
+    peak = [0]
+
+    def counted(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            threading.Event().wait(0.2)  # hold the slot long enough for the others to queue
+            return real_run(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(backtest_mode, "run", counted)
+    root = write_project(tmp_path / "project")
+    app = create_app(load_config(root, env={}), root, max_backtests=2)
+    with uvicorn_server(app) as base:
+        _seed(app)
+        responses = _post_all(base, [A, A, A, A, A])
+    assert [r.status_code for r in responses] == [200] * 5
+    assert peak[0] == 2
+    first = without_timing(responses[0].json())
+    assert all(without_timing(r.json()) == first for r in responses)
