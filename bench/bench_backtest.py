@@ -83,7 +83,7 @@ def main() -> None:
         out = run_one(args.tf)
         print(json.dumps(out) if args.json else out)
         return
-    print(f"EMA cross 20/50 on {N:,} seeded 1m candles (engine time, second run)")
+    print(f"EMA cross 20/50 on {N:,} seeded 1m candles (engine time of one run)")
     print(f"{'tf':>4} {'bars':>8} {'trades':>7} {'engine s':>9} {'target s':>9} {'peak MB':>8}")
     for tf in TIMEFRAMES:
         proc = subprocess.run(

@@ -397,6 +397,7 @@ class _Run(Listener):
 
     def execute(self) -> None:
         try:
+            self.store.time = int(self.clock[0]) if len(self.clock) else self.start
             for rs in self.routes:
                 rs.strategy.setUp()
             self._loop()

@@ -220,3 +220,30 @@ def test_extra_candles_show_closed_bars_only():
         run_backtest(Config(backtest=BacktestConfig(warmup_candles=4)),
                      [RouteSpec("x", "BTC-USDT", "15m", "Bad")], {("x", "BTC-USDT"): data},
                      "1m", {"Bad": Bad}, T0 + 60 * M, T0 + 4 * 60 * M)
+
+
+def test_hyperparameters_default_and_override():
+    from jbt.strategies import Strategy
+
+    class Sized(Strategy):
+        def hyperparameters(self):
+            return [{"name": "qty", "type": float, "default": 1.0}]
+
+        def should_long(self):
+            return self.index == 0
+
+        def go_long(self):
+            self.buy = self.hp["qty"], self.price
+
+    data = candles(*flat(100, 3))
+
+    def go(hp=None):
+        return run_backtest(Config(backtest=BacktestConfig(fee=0.0, warmup_candles=1)),
+                            [RouteSpec("x", "BTC-USDT", "1m", "Sized")],
+                            {("x", "BTC-USDT"): data}, "1m", {"Sized": Sized}, T0 + M, T0 + 3 * M,
+                            hyperparameters=hp)
+
+    assert go().fills[0].qty == 1.0
+    assert go({"Sized": {"qty": 2.5}}).fills[0].qty == 2.5
+    with pytest.raises(InputError, match="has no hyperparameter size"):
+        go({"Sized": {"size": 1}})
