@@ -122,3 +122,24 @@ def test_scaling_in_and_out_with_an_average_entry_price():
     assert t.pnl == pytest.approx(-0.42, abs=1e-9)
     # cash: -100.1 - 110.11 + 119.88 + 89.91 = -0.42
     assert r.finishing_balance == pytest.approx(9999.58, abs=1e-9)
+
+
+def test_partial_take_profit_leaves_the_stop_loss_for_the_rest():
+    def go(s):
+        s.buy = 2, s.price  # 2 @ 100
+        s.stop_loss = 2, 95
+        s.take_profit = 1, 105
+
+    # bar 1 reaches 106: the take-profit sells 1 @ 105; the stop-loss stays for what is left.
+    # bar 2 falls to 94: the stop-loss (qty 2) sells only the 1 left, @ 95 (reduce-only).
+    data = candles(*flat(100, 1), (100, 106, 100, 105.5), (105, 105, 94, 94.5), *flat(94.5, 1))
+    r = run(scripted(long=go), data)
+    assert fills(r) == [
+        ("buy", 2.0, 100.0, 0.0, T0 + M),
+        ("sell", 1.0, 105.0, 0.0, T0 + M),
+        ("sell", 1.0, 95.0, 0.0, T0 + 2 * M),
+    ]
+    (t,) = r.trades
+    # size 2, exit (105 + 95) / 2 = 100, pnl 0
+    assert (t.qty, t.exit_price, t.pnl, t.closed_by) == (2.0, 100.0, 0.0, "stop-loss")
+    assert r.finishing_balance == 10000.0

@@ -83,3 +83,21 @@ def test_futures_entry_without_enough_margin_is_rejected():
     assert [o.status for o in r.orders] == ["rejected"]
     assert r.fills == [] and r.finishing_balance == 1000
     assert len(r.extra["warnings"]) == 1 and "rejected" in r.extra["warnings"][0]
+
+
+def test_leveraged_short_is_liquidated_on_the_way_up():
+    # short 10 @ 100 at leverage 10, mm 0.5%: P_liq = 100 * (1 + 1/10) / (1 + 0.005)
+    liq = 110 / 1.005  # 109.4527...
+
+    def go(s):
+        s.sell = 10, s.price
+
+    # bar 2 is green: open 104 → low 103 → high 111 (through 109.45) → close 110
+    data = candles(*flat(100, 2), (104, 111, 103, 110), *flat(110, 1))
+    r = run(scripted(short=go), data, type="futures", leverage=10, fee=0.001)
+    assert fills(r)[1] == ("buy", 10.0, pytest.approx(liq), pytest.approx(10 * liq * 0.001),
+                           T0 + 2 * M)
+    assert r.trades[0].closed_by == "liquidation"
+    # -1 (entry fee) - 10 * (liq - 100) - exit fee
+    expected = 10000 - 1.0 - 10 * (liq - 100) - 10 * liq * 0.001
+    assert r.finishing_balance == pytest.approx(expected, abs=1e-9)
