@@ -64,11 +64,17 @@ def create_app(
         backtest_slots=threading.BoundedSemaphore(max_backtests),
     )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    def open_db():
         from jbt.models import open_database
 
-        ctx.db = await run_in_threadpool(open_database, config.database_url())
+        db = open_database(config.database_url())
+        db.close()  # requests and jobs connect in their own threads
+        return db
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        ctx.db = await run_in_threadpool(open_db)
+        ctx.jobs = JobManager(max_workers=import_workers)  # a fresh pool for each start
         try:
             yield
         finally:

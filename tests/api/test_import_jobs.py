@@ -207,3 +207,20 @@ def test_an_unreachable_exchange_is_502_and_starts_no_job(tmp_path, make_client)
     assert r.json()["error"] == "ExchangeError"
     assert r.json()["detail"].startswith("binance: ")
     assert client.get("/jobs").json() == []
+
+
+def test_the_app_can_stop_and_start_again(project):
+    from fastapi.testclient import TestClient
+
+    from jbt.api import create_app
+    from jbt.config import load_config
+
+    app = create_app(load_config(project, env={}), project)
+    body = {"exchange": "binance", "symbol": "BTC-USDT", "start": "2024-01-01", "end": "2024-01-01T01:00"}
+    with TestClient(app) as client:
+        assert wait_job(client, client.post("/candles/import", json=body).json()["id"])["status"] == "finished"
+    with TestClient(app) as client:  # stopped once: jobs start again on the next start
+        assert client.get("/jobs").json() == []
+        job = wait_job(client, client.post("/candles/import", json=body).json()["id"])
+        assert job["status"] == "finished"
+        assert job["counts"]["already_present"] == 60
