@@ -43,7 +43,7 @@ def make_candles(n: int = N, seed: int = 7):
     return np.ascontiguousarray(np.column_stack([ts, open_, close, high, low, vol]))
 
 
-def run_one(tf: str) -> dict:
+def run_one(tf: str, fast_path: bool = True) -> dict:
     sys.path.insert(0, str(ROOT))
     from jbt.config import BacktestConfig, Config
     from jbt.engine import run_backtest
@@ -58,7 +58,8 @@ def run_one(tf: str) -> dict:
     def once(data):
         t = time.perf_counter()
         r = run_backtest(cfg, [route], {("bench", "BTC-USDT"): data}, "1m",
-                         {"EmaCross": ema_cross}, T0, T0 + len(data) * 60_000)
+                         {"EmaCross": ema_cross}, T0, T0 + len(data) * 60_000,
+                         fast_path=fast_path)
         return time.perf_counter() - t, r
 
     once(candles[:10_000])
@@ -78,16 +79,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tf", choices=TIMEFRAMES, help="run one timeframe in this process")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument("--walk-all", action="store_true",
+                        help="walk every 1m candle (fast_path=False), for comparison")
     args = parser.parse_args()
     if args.tf:
-        out = run_one(args.tf)
+        out = run_one(args.tf, fast_path=not args.walk_all)
         print(json.dumps(out) if args.json else out)
         return
-    print(f"EMA cross 20/50 on {N:,} seeded 1m candles (engine time of one run)")
+    mode = "every 1m candle walked" if args.walk_all else "fast path"
+    print(f"EMA cross 20/50 on {N:,} seeded 1m candles (engine time of one run, {mode})")
     print(f"{'tf':>4} {'bars':>8} {'trades':>7} {'engine s':>9} {'target s':>9} {'peak MB':>8}")
     for tf in TIMEFRAMES:
         proc = subprocess.run(
-            [sys.executable, __file__, "--tf", tf, "--json"],
+            [sys.executable, __file__, "--tf", tf, "--json"]
+            + (["--walk-all"] if args.walk_all else []),
             capture_output=True, text=True, check=True,
         )
         r = json.loads(proc.stdout.strip().splitlines()[-1])

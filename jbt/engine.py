@@ -420,6 +420,7 @@ class _Run(Listener):
         equity_time = self.equity_time
         equity = self.equity
         can_short = store.futures
+        walk_all = not self.fast_path
         cancel_entries = self.sandbox.cancel_entries
         base = Strategy
         for rs in self.routes:
@@ -442,7 +443,7 @@ class _Run(Listener):
                     self._equity_at(len(equity)) if store.open_routes else store.balance
                 )
             # 1. the open at t fills what it has already passed
-            if store.n_active:
+            if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. strategies of the routes with a bar closing at t
             store.time = t
@@ -473,7 +474,7 @@ class _Run(Listener):
                 if rs.after is not None:
                     rs.after()
             # 3. the interval [t, next clock time)
-            if store.n_active:
+            if store.n_active or walk_all:
                 self._interval(i, clock)
 
     def _regular_clock(self) -> bool:
@@ -488,7 +489,7 @@ class _Run(Listener):
         fast = self.fast_path
         for d in self.symbols.values():
             book = d.book
-            if not book.active or (t - d.s0) % d.ms:
+            if (t - d.s0) % d.ms:
                 continue
             if fast and not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
                 continue

@@ -462,6 +462,7 @@ class Sandbox:
                     for r in store.open_routes
                 )
             self.cancel_all(route)
+            route.assigned.clear()  # self.buy / stop_loss / ... read None again once flat
             closed = self._close_trade(route, order)
             listener.closed(route, order, closed)
         else:

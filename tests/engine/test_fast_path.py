@@ -3,6 +3,7 @@ walk give the same orders, fills, trades and equity on randomized strategies."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,14 +20,7 @@ def _both(cfg, routes, candles, strategies, start, end):
     return fast, walk
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    futures=st.booleans(),
-    timeframe=st.sampled_from(["5m", "15m", "1h"]),
-    slippage=st.sampled_from([0.0, 0.001]),
-)
-def test_one_route_fast_path_equals_walk(seed, futures, timeframe, slippage):
+def _one_route(seed, futures, timeframe, slippage):
     cfg = Config(backtest=BacktestConfig(
         starting_balance=1000.0, fee=0.001, maker_fee=0.0002, slippage=slippage,
         type="futures" if futures else "spot", leverage=10.0 if futures else 1.0,
@@ -36,8 +30,28 @@ def test_one_route_fast_path_equals_walk(seed, futures, timeframe, slippage):
     route = [RouteSpec("sim", "BTC-USDT", timeframe, "RandomTrader")]
     fast, walk = _both(cfg, route, {("sim", "BTC-USDT"): data},
                        {"RandomTrader": random_trader(seed)}, T0 + 3 * 60 * M, T0 + 24 * 60 * M)
-    assert len(fast.fills) > 0
     assert result_signature(fast) == result_signature(walk)
+    return fast
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    futures=st.booleans(),
+    timeframe=st.sampled_from(["5m", "15m", "1h"]),
+    slippage=st.sampled_from([0.0, 0.001]),
+)
+def test_one_route_fast_path_equals_walk(seed, futures, timeframe, slippage):
+    _one_route(seed, futures, timeframe, slippage)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("futures", [False, True])
+def test_fast_path_equals_walk_on_runs_that_trade(seed, futures):
+    fast = _one_route(seed, futures, "15m", 0.001)
+    kinds = {(o.type, o.role) for o in fast.orders if o.status == "filled"}
+    assert {("limit", "entry"), ("stop", "entry"), ("stop", "stop-loss"),
+            ("limit", "take-profit")} <= kinds
 
 
 @settings(max_examples=15, deadline=None)
