@@ -29,6 +29,12 @@ class BaseModel(pw.Model):
 
 
 class Candle(BaseModel):
+    """One stored candle; (exchange, symbol, timeframe, timestamp) is its primary key.
+
+    On SQLite the table is created WITHOUT ROWID (see ``open_database``): rows live in key
+    order in one B-tree, which makes bulk inserts and ordered range reads faster.
+    """
+
     exchange = pw.CharField(max_length=64)
     symbol = pw.CharField(max_length=64)
     timeframe = pw.CharField(max_length=8)
@@ -41,7 +47,7 @@ class Candle(BaseModel):
 
     class Meta:
         table_name = "candle"
-        indexes = ((("exchange", "symbol", "timeframe", "timestamp"), True),)
+        primary_key = pw.CompositeKey("exchange", "symbol", "timeframe", "timestamp")
 
 
 class BacktestSession(BaseModel):
@@ -198,6 +204,8 @@ def open_database(url: str) -> pw.Database:
         except pw.OperationalError as exc:
             raise ConfigError(f"cannot open database '{_redact(url)}': {exc}".strip()) from exc
         database_proxy.initialize(db)
+        # a create-time option only; PostgreSQL has no such clause
+        Candle._meta.without_rowid = isinstance(db, pw.SqliteDatabase)
         db.create_tables(MODELS, safe=True)
     return db
 
