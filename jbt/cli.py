@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -297,6 +297,36 @@ class Breakdown(str, Enum):
     month = "month"
 
 
+# The report and export options shared by `backtest` and `sessions show`.
+TradesOpt = Annotated[bool, typer.Option("--trades", help="Also list every closed trade.")]
+BreakdownOpt = Annotated[
+    Breakdown | None,
+    typer.Option("--breakdown", help="Also print the return of each UTC day, week or month."),
+]
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--json", dir_okay=False,
+        help="Write the whole result (config, routes, metrics, trades, orders, equity) to this "
+        "JSON file.",
+    ),
+]
+CsvOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv", file_okay=False,
+        help="Write trades.csv, orders.csv and equity.csv into this folder.",
+    ),
+]
+ChartOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--chart", dir_okay=False,
+        help="Write an interactive chart (one offline HTML page) here.",
+    ),
+]
+
+
 def _report_and_export(
     result: Any,
     console: Any,
@@ -344,22 +374,11 @@ def backtest_command(
         help="Walk every base candle instead of only those where an order can fill "
         "(verification: same trades, slower).",
     ),
-    show_trades: bool = typer.Option(False, "--trades", help="Also list every closed trade."),
-    breakdown: Breakdown = typer.Option(
-        None, "--breakdown", help="Also print the return of each UTC day, week or month."
-    ),
-    json_path: Path = typer.Option(
-        None, "--json", help="Write the whole result (config, routes, metrics, trades, orders, "
-        "equity) to this JSON file.", dir_okay=False,
-    ),
-    csv_dir: Path = typer.Option(
-        None, "--csv", help="Write trades.csv, orders.csv and equity.csv into this folder.",
-        file_okay=False,
-    ),
-    chart_path: Path = typer.Option(
-        None, "--chart", help="Write an interactive chart (one offline HTML page) here.",
-        dir_okay=False,
-    ),
+    show_trades: TradesOpt = False,
+    breakdown: BreakdownOpt = None,
+    json_path: JsonOpt = None,
+    csv_dir: CsvOpt = None,
+    chart_path: ChartOpt = None,
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
@@ -429,22 +448,11 @@ def sessions_command(
 def sessions_show_command(
     ctx: typer.Context,
     session_id: int = typer.Argument(..., metavar="ID", help="Session id (see 'jbt sessions')."),
-    show_trades: bool = typer.Option(False, "--trades", help="Also list every closed trade."),
-    breakdown: Breakdown = typer.Option(
-        None, "--breakdown", help="Also print the return of each UTC day, week or month."
-    ),
-    json_path: Path = typer.Option(
-        None, "--json", help="Write the whole result to this JSON file (what 'jbt backtest "
-        "--json' wrote for the run).", dir_okay=False,
-    ),
-    csv_dir: Path = typer.Option(
-        None, "--csv", help="Write trades.csv, orders.csv and equity.csv into this folder.",
-        file_okay=False,
-    ),
-    chart_path: Path = typer.Option(
-        None, "--chart", help="Write an interactive chart (one offline HTML page) here.",
-        dir_okay=False,
-    ),
+    show_trades: TradesOpt = False,
+    breakdown: BreakdownOpt = None,
+    json_path: JsonOpt = None,
+    csv_dir: CsvOpt = None,
+    chart_path: ChartOpt = None,
 ) -> None:
     """Print a saved session's report again, without re-running it; the export flags work
     as in 'jbt backtest'."""
