@@ -5,9 +5,9 @@ small strategies, and real Coinbase BTC-USD hourly candles imported through
 from __future__ import annotations
 
 import csv
-import textwrap
 from pathlib import Path
 
+from strategy_sources import BOOM, RISING, SWING
 from typer.testing import CliRunner
 
 import jbt
@@ -19,96 +19,8 @@ HOURS = 24 * 60  # 2018-07-01 .. 2018-08-30
 START, END = "2018-07-10", "2018-08-25"
 START_MS, END_MS = 1_531_180_800_000, 1_535_155_200_000
 
-#: Buys after two rising closes with a stop-loss 1.5% below and a take-profit 2% above; sells
-#: on a third falling close. Trades on its own clock so every exit reason shows up.
-SWING = textwrap.dedent(
-    """\
-    from jbt import utils
-    from jbt.constants import CLOSE
-    from jbt.strategies import Strategy
 
 
-    class Swing(Strategy):
-        def should_long(self):
-            c = self.candles
-            return len(c) >= 3 and c[-1][CLOSE] > c[-2][CLOSE] > c[-3][CLOSE]
-
-        def should_short(self):
-            return False
-
-        def go_long(self):
-            qty = utils.size_to_qty(self.balance * 0.4, self.price, fee_rate=self.fee_rate)
-            self.buy = qty, self.price
-            self.stop_loss = qty, self.price * 0.985
-            self.take_profit = qty, self.price * 1.02
-
-        def go_short(self):
-            pass
-
-        def should_cancel_entry(self):
-            return True
-
-        def update_position(self):
-            c = self.candles
-            if c[-1][CLOSE] < c[-2][CLOSE] < c[-3][CLOSE] < c[-4][CLOSE]:
-                self.liquidate()
-    """
-)
-
-#: Buys after two rising closes, sells on the first falling close.
-RISING = textwrap.dedent(
-    """\
-    from jbt import utils
-    from jbt.constants import CLOSE
-    from jbt.strategies import Strategy
-
-
-    class Rising(Strategy):
-        def should_long(self):
-            c = self.candles
-            return len(c) >= 3 and c[-1][CLOSE] > c[-2][CLOSE] > c[-3][CLOSE]
-
-        def should_short(self):
-            return False
-
-        def go_long(self):
-            qty = utils.size_to_qty(self.balance * 0.4, self.price, fee_rate=self.fee_rate)
-            self.buy = qty, self.price
-
-        def go_short(self):
-            pass
-
-        def should_cancel_entry(self):
-            return True
-
-        def update_position(self):
-            if self.candles[-1][CLOSE] < self.candles[-2][CLOSE]:
-                self.liquidate()
-    """
-)
-
-#: Raises on its tenth call.
-BOOM = textwrap.dedent(
-    """\
-    from jbt.strategies import Strategy
-
-
-    class Boom(Strategy):
-        def should_long(self):
-            if len(self.candles) > 30:
-                raise ZeroDivisionError("the strategy divided by zero")
-            return False
-
-        def should_short(self):
-            return False
-
-        def go_long(self):
-            pass
-
-        def go_short(self):
-            pass
-    """
-)
 
 ROUTES = [(EXCHANGE, SYMBOL, "1h", "Swing"), (EXCHANGE, SYMBOL, "4h", "Rising")]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import socket
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from fakes.binance import FakeBinance, FakeMarket
 from fastapi.testclient import TestClient
+from strategy_sources import BOOM, BOOM_LINE, RISING  # noqa: F401 - BOOM_LINE re-exported
 
 from jbt.api import create_app
 from jbt.config import load_config
@@ -28,61 +28,7 @@ SAMPLE_EXCHANGE, SAMPLE_SYMBOL, SAMPLE_TF = "coinbase", "BTC-USD", "1h"
 SAMPLE_HOURS = 24 * 75
 PERIOD = {"start": "2018-07-15", "end": "2018-09-10"}
 
-#: Buys after two rising closes, sells on the first falling close: trades often, deterministic.
-RISING = textwrap.dedent(
-    """\
-    from jbt import utils
-    from jbt.constants import CLOSE
-    from jbt.strategies import Strategy
 
-
-    class Rising(Strategy):
-        def should_long(self):
-            c = self.candles
-            return len(c) >= 3 and c[-1][CLOSE] > c[-2][CLOSE] > c[-3][CLOSE]
-
-        def should_short(self):
-            return False
-
-        def go_long(self):
-            qty = utils.size_to_qty(self.balance * 0.5, self.price, fee_rate=self.fee_rate)
-            self.buy = qty, self.price
-
-        def go_short(self):
-            pass
-
-        def should_cancel_entry(self):
-            return True
-
-        def update_position(self):
-            if self.candles[-1][CLOSE] < self.candles[-2][CLOSE]:
-                self.liquidate()
-    """
-)
-
-#: Raises on its tenth bar; the line of the ``raise`` is BOOM_LINE.
-BOOM = textwrap.dedent(
-    """\
-    from jbt.strategies import Strategy
-
-
-    class Boom(Strategy):
-        def should_long(self):
-            if len(self.candles) > 10:
-                raise ZeroDivisionError("the strategy divided by zero")
-            return False
-
-        def should_short(self):
-            return False
-
-        def go_long(self):
-            pass
-
-        def go_short(self):
-            pass
-    """
-)
-BOOM_LINE = 7
 
 #: The fake exchange lists BTC-USDT for three days ending at this time.
 FAKE_START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
