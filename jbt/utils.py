@@ -2,12 +2,14 @@
 
 ``crossed``, ``size_to_qty``, ``qty_to_size``, ``risk_to_size``, ``risk_to_qty``,
 ``estimate_risk``, ``limit_stop_loss``, ``anchor_timeframe``, ``floor_with_precision``,
-``strictly_increasing``, ``strictly_decreasing``.
+``strictly_increasing``, ``strictly_decreasing``, ``sum_floats``, ``subtract_floats``,
+``kelly_criterion``, ``prices_to_returns``, ``z_score``, ``signal_line``.
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 
@@ -159,3 +161,44 @@ def strictly_increasing(series, lookback: int) -> bool:
 def strictly_decreasing(series, lookback: int) -> bool:
     """Whether each of the last ``lookback`` values is below the one before it."""
     return bool(np.all(np.diff(np.asarray(series)[-lookback:]) < 0))
+
+
+def sum_floats(float1: float, float2: float) -> float:
+    """``float1 + float2`` added as decimals, so ``sum_floats(0.1, 0.2) == 0.3``."""
+    return float(Decimal(repr(float1)) + Decimal(repr(float2)))
+
+
+def subtract_floats(float1: float, float2: float) -> float:
+    """``float1 - float2`` subtracted as decimals, so ``subtract_floats(0.3, 0.1) == 0.2``."""
+    return float(Decimal(repr(float1)) - Decimal(repr(float2)))
+
+
+def kelly_criterion(win_rate: float, ratio_avg_win_loss: float) -> float:
+    """Kelly fraction of capital to risk: ``win_rate - (1 - win_rate) / ratio_avg_win_loss``
+    (``win_rate`` a fraction, the ratio average win / |average loss|)."""
+    return win_rate - (1 - win_rate) / ratio_avg_win_loss
+
+
+def prices_to_returns(price_series) -> np.ndarray:
+    """Percentage change of each price from the one before it (``5.0`` is +5%); NaN first,
+    so the result has the input's length."""
+    p = np.asarray(price_series, dtype=np.float64)
+    out = np.full(len(p), np.nan)
+    out[1:] = (p[1:] / p[:-1] - 1.0) * 100.0
+    return out
+
+
+def z_score(series) -> np.ndarray:
+    """``(x - mean) / std`` of the whole series (population std). For a rolling z-score of a
+    candle source use :func:`jbt.indicators.zscore`."""
+    x = np.asarray(series, dtype=np.float64)
+    return (x - x.mean()) / x.std()
+
+
+def signal_line(series, period: int = 10, matype: int = 0) -> np.ndarray:
+    """A moving average of ``series`` (``matype`` as in ``ta.ma``): the signal line of an
+    oscillator series."""
+    from jbt.indicators import ma
+
+    return ma(np.asarray(series, dtype=np.float64), period=period, matype=matype,
+              sequential=True)

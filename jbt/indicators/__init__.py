@@ -10,6 +10,10 @@ Calling convention (Jesse's): ``ta.rsi(self.candles, period=14)``.
   ``sequential=True`` returns the whole series, one value per candle. Multi-output indicators
   return named tuples (e.g. ``MACD(macd, signal, hist)``), of floats or of arrays.
 
+Names: Jesse's. Where the issue's name differs from Jesse's, both exist and give the same
+values: ``psar``/``sar``, ``ichimoku``/``ichimoku_cloud``, ``heikin_ashi``/
+``heikin_ashi_candles``, ``stochrsi``/``srsi``, ``smma``/``rma`` (``rma`` takes ``length``).
+
 Rules:
 
 * Warm-up: while there are too few candles for a value (e.g. fewer than ``period`` for an
@@ -61,6 +65,7 @@ from jbt.indicators.momentum import (
     ppo,
     roc,
     rsi,
+    srsi,
     stoch,
     stochrsi,
     trix,
@@ -74,6 +79,7 @@ from jbt.indicators.moving_averages import (
     hma,
     kama,
     ma,
+    rma,
     sma,
     smma,
     tema,
@@ -115,8 +121,8 @@ from jbt.indicators.volume import ad, adosc, cmf, obv, vwap
 INDICATORS = {
     f.__name__: f
     for f in (
-        sma, ema, wma, hma, dema, tema, trima, kama, vwma, smma, ma,
-        rsi, macd, stoch, stochrsi, cci, mfi, roc, mom, willr, cmo, trix, ultosc, ao, ppo,
+        sma, ema, wma, hma, dema, tema, trima, kama, vwma, smma, rma, ma,
+        rsi, macd, stoch, stochrsi, srsi, cci, mfi, roc, mom, willr, cmo, trix, ultosc, ao, ppo,
         adx, di, aroon, psar, sar, supertrend, ichimoku, ichimoku_cloud, linearreg,
         linearreg_slope,
         atr, natr, trange, bollinger_bands, keltner, donchian, stddev,

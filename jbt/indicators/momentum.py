@@ -1,4 +1,4 @@
-"""Momentum oscillators: rsi, macd, stoch, stochrsi, cci, mfi, roc, mom, willr, cmo, trix,
+"""Momentum oscillators: rsi, macd, stoch, stochrsi (alias srsi), cci, mfi, roc, mom, willr, cmo, trix,
 ultosc, ao, ppo.
 
 Where a ratio's denominator is zero (a flat market), the value is 0 as in TA-Lib.
@@ -97,12 +97,12 @@ def stoch(candles, fastk_period: int = 14, slowk_period: int = 3, slowk_matype: 
                     slowd_period, slowd_matype)
 
 
-def _stochrsi(candles, period, period_stoch, k, d, source_type):
-    period = check_int("stochrsi", "period", period)
-    period_stoch = check_int("stochrsi", "period_stoch", period_stoch)
-    k = check_int("stochrsi", "k", k)
-    d = check_int("stochrsi", "d", d)
-    r = rsi_series(source("stochrsi", candles, source_type), period)
+def _stochrsi(candles, period, period_stoch, k, d, source_type, name="stochrsi"):
+    period = check_int(name, "period", period)
+    period_stoch = check_int(name, "period_stoch", period_stoch)
+    k = check_int(name, "k", k)
+    d = check_int(name, "d", d)
+    r = rsi_series(source(name, candles, source_type), period)
     lo = _core.rolling_min(r, period_stoch)
     hi = _core.rolling_max(r, period_stoch)
     # Over a flat stretch RSI is constant up to rounding noise (~1e-13): a range that small is
@@ -119,6 +119,13 @@ def stochrsi(candles, period: int = 14, period_stoch: int = 14, k: int = 3, d: i
     by an SMA of ``k`` (k line) and again by an SMA of ``d`` (d line). Where RSI did not move
     over ``period_stoch`` bars (range < 1e-9) the raw stochastic is 0."""
     return dispatch(_stochrsi, candles, sequential, period, period_stoch, k, d, source_type)
+
+
+def srsi(candles, period: int = 14, period_stoch: int = 14, k: int = 3, d: int = 3,
+         source_type: str = "close", sequential: bool = False) -> StochasticRSI:
+    """Jesse's name for :func:`stochrsi`."""
+    return dispatch(_stochrsi, candles, sequential, period, period_stoch, k, d, source_type,
+                    "srsi")
 
 
 def _cci(candles, period):

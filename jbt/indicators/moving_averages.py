@@ -1,4 +1,5 @@
-"""Moving averages: sma, ema, wma, hma, dema, tema, trima, kama, vwma, smma and ``ma``.
+"""Moving averages: sma, ema, wma, hma, dema, tema, trima, kama, vwma, smma (alias rma) and
+``ma``.
 
 Each takes ``candles`` (an (n, 6) candle array, or a 1-D series, whose ``source_type`` is then
 ignored) and returns the value for the last candle, or the whole series with ``sequential=True``.
@@ -213,14 +214,19 @@ def vwma(candles, period: int = 20, source_type: str = "close", sequential: bool
     return dispatch(_vwma, candles, sequential, period, source_type)
 
 
-def _smma(candles, period, source_type):
-    period = check_int("smma", "period", period)
-    return _core.wilder(source("smma", candles, source_type), period)
+def _smma(candles, period, source_type, name="smma", arg="period"):
+    period = check_int(name, arg, period)
+    return _core.wilder(source(name, candles, source_type), period)
 
 
 def smma(candles, period: int = 5, source_type: str = "close", sequential: bool = False):
     """Smoothed moving average (Wilder's RMA): ``prev + (x - prev) / period``, SMA seed."""
     return dispatch(_smma, candles, sequential, period, source_type)
+
+
+def rma(candles, length: int = 14, source_type: str = "close", sequential: bool = False):
+    """Jesse's (and Pine Script's) name for :func:`smma`, with its ``length`` argument."""
+    return dispatch(_smma, candles, sequential, length, source_type, "rma", "length")
 
 
 def _ma(candles, period, matype, source_type):

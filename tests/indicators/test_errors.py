@@ -17,7 +17,7 @@ PERIOD_ARGS = sorted(
     (name, param)
     for name, f in ta.INDICATORS.items()
     for param in inspect.signature(f).parameters
-    if "period" in param
+    if "period" in param or param == "length"
 )
 
 

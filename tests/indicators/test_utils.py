@@ -100,3 +100,33 @@ def test_strictly_increasing_and_decreasing():
     assert not utils.strictly_increasing(s, 4)
     assert utils.strictly_decreasing(np.array([1.0, 9.0, 4.0, 2.0]), 3)
     assert not utils.strictly_decreasing(np.array([1.0, 9.0, 4.0, 2.0]), 4)
+
+
+def test_decimal_float_arithmetic():
+    assert 0.1 + 0.2 != 0.3
+    assert utils.sum_floats(0.1, 0.2) == 0.3
+    assert utils.subtract_floats(0.3, 0.1) == 0.2
+    assert utils.sum_floats(-1.5, 2.25) == 0.75
+
+
+def test_kelly_returns_and_z_score():
+    # 60% winners, wins twice the size of losses: 0.6 - 0.4 / 2 = 0.4
+    assert utils.kelly_criterion(0.6, 2.0) == pytest.approx(0.4, rel=1e-15)
+    r = utils.prices_to_returns(np.array([100.0, 110.0, 99.0]))
+    assert np.isnan(r[0])
+    np.testing.assert_allclose(r[1:], [10.0, -10.0], rtol=1e-12)
+    # mean 2, population std sqrt(2/3)
+    z = utils.z_score([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(z, [-1 / math.sqrt(2 / 3), 0.0, 1 / math.sqrt(2 / 3)], rtol=1e-12)
+
+
+def test_signal_line_is_a_moving_average_of_the_series():
+    s = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    np.testing.assert_allclose(utils.signal_line(s, period=2), [np.nan, 1.5, 3.0, 6.0, 12.0])
+    # EMA(2): alpha 2/3, seeded with the mean of the first two values
+    e1 = 1.5
+    e2 = e1 + 2 / 3 * (4.0 - e1)
+    e3 = e2 + 2 / 3 * (8.0 - e2)
+    e4 = e3 + 2 / 3 * (16.0 - e3)
+    np.testing.assert_allclose(utils.signal_line(s, period=2, matype=1),
+                               [np.nan, e1, e2, e3, e4], rtol=1e-12)
