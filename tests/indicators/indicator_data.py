@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import jbt
+import jbt.indicators as ta
 
 DATA = Path(jbt.__file__).resolve().parent / "data" / "coinbase-BTC-USD-1h.csv"
 
@@ -30,3 +31,34 @@ def random_walk_candles(n: int, seed: int = 0) -> np.ndarray:
     volume = rng.uniform(1, 100, n)
     ts = 1_600_000_000_000 + 3_600_000 * np.arange(n, dtype=np.float64)
     return np.ascontiguousarray(np.column_stack([ts, open_, close, high, low, volume]))
+
+
+#: Every indicator with its defaults, plus variants that exercise other code paths:
+#: case name -> (indicator name, keyword arguments).
+CALLS: dict[str, tuple[str, dict]] = {name: (name, {}) for name in ta.INDICATORS}
+CALLS.update({
+    "ema_hlc3": ("ema", {"period": 12, "source_type": "hlc3"}),
+    "rsi_2": ("rsi", {"period": 2}),
+    "ma_kama": ("ma", {"period": 10, "matype": 6}),
+    "ma_hma": ("ma", {"period": 9, "matype": 10}),
+    "bollinger_mad": ("bollinger_bands", {"devtype": 1, "matype": 1}),
+    "stoch_ema": ("stoch", {"slowk_matype": 1, "slowd_matype": 1}),
+    "vwap_4h": ("vwap", {"anchor": "4h"}),
+    "zscore_median": ("zscore", {"devtype": 2}),
+})
+
+
+def values(result) -> np.ndarray:
+    """Flatten a float / array / named tuple result into a float array for comparison."""
+    if isinstance(result, tuple):
+        return np.concatenate([np.atleast_1d(np.asarray(r, dtype=np.float64)) for r in result])
+    return np.atleast_1d(np.asarray(result, dtype=np.float64))
+
+
+def assert_same(a, b, rtol: float = 1e-12) -> None:
+    """Same shape, NaN in the same places, and the other values equal to ``rtol``."""
+    a, b = values(a), values(b)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(a)
+    np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=0)

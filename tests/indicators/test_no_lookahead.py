@@ -4,42 +4,16 @@ candles up to k, future rows cannot change it, and history beyond the warm-up do
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
-from indicator_data import random_walk_candles
+from indicator_data import CALLS, assert_same, random_walk_candles, values
 
 import jbt.indicators as ta
 from jbt.indicators import run_cache
 
-# Every indicator with its defaults, plus variants that exercise other code paths.
-CALLS = {name: (name, {}) for name in ta.INDICATORS}
-CALLS.update({
-    "ema_hlc3": ("ema", {"period": 12, "source_type": "hlc3"}),
-    "rsi_2": ("rsi", {"period": 2}),
-    "ma_kama": ("ma", {"period": 10, "matype": 6}),
-    "ma_hma": ("ma", {"period": 9, "matype": 10}),
-    "bollinger_mad": ("bollinger_bands", {"devtype": 1, "matype": 1}),
-    "stoch_ema": ("stoch", {"slowk_matype": 1, "slowd_matype": 1}),
-    "vwap_4h": ("vwap", {"anchor": "4h"}),
-    "zscore_median": ("zscore", {"devtype": 2}),
-})
-
 N = 1500
-
-
-def values(result) -> np.ndarray:
-    """Flatten a float / array / named tuple result into a float array for comparison."""
-    if isinstance(result, tuple):
-        return np.concatenate([np.atleast_1d(np.asarray(r, dtype=np.float64)) for r in result])
-    return np.atleast_1d(np.asarray(result, dtype=np.float64))
-
-
-def assert_same(a, b, rtol: float = 1e-12) -> None:
-    a, b = values(a), values(b)
-    assert a.shape == b.shape
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-    ok = ~np.isnan(a)
-    np.testing.assert_allclose(a[ok], b[ok], rtol=rtol, atol=0)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +24,7 @@ def full() -> np.ndarray:
 
 
 def ks(name: str) -> list[int]:
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # random, but the same every run
     return [0, 1, 2, 40, N - 1, *rng.integers(0, N, 6).tolist()]
 
 
@@ -125,6 +99,44 @@ def test_recursive_indicators_forget_their_seed(btc, name):
         worst_enough = max(worst_enough, float(np.max(np.abs(enough - reference) / scale)))
     assert worst_enough < 1e-9
     assert worst_short > 1e-9  # it is recursive: a short history does show
+
+
+# Running totals: their level depends on where the data starts, their changes do not.
+RUNNING_TOTALS = ["obv", "ad"]
+# Anchored: the value depends only on the candles since the start of its anchor period.
+ANCHORED = ["vwap"]
+# Other names of the indicators above (Jesse's spelling), covered through them.
+ALIASES = {"sar": "psar", "ichimoku_cloud": "ichimoku", "heikin_ashi_candles": "heikin_ashi",
+           "srsi": "stochrsi", "rma": "smma"}
+
+
+def test_every_indicator_has_a_history_test():
+    covered = set(FIR) | set(IIR) | set(RUNNING_TOTALS) | set(ANCHORED) | set(ALIASES)
+    assert covered == set(ta.INDICATORS)
+    assert set(ALIASES.values()) <= covered
+
+
+@pytest.mark.parametrize("name", RUNNING_TOTALS)
+def test_running_totals_change_by_the_same_amounts_whatever_the_history(btc, name):
+    f = ta.INDICATORS[name]
+    reference = f(btc, sequential=True)
+    tol = 1e-12 * float(np.max(np.abs(reference)))
+    for start in (0, 500, 4321):
+        for end in (start + 50, len(btc)):
+            got = f(btc[start:end], sequential=True)
+            np.testing.assert_allclose(got[1:] - got[0], reference[start + 1:end] - reference[start],
+                                       rtol=0, atol=tol)
+            assert got[0] != reference[start] or start == 0  # the level does depend on it
+
+
+def test_vwap_depends_only_on_its_anchor_period(btc):
+    day = btc[:, 0].astype(np.int64) // 86_400_000
+    reference = ta.vwap(btc, sequential=True)
+    for end in (1000, 5003, len(btc)):
+        first = int(np.flatnonzero(day == day[end - 1])[0])  # first candle of that UTC day
+        for history in (0, 1, 300):
+            lo = max(first - history, 0)
+            assert_same(ta.vwap(btc[lo:end]), reference[end - 1], rtol=1e-12)
 
 
 def test_cache_hit_reuses_the_series_and_returns_a_read_only_view(full):

@@ -36,6 +36,21 @@ def assert_matches(ours, theirs, burn_in: int = 0, skip=None) -> None:
     assert err[worst] <= RTOL, f"index {idx[worst]}: {a[worst]!r} != {b[worst]!r}"
 
 
+def _kama(x, period, fast, slow):
+    """KAMA with other fast/slow lengths (TA-Lib fixes them at 2/30): the textbook loop,
+    seeded like TA-Lib with the value at index ``period - 1``."""
+    out = np.full(len(x), np.nan)
+    fast_sc, slow_sc = 2 / (fast + 1), 2 / (slow + 1)
+    prev = x[period - 1]
+    for i in range(period, len(x)):
+        change = abs(x[i] - x[i - period])
+        vol = np.abs(np.diff(x[i - period:i + 1])).sum()
+        er = 1.0 if vol <= change or vol < 1e-8 else change / vol
+        prev = prev + (er * (fast_sc - slow_sc) + slow_sc) ** 2 * (x[i] - prev)
+        out[i] = prev
+    return out
+
+
 def cols(c):
     return c[:, 1], c[:, 3], c[:, 4], c[:, 2], c[:, 5]  # open, high, low, close, volume
 
@@ -66,8 +81,17 @@ TALIB_CASES = {
     "trima_odd": (lambda c: ta.trima(c, 21, sequential=True),
                   lambda o, h, lo, cl, v: talib.TRIMA(cl, 21)),
     "kama": (lambda c: ta.kama(c, 10, sequential=True), lambda o, h, lo, cl, v: talib.KAMA(cl, 10)),
-    "ma_wma": (lambda c: ta.ma(c, 10, matype=2, sequential=True),
-               lambda o, h, lo, cl, v: talib.MA(cl, 10, matype=2)),
+    **{f"ma_{code}": (lambda c, code=code: ta.ma(c, 10, matype=code, sequential=True),
+                      lambda o, h, lo, cl, v, code=code: talib.MA(cl, 10, matype=code))
+       for code in range(7)},  # sma, ema, wma, dema, tema, trima, kama
+    "kama_fast_slow": (lambda c: ta.kama(c, 10, 3, 20, sequential=True),
+                       lambda o, h, lo, cl, v: _kama(cl, 10, 3, 20)),
+    "keltner_middle": (lambda c: ta.keltner(c, 20, sequential=True).middleband,
+                       lambda o, h, lo, cl, v: talib.EMA(cl, 20)),
+    "donchian_lower": (lambda c: ta.donchian(c, 20, sequential=True).lowerband,
+                       lambda o, h, lo, cl, v: talib.MIN(lo, 20)),
+    "bb_ema": (lambda c: ta.bollinger_bands(c, 20, 2, 2, matype=1, sequential=True).upperband,
+               lambda o, h, lo, cl, v: talib.BBANDS(cl, 20, 2, 2, 1)[0]),
     "rsi": (lambda c: ta.rsi(c, 14, sequential=True), lambda o, h, lo, cl, v: talib.RSI(cl, 14)),
     "rsi_open": (lambda c: ta.rsi(c, 7, "open", sequential=True),
                  lambda o, h, lo, cl, v: talib.RSI(o, 7)),
