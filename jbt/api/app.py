@@ -180,9 +180,8 @@ def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error(
-            500, f"internal error ({type(exc).__name__}: {exc}); see the server log", "InternalError"
-        )
+        # the message may hold paths, URLs or data: it goes to the log only
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "InternalError")
 
 
 def _document_bearer(app: FastAPI) -> None:

@@ -6,7 +6,9 @@ duration of the request (``connection_context``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path as FsPath
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -22,7 +24,7 @@ from jbt.api.schemas import (
     SessionSummary,
     StrategyErrorOut,
 )
-from jbt.errors import InputError
+from jbt.errors import InputError, StrategyError
 
 router = APIRouter()
 
@@ -34,6 +36,51 @@ _INT64 = 2**63 - 1
 
 def _ctx(request: Request) -> ApiContext:
     return request.app.state.jbt
+
+
+def _mask_url(url: Any) -> Any:
+    """``scheme://user:***@host/...``: the URL with the password of its user info masked."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def public_result(data: dict[str, Any]) -> dict[str, Any]:
+    """A backtest's JSON fit to leave the server: in its ``config`` snapshot the passwords of the
+    database and exchange URLs are masked and no server token appears."""
+    config = data.get("config")
+    if not isinstance(config, dict):
+        return data
+    config = dict(config)
+    if isinstance(config.get("database"), dict):
+        config["database"] = {**config["database"], "url": _mask_url(config["database"].get("url"))}
+    if isinstance(config.get("exchanges"), dict):
+        config["exchanges"] = {
+            name: {**ex, "api_url": _mask_url(ex.get("api_url"))} if isinstance(ex, dict) else ex
+            for name, ex in config["exchanges"].items()
+        }
+    if isinstance(config.get("server"), dict):
+        config["server"] = {k: v for k, v in config["server"].items() if k != "token"}
+    return {**data, "config": config}
+
+
+def _strategy_exit(exc: BaseException, project_dir: FsPath) -> StrategyError:
+    """A strategy that called ``sys.exit()`` (or raised KeyboardInterrupt) ends its own request
+    with a StrategyError naming the file and line, never the server."""
+    from jbt.api.app import strategy_location
+
+    where = strategy_location(exc, project_dir)
+    place = f"{where['file']} line {where['line']}" if where["file"] else "a strategy"
+    what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "raised it"
+    return StrategyError(
+        f"{place}: {type(exc).__name__}: the strategy {what}; a strategy cannot stop the run "
+        "(return from the hook instead)"
+    )
 
 
 def _period(start: str | None, end: str | None) -> tuple[int | None, int | None]:
@@ -155,10 +202,13 @@ def run_backtest(body: BacktestRequest, request: Request) -> JSONResponse:
         overrides = body.config.backtest.model_dump(exclude_unset=True)
         config = config.with_overrides({"backtest": overrides}, source="request 'config'")
     with ctx.backtest_slots, ctx.db.connection_context():
-        result = backtest_mode.run(
-            config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save
-        )
-    return JSONResponse(report.result_dict(result))
+        try:
+            result = backtest_mode.run(
+                config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save
+            )
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise _strategy_exit(exc, ctx.project_dir) from exc
+    return JSONResponse(public_result(report.result_dict(result)))
 
 
 # ------------------------------------------------------------------------------ sessions
@@ -196,4 +246,4 @@ def get_session(request: Request, session_id: int = Path(ge=1, le=_INT64)) -> JS
         data = sessions.session_dict(session_id)
     if data is None:
         raise HTTPException(404, f"session {session_id} not found; GET /sessions lists them")
-    return JSONResponse(data)
+    return JSONResponse(public_result(data))
