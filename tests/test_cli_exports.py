@@ -165,3 +165,43 @@ def test_a_long_equity_line_is_thinned_keeping_every_peak_and_trough() -> None:
     assert min(thin_line(times, dd)[1]) == min(dd) < -0.99
     # a line that fits is drawn whole
     assert thin_line(times[:500], values[:500]) == (times[:500], values[:500])
+
+
+def test_metrics_of_the_run_are_the_equity_sampled_at_each_utc_day_close(run) -> None:
+    """End to end: the engine marks equity at bar closes; the metrics take the mark at each
+    UTC midnight (the bar that closed then, not the one before) after the starting balance."""
+    qs = pytest.importorskip("quantstats")
+    import pandas as pd
+
+    data = run["data"]
+    m = data["metrics"]
+    by_time = {p["time"]: p["equity"] for p in data["equity"]}
+    midnights = range(START_MS + 86_400_000, END_MS + 1, 86_400_000)
+    assert END_MS % 86_400_000 == 0  # the period ends on a midnight: no partial day
+
+    def ratios(closes: list[float]) -> dict[str, float]:
+        full = np.array([data["starting_balance"], *closes])
+        r = pd.Series(full[1:] / full[:-1] - 1,
+                      index=pd.date_range("2018-07-11", periods=len(closes), freq="D"))
+        return {"sharpe": qs.stats.sharpe(r, periods=365),
+                "sortino": qs.stats.sortino(r, periods=365),
+                "annual_return": qs.stats.cagr(r, periods=365),
+                "max_drawdown": qs.stats.max_drawdown(r),
+                "calmar": qs.stats.calmar(r, periods=365),
+                "omega": qs.stats.omega(r, periods=365)}
+
+    expected = ratios([by_time[t] for t in midnights])
+    for name, value in expected.items():
+        assert m[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    assert m["days"] == len(midnights) == 46
+    # A one-bar lag (the mark an hour before each midnight) gives other numbers.
+    lagged = ratios([by_time[t - HOUR_MS] for t in midnights])
+    assert lagged["sharpe"] != pytest.approx(m["sharpe"], rel=1e-6)
+
+
+def test_buy_and_hold_is_the_first_routes_symbol_over_the_period(run) -> None:
+    rows = [r for r in hourly_candles() if START_MS <= r[0] < END_MS]
+    first_open, last_close = rows[0][1], rows[-1][4]
+    assert rows[0][0] == START_MS and rows[-1][0] == END_MS - HOUR_MS
+    assert run["data"]["metrics"]["buy_and_hold_return"] == pytest.approx(
+        last_close / first_open - 1, rel=1e-12)

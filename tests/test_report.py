@@ -120,3 +120,36 @@ def test_unknown_breakdown_is_rejected() -> None:
     result, _ = make_result()
     with pytest.raises(ValueError, match="day, week, month"):
         render(result, breakdown="year")
+
+
+def test_extreme_numbers_and_long_names_still_fit_without_breaking_numbers() -> None:
+    """Nine-digit PnLs, sub-cent prices and a long route name: labels may fold, numbers stay
+    whole on one line and nothing is cut with an ellipsis."""
+    import dataclasses
+
+    from jbt.metrics import compute_metrics, exit_reason_stats
+    from jbt.results import RouteSpec
+
+    result, _ = make_result()
+    long_route = RouteSpec("binanceusdm-futures", "1000SHIBUSDT-PERP", "15m",
+                           "AVeryLongStrategyNameIndeed")
+    trades = [dataclasses.replace(t, route=long_route.key, exchange=long_route.exchange,
+                                  symbol=long_route.symbol, timeframe="15m",
+                                  strategy=long_route.strategy, pnl=-123_456_789.12,
+                                  fee=9_876_543.21, entry_price=0.00001234,
+                                  exit_price=0.00001111)
+              if t.symbol == "BTC-USDT" else t for t in result.trades]
+    result = dataclasses.replace(result, routes=[long_route, ETH], trades=trades)
+    result.metrics = compute_metrics(result.equity_time, result.equity, trades, 10_000.0,
+                                     result.start, result.end)
+    out = render(result, trades=True, breakdown="day")
+    assert_fits(out)
+    assert "…" not in out
+    numbers = [fmt_money(-123_456_789.12), "0.00001234", "0.00001111",
+               fmt_money(3 * -123_456_789.12), fmt_money(3 * 9_876_543.21)]
+    numbers += [fmt_money(r["net_pnl"]) for r in exit_reason_stats(trades) if r["trades"]]
+    for row in summary_rows(result):
+        if row is not None:
+            numbers.append(row[1])
+    for text in numbers:
+        assert re.search(rf"(^|\s){re.escape(text)}(\s|$)", out, re.M), text
