@@ -326,7 +326,6 @@ class _Run(Listener):
             opens = np.full(n, np.nan)
             opens[aligned] = d.sim[start_idx[aligned], OPEN]
             d.opens = opens.tolist()  # type: ignore[attr-defined]
-            d.start_idx = start_idx  # type: ignore[attr-defined]
         # Which routes run at each clock step: a small table of distinct route groups and,
         # per step, the index of its group (one byte per step for up to 255 groups).
         called = np.zeros((len(self.routes), n), dtype=bool)
@@ -353,14 +352,15 @@ class _Run(Listener):
         if len(first):
             eq_row[first[0]] = False
         self.eq_steps = bytes(eq_row.astype(np.uint8))
-        # per symbol, the mark price of each equity sample: the close of the candle before it
+        # per symbol, the mark price of each equity sample: the close of the last base candle
+        # closed at the sample's time (with a base coarser than the clock, the candle still
+        # forming at that time is not used: its close is in the future)
         for d in self.symbols.values():
-            b = d.start_idx[eq_row]  # type: ignore[attr-defined]
+            b = np.clip((clock[eq_row] - d.s0) // d.ms, 0, len(d.sim))
             before = np.searchsorted(d.base[:, TIMESTAMP], d.s0) - 1
             first = float(d.base[before, CLOSE]) if before >= 0 else float(d.sim[0, OPEN])
             marks = np.where(b > 0, d.sim[np.maximum(b - 1, 0), CLOSE], first)
             d.eq_marks = marks  # type: ignore[attr-defined]
-            del d.start_idx  # type: ignore[attr-defined]
 
     def full_arrays(self) -> list[np.ndarray]:
         return [full for full, _ in self.arrays.values()]
@@ -397,9 +397,16 @@ class _Run(Listener):
 
     def execute(self) -> None:
         try:
-            self.store.time = int(self.clock[0]) if len(self.clock) else self.start
+            t = int(self.clock[0]) if len(self.clock) else self.start
+            self.store.time = t
             for rs in self.routes:
-                rs.strategy.setUp()
+                # setUp sees the bars closed at the first clock time, which can be before this
+                # route's own first call (another route's timeframe ticks earlier)
+                strat = rs.strategy
+                _full, closes = self.arrays[rs.spec.exchange, rs.spec.symbol, rs.spec.timeframe]
+                strat._n = int(np.searchsorted(closes, t, side="right"))
+                strat.candles = rs.full[: strat._n]  # type: ignore[attr-defined]
+                strat.setUp()
             self._loop()
             self._finish()
         except Exception as exc:  # noqa: BLE001 - re-raised with the strategy's location

@@ -71,25 +71,37 @@ def run(
     *,
     first_call: int = 1,
     timeframe: str = "1m",
-    fast_path: bool = True,
+    fast_path: bool | None = None,
     **backtest,
 ) -> BacktestResult:
-    """Run ``strategy`` on one 1m route; its first call is at the open of bar ``first_call``."""
+    """Run ``strategy`` on one 1m route; its first call is at the open of bar ``first_call``.
+
+    With ``fast_path`` left as None the run is done twice, on the fast path and walking every
+    candle, and the two must decide exactly the same things; the fast-path result is returned.
+    """
     backtest.setdefault("fee", 0.0)
     backtest.setdefault("warmup_candles", first_call)
     cfg = Config(backtest=BacktestConfig(**backtest))
     start = int(data[0, 0]) + first_call * M
     end = int(data[-1, 0]) + M
-    return run_backtest(
-        cfg,
-        [RouteSpec("sim", "BTC-USDT", timeframe, strategy.__name__)],
-        {("sim", "BTC-USDT"): data},
-        "1m",
-        {strategy.__name__: strategy},
-        start,
-        end,
-        fast_path=fast_path,
-    )
+
+    def once(fast: bool) -> BacktestResult:
+        return run_backtest(
+            cfg,
+            [RouteSpec("sim", "BTC-USDT", timeframe, strategy.__name__)],
+            {("sim", "BTC-USDT"): data},
+            "1m",
+            {strategy.__name__: strategy},
+            start,
+            end,
+            fast_path=fast,
+        )
+
+    if fast_path is not None:
+        return once(fast_path)
+    fast = once(True)
+    assert result_signature(fast) == result_signature(once(False)), "fast path != full walk"
+    return fast
 
 
 def fills(result: BacktestResult) -> list[tuple[str, float, float, float, int]]:
