@@ -170,8 +170,8 @@ def new_command(
         raise InputError("give a strategy name (jbt new MyStrategy) or --project DIR")
     path = scaffold.new_strategy(st.project_dir, name)
     typer.echo(f"Created {path}")
-    typer.echo("Add it to routes.py to run it, for example:")
-    typer.echo(f'  routes = [("binance", "BTC-USDT", "4h", "{name}")]')
+    typer.echo(f"Add it to {st.project_dir / 'routes.py'} to run it, for example:")
+    typer.echo(f"  {scaffold.route_hint(st.project_dir, name)}")
 
 
 # --- jbt serve -------------------------------------------------------------------------------

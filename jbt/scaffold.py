@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -20,16 +21,35 @@ def _template(name: str) -> str:
     return resources.files("jbt").joinpath("templates", name).read_text(encoding="utf-8")
 
 
+#: The names the HTTP API accepts too (``jbt.api.schemas.STRATEGY_NAME``): ASCII, at most 64.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
 def validate_strategy_name(name: str) -> str:
-    """A strategy name is a Python class name: letters, digits, underscores, not a keyword."""
-    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+    """A strategy name is a class name: ASCII letters, digits and underscores, starting with a
+    letter, at most 64 characters, not a Python keyword."""
+    if not _NAME.fullmatch(name) or keyword.iskeyword(name):
         raise InputError(
             f"'{name}' is not a valid class name; use letters, digits and underscores, "
-            "starting with a letter (e.g. MyStrategy)"
+            "starting with a letter, at most 64 characters (e.g. MyStrategy)"
         )
     if name == "Strategy":
         raise InputError("'Strategy' is the base class's name; pick another (e.g. MyStrategy)")
     return name
+
+
+def route_hint(project_dir: Path, name: str) -> str:
+    """The line to put in ``routes.py`` to run ``name``: on the exchange, symbol and timeframe
+    of the project's first route when its routes.py loads, else Binance BTC-USDT 4h."""
+    from jbt.routes import load_routes
+
+    exchange, symbol, timeframe = "binance", "BTC-USDT", "4h"
+    try:
+        first = load_routes(project_dir).routes[0]
+        exchange, symbol, timeframe = first.exchange, first.symbol, first.timeframe
+    except InputError:
+        pass
+    return f'routes = [("{exchange}", "{symbol}", "{timeframe}", "{name}")]'
 
 
 def strategy_source(name: str) -> str:

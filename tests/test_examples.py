@@ -136,3 +136,11 @@ def test_new_project_backtests_after_importing_the_bundled_sample(tmp_path):
     assert out.exit_code == 0, out.output
     assert "Total trades" in out.output and "Sharpe" in out.output
     assert (proj / "db.sqlite3").is_file()
+
+
+def test_the_root_routes_and_config_run_an_example_strategy(sample_db):
+    config = load_config(ROOT, env={}).with_overrides({"database": {"url": sample_db}})
+    result = backtest_mode.run(config, project_dir=ROOT, save=False)
+    assert [r.strategy for r in result.routes] == ["EmaCross"]
+    assert len(result.trades) > 0
+    assert_accounting(result)

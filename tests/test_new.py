@@ -28,6 +28,43 @@ def test_new_strategy_creates_a_valid_class_and_says_how_to_route_it(tmp_path):
     assert "from jbt.strategies import Strategy" in target.read_text()
 
 
+def test_new_strategy_suggests_a_route_like_the_projects_own(tmp_path):
+    (tmp_path / "routes.py").write_text('routes = [("coinbase", "BTC-USD", "1h", "Other")]\n')
+    result = run("--project", str(tmp_path), "new", "MyStrat")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        f"Add it to {tmp_path / 'routes.py'} to run it, for example:",
+        '  routes = [("coinbase", "BTC-USD", "1h", "MyStrat")]',
+    ]
+
+
+#: What the Strategy base class lets a strategy override or assign (README "Strategy API").
+HOOKS = [
+    "hyperparameters", "setUp", "before", "after", "should_long", "should_short", "go_long",
+    "go_short", "should_cancel_entry", "update_position", "on_open_position",
+    "on_increased_position", "on_reduced_position", "on_close_position", "terminate",
+]
+ORDERS = ["self.buy =", "self.sell =", "self.stop_loss =", "self.take_profit =", "self.liquidate()"]
+
+
+def test_the_template_shows_every_hook_and_order_attribute():
+    from jbt.scaffold import strategy_source
+    from jbt.strategies import Strategy
+
+    source = strategy_source("MyStrat")
+    compile(source, "strategies/MyStrat/__init__.py", "exec")
+    for hook in HOOKS:
+        assert callable(getattr(Strategy, hook)), hook
+        assert f"def {hook}(self" in source, hook
+    for order in ORDERS:
+        assert order in source, order
+    base_hooks = {
+        name for name, value in vars(Strategy).items()
+        if callable(value) and not name.startswith("_") and name not in ("liquidate", "get_candles")
+    }
+    assert base_hooks == set(HOOKS)
+
+
 def test_new_strategy_refuses_to_overwrite(tmp_path):
     assert run("--project", str(tmp_path), "new", "MyStrat").exit_code == 0
     target = tmp_path / "strategies" / "MyStrat" / "__init__.py"
@@ -38,7 +75,9 @@ def test_new_strategy_refuses_to_overwrite(tmp_path):
     assert target.read_text() == "# my edits\n"
 
 
-@pytest.mark.parametrize("name", ["1abc", "my-strat", "class", "_Hidden", "Strategy", "a.b"])
+@pytest.mark.parametrize(
+    "name", ["1abc", "my-strat", "class", "_Hidden", "Strategy", "a.b", "Stratégie", "A" * 65, "../X"]
+)
 def test_new_strategy_refuses_invalid_class_names(tmp_path, name):
     result = run("--project", str(tmp_path), "new", name)
     assert result.exit_code == 2
@@ -68,6 +107,29 @@ def test_new_project_refuses_to_overwrite_anything(tmp_path):
     assert result.exit_code != 0 and "already exists" in result.output
     assert (proj / "routes.py").read_text() == "routes = []\n"
     assert sorted(p.name for p in proj.iterdir()) == ["routes.py"]
+
+
+def test_the_project_config_names_every_key_with_its_default():
+    import dataclasses
+
+    from jbt.config import BacktestConfig, DatabaseConfig, ExchangeConfig, ServerConfig, tomllib
+
+    text = (ROOT / "jbt" / "templates" / "project" / "config.toml").read_text()
+    # every key of every section, set or commented out
+    keys = {
+        "database": DatabaseConfig, "backtest": BacktestConfig, "server": ServerConfig,
+        "exchanges.binance": ExchangeConfig,
+    }
+    for section, cls in keys.items():
+        assert f"[{section}]" in text, section
+        for f in dataclasses.fields(cls):
+            assert f"\n{f.name} = " in text or f"\n# {f.name} = " in text, f"{section}.{f.name}"
+    # the values that are set are the defaults
+    values = tomllib.loads(text)
+    defaults = {"database": DatabaseConfig(), "backtest": BacktestConfig(), "server": ServerConfig()}
+    for section, obj in defaults.items():
+        for key, value in values[section].items():
+            assert getattr(obj, key) == value, f"{section}.{key}"
 
 
 def test_root_config_is_the_template_config():
