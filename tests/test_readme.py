@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
+import pytest
 import typer.main
 
 from jbt.cli import app
@@ -113,3 +115,102 @@ def test_every_option_named_in_inline_code_exists():
     named = set(re.findall(r"`(--[a-z][a-z-]*)", text))
     assert {"--trades", "--json", "--chart", "--breakdown"} <= named
     assert named <= known, named - known
+
+
+def section(title: str) -> str:
+    """The README's text from the heading ``title`` to the next heading of the same level."""
+    text = README.read_text(encoding="utf-8")
+    level = title.split(" ", 1)[0]
+    found = re.search(rf"^{re.escape(title)}\n(.*?)(?=^{level} |\Z)", text, flags=re.S | re.M)
+    assert found, f"README has no {title!r}"
+    return found.group(1)
+
+
+def test_the_strategy_api_example_runs_as_a_strategy(tmp_path):
+    from jbt.config import load_config
+    from jbt.importers.files import import_file
+    from jbt.models import close_database, open_database
+    from jbt.modes import backtest_mode
+    from jbt.results import RouteSpec
+
+    code = re.search(r"```python\n(.*?)```", section("## Strategy API"), flags=re.S).group(1)
+    name = re.search(r"^class (\w+)\(Strategy\):", code, flags=re.M).group(1)
+    folder = tmp_path / "strategies" / name
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text(code, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    open_database(url)
+    try:
+        import_file("coinbase", "BTC-USD", README.parent / "jbt" / "data" / "coinbase-BTC-USD-1h.csv")
+        config = load_config(tmp_path, env={}).with_overrides({"database": {"url": url}})
+        result = backtest_mode.run(
+            config, [RouteSpec("coinbase", "BTC-USD", "4h", name)], project_dir=tmp_path, save=False
+        )
+    finally:
+        close_database()
+    assert len(result.trades) > 0
+    assert result.extra.get("warnings", []) == []  # no order rejected
+    assert result.finishing_balance == pytest.approx(
+        result.starting_balance + sum(t.pnl for t in result.trades), rel=1e-12
+    )
+
+
+def test_the_config_table_names_every_key_with_its_default():
+    import dataclasses
+
+    from jbt.config import BacktestConfig, DatabaseConfig, ExchangeConfig, ServerConfig
+
+    classes = {
+        "database": DatabaseConfig, "backtest": BacktestConfig, "exchanges.NAME": ExchangeConfig,
+        "server": ServerConfig,
+    }
+    documented: dict[str, str] = {}
+    for keys, default in re.findall(r"^\| (`[^|]+`) \| ([^|]+) \|", section("## Configuration"), re.M):
+        names = re.findall(r"`([\w.]+)`", keys)
+        defaults = [d.strip() for d in default.split(",")]
+        for i, key in enumerate(names):
+            documented[key] = defaults[i] if len(defaults) == len(names) else defaults[0]
+    expected = {
+        f"{section_name}.{f.name}" for section_name, cls in classes.items()
+        for f in dataclasses.fields(cls)
+    }
+    assert set(documented) == expected
+    for key, text in documented.items():
+        section_name, name = key.rsplit(".", 1)
+        value = getattr(classes[section_name](), name)
+        if text.startswith("`") and text != "`fee`":
+            literal = text.strip("`").strip('"')
+            assert str(value) == literal or value == float(literal), key
+        else:  # "the exchange's", "none", "`fee`": no value of its own
+            assert value is None, key
+
+
+def test_the_json_table_lists_the_keys_of_a_real_export(tmp_path):
+    from cli_project import END, START, jbt_run, make_project
+
+    project = make_project(tmp_path / "project")
+    out = tmp_path / "run.json"
+    assert jbt_run(project, "backtest", START, END, "--json", str(out)).exit_code == 0
+    data = json.loads(out.read_text())
+    json_doc = section("### `--json PATH`")
+    rows = dict(re.findall(r"^\| (`[^|]+`) \| (.+) \|$", json_doc, flags=re.M))
+    top = {k for cell in rows for k in re.findall(r"`(\w+)`", cell)}
+    assert top == set(data)
+
+    values = {"long", "short", "buy", "sell", "market", "limit", "stop", "filled", "cancelled",
+              "open", "rejected", "entry", "exit", "signal", "null"}
+
+    def listed(key: str) -> set[str]:
+        """The field names a row lists (its backticked words that are not enumerated values)."""
+        names = set()
+        for chunk in re.findall(r"`([\w, ]+)`", rows[f"`{key}`"]):
+            names.update(n.strip() for n in chunk.split(",") if n.strip())
+        return names - values
+
+    assert data["trades"] and data["orders"]
+    assert listed("trades") == set(data["trades"][0])
+    assert listed("orders") == set(data["orders"][0])
+    assert set(data["period"]) == {"start", "end"}
+    assert set(data["equity"][0]) == {"time", "equity"}
+    statuses = {o["status"] for o in data["orders"]}
+    assert statuses <= {"filled", "cancelled", "open", "rejected"}
