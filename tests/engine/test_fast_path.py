@@ -80,3 +80,19 @@ def test_several_routes_and_symbols_fast_path_equals_walk(seed, futures):
     fast, walk = _both(cfg, routes, candles, strategies, T0 + 60 * M, T0 + 12 * 60 * M)
     assert len(fast.fills) > 0
     assert result_signature(fast) == result_signature(walk)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fast_path_equals_walk_with_liquidations(seed):
+    """At leverage 50 the random trader is liquidated several times a day (on the path and at
+    gapped opens): the fast path must see every liquidation price the walk reaches."""
+    cfg = Config(backtest=BacktestConfig(
+        starting_balance=1000.0, fee=0.001, maker_fee=0.0002, slippage=0.001, type="futures",
+        leverage=50.0, warmup_candles=3,
+    ))
+    data = random_walk(24 * 60, seed, vol=0.003)
+    route = [RouteSpec("sim", "BTC-USDT", "15m", "RandomTrader")]
+    fast, walk = _both(cfg, route, {("sim", "BTC-USDT"): data},
+                       {"RandomTrader": random_trader(seed)}, T0 + 3 * 60 * M, T0 + 24 * 60 * M)
+    assert result_signature(fast) == result_signature(walk)
+    assert [t.closed_by for t in fast.trades].count("liquidation") >= 3
