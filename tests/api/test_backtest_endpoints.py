@@ -156,6 +156,8 @@ BAD_BACKTESTS = [
     ({"routes": [ROUTE], "config": {"backtest": {"fee": 2}}}, "config.backtest.fee: Input should be less than 1"),
     ({"routes": [ROUTE], "config": {"backtest": {"feee": 0}}}, "config.backtest.feee: Extra inputs are not permitted"),
     ({"routes": [ROUTE], "config": {"database": {"url": "sqlite:////tmp/x.db"}}}, "config.database: Extra inputs are not permitted"),
+    ({"routes": [ROUTE], "config": {"exchanges": {"binance": {"api_url": "http://127.0.0.1:1"}}}}, "config.exchanges: Extra inputs are not permitted"),
+    ({"routes": [ROUTE], "config": {"server": {"token": "mine"}}}, "config.server: Extra inputs are not permitted"),
     ({"routes": [ROUTE], "config": {"backtest": {"leverage": 3}}}, "'leverage' needs type = \"futures\""),
     ({"routes": [ROUTE], "config": {"backtest": {"type": "margin"}}}, "config.backtest.type: Input should be 'spot' or 'futures'"),
     ({"routes": [ROUTE], "extra": True}, "extra: Extra inputs are not permitted"),

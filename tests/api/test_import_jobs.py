@@ -224,3 +224,16 @@ def test_the_app_can_stop_and_start_again(project):
         job = wait_job(client, client.post("/candles/import", json=body).json()["id"])
         assert job["status"] == "finished"
         assert job["counts"]["already_present"] == 60
+
+
+def test_bad_coverage_queries_and_job_ids_are_422(client):
+    long = "x" * 65
+    r = client.get("/candles", params={"exchange": long})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "query.exchange: String should have at most 64 characters"
+    r = client.get("/candles", params={"symbol": long})
+    assert r.json()["detail"] == "query.symbol: String should have at most 64 characters"
+    for method in ("get", "delete"):
+        r = getattr(client, method)(f"/jobs/{long}")
+        assert r.status_code == 422
+        assert r.json()["detail"] == "path.job_id: String should have at most 64 characters"
