@@ -63,34 +63,34 @@ def test_trade_statistics_by_hand() -> None:
     assert m["winning_trades"] == 3  # +100, +30, +20
     assert m["losing_trades"] == 3  # -50, -10, -40
     assert m["breakeven_trades"] == 1  # the 0.0 trade is neither
-    assert m["win_rate"] == pytest.approx(3 / 7)  # the zero trade counts in the denominator
-    assert m["win_rate_longs"] == pytest.approx(2 / 4)  # longs +100, 0, +30, -10
-    assert m["win_rate_shorts"] == pytest.approx(1 / 3)  # shorts -50, +20, -40
-    assert m["gross_profit"] == pytest.approx(150.0)  # 100 + 30 + 20
-    assert m["gross_loss"] == pytest.approx(-100.0)  # -50 - 10 - 40
-    assert m["profit_factor"] == pytest.approx(1.5)  # 150 / 100
-    assert m["expectancy"] == pytest.approx(50 / 7)  # (100-50+0+30+20-10-40) / 7
-    assert m["average_win"] == pytest.approx(50.0)  # 150 / 3
-    assert m["average_loss"] == pytest.approx(-100 / 3)  # -100 / 3
-    assert m["win_loss_ratio"] == pytest.approx(1.5)  # 50 / (100/3)
+    assert m["win_rate"] == pytest.approx(3 / 7, rel=1e-12)  # the zero trade counts in the denominator
+    assert m["win_rate_longs"] == pytest.approx(2 / 4, rel=1e-12)  # longs +100, 0, +30, -10
+    assert m["win_rate_shorts"] == pytest.approx(1 / 3, rel=1e-12)  # shorts -50, +20, -40
+    assert m["gross_profit"] == pytest.approx(150.0, rel=1e-12)  # 100 + 30 + 20
+    assert m["gross_loss"] == pytest.approx(-100.0, rel=1e-12)  # -50 - 10 - 40
+    assert m["profit_factor"] == pytest.approx(1.5, rel=1e-12)  # 150 / 100
+    assert m["expectancy"] == pytest.approx(50 / 7, rel=1e-12)  # (100-50+0+30+20-10-40) / 7
+    assert m["average_win"] == pytest.approx(50.0, rel=1e-12)  # 150 / 3
+    assert m["average_loss"] == pytest.approx(-100 / 3, rel=1e-12)  # -100 / 3
+    assert m["win_loss_ratio"] == pytest.approx(1.5, rel=1e-12)  # 50 / (100/3)
     assert m["largest_win"] == 100.0
     assert m["largest_loss"] == -50.0
     # W L 0 W W L L: the zero trade breaks the run; best streaks are W W and L L.
     assert m["max_winning_streak"] == 2
     assert m["max_losing_streak"] == 2
     # Holding hours 4, 2, 3, 12, 6, 1, 8 (sum 36); winners 4, 12, 6; losers 2, 1, 8.
-    assert m["average_holding_seconds"] == pytest.approx(36 / 7 * 3600)
-    assert m["average_holding_winners_seconds"] == pytest.approx(22 / 3 * 3600)
-    assert m["average_holding_losers_seconds"] == pytest.approx(11 / 3 * 3600)
-    assert m["fees_paid"] == pytest.approx(8.5)  # 2 + 1 + 1.5 + 1 + 0.5 + 0.5 + 2
+    assert m["average_holding_seconds"] == pytest.approx(36 / 7 * 3600, rel=1e-12)
+    assert m["average_holding_winners_seconds"] == pytest.approx(22 / 3 * 3600, rel=1e-12)
+    assert m["average_holding_losers_seconds"] == pytest.approx(11 / 3 * 3600, rel=1e-12)
+    assert m["fees_paid"] == pytest.approx(8.5, rel=1e-12)  # 2 + 1 + 1.5 + 1 + 0.5 + 0.5 + 2
     # Union of open spans: [1,5] [6,10] [12,26] [30,31] [40,48] = 4+4+14+1+8 = 31 of 48 hours.
-    assert m["exposure"] == pytest.approx(31 / 48)
-    assert m["trades_per_day"] == pytest.approx(3.5)  # 7 trades / 2 days
-    assert m["trades_per_week"] == pytest.approx(24.5)  # 3.5 * 7
-    assert m["trades_per_month"] == pytest.approx(3.5 * 365 / 12)
-    assert m["net_profit"] == pytest.approx(50.0)
-    assert m["finishing_balance"] == pytest.approx(10_050.0)
-    assert m["total_return"] == pytest.approx(0.005)
+    assert m["exposure"] == pytest.approx(31 / 48, rel=1e-12)
+    assert m["trades_per_day"] == pytest.approx(3.5, rel=1e-12)  # 7 trades / 2 days
+    assert m["trades_per_week"] == pytest.approx(24.5, rel=1e-12)  # 3.5 * 7
+    assert m["trades_per_month"] == pytest.approx(3.5 * 365 / 12, rel=1e-12)
+    assert m["net_profit"] == pytest.approx(50.0, rel=1e-12)
+    assert m["finishing_balance"] == pytest.approx(10_050.0, rel=1e-12)
+    assert m["total_return"] == pytest.approx(0.005, rel=1e-12)
 
 
 def test_no_trades_every_metric_defined_or_none() -> None:
@@ -137,14 +137,14 @@ def test_equity_metrics_by_hand() -> None:
     assert m["sharpe"] == pytest.approx(math.sqrt(75) / 30 * math.sqrt(365), rel=1e-12)
     # downside = sqrt((0.1^2)/3) -> mean/downside = (1/30) * sqrt(3)/0.1 = sqrt(3)/3
     assert m["sortino"] == pytest.approx(math.sqrt(3) / 3 * math.sqrt(365), rel=1e-12)
-    assert m["max_drawdown"] == pytest.approx(-0.1)  # 11,000 -> 9,900
+    assert m["max_drawdown"] == pytest.approx(-0.1, rel=1e-12)  # 11,000 -> 9,900
     cagr = 1.089 ** (365 / 3) - 1  # 10,890 / 10,000 over 3 days
     assert m["annual_return"] == pytest.approx(cagr, rel=1e-12)
     assert m["calmar"] == pytest.approx(cagr / 0.1, rel=1e-12)
-    assert m["omega"] == pytest.approx(2.0)  # (0.1 + 0.1) / 0.1
+    assert m["omega"] == pytest.approx(2.0, rel=1e-12)  # (0.1 + 0.1) / 0.1
     # Peak on day 1, never recovered (10,890 < 11,000): 2 days until the end.
-    assert m["max_drawdown_duration_days"] == pytest.approx(2.0)
-    assert m["longest_drawdown_days"] == pytest.approx(2.0)
+    assert m["max_drawdown_duration_days"] == pytest.approx(2.0, rel=1e-12)
+    assert m["longest_drawdown_days"] == pytest.approx(2.0, rel=1e-12)
 
 
 def test_drawdown_durations_with_recovery() -> None:
@@ -154,9 +154,9 @@ def test_drawdown_durations_with_recovery() -> None:
     vals = [9_000.0, 10_000.0, 10_500.0, 10_400.0, 10_300.0, 10_200.0, 10_600.0]
     marks = T0 + DAY_MS * np.arange(1, 8)
     m = compute_metrics(marks, vals, [], 10_000.0, T0, T0 + 7 * DAY_MS)
-    assert m["max_drawdown"] == pytest.approx(-0.1)
-    assert m["max_drawdown_duration_days"] == pytest.approx(2.0)
-    assert m["longest_drawdown_days"] == pytest.approx(4.0)
+    assert m["max_drawdown"] == pytest.approx(-0.1, rel=1e-12)
+    assert m["max_drawdown_duration_days"] == pytest.approx(2.0, rel=1e-12)
+    assert m["longest_drawdown_days"] == pytest.approx(4.0, rel=1e-12)
 
 
 def test_buy_and_hold_uses_first_open_and_last_close_inside_the_period() -> None:
@@ -168,23 +168,23 @@ def test_buy_and_hold_uses_first_open_and_last_close_inside_the_period() -> None
         [T0 + 2 * H, 110.0, 120.0, 121.0, 109.0, 1.0],  # opens at the end: ignored
     ])
     m = compute_metrics([], [], [], 10_000.0, T0, T0 + 2 * H, benchmark_candles=candles)
-    assert m["buy_and_hold_return"] == pytest.approx(0.10)  # 110 / 100 - 1
+    assert m["buy_and_hold_return"] == pytest.approx(0.10, rel=1e-12)  # 110 / 100 - 1
 
 
 def test_route_and_exit_reason_tables() -> None:
     rows = {r["route"]: r for r in route_stats(TRADES, [A, B])}
     # A: +100, -50, +30, -10, -40 -> net 30; fees 2+1+1+0.5+2 = 6.5; PF 130/100
-    assert rows[A.key]["trades"] == 5 and rows[A.key]["net_pnl"] == pytest.approx(30.0)
-    assert rows[A.key]["fees"] == pytest.approx(6.5)
-    assert rows[A.key]["profit_factor"] == pytest.approx(1.3)
-    assert rows[A.key]["win_rate"] == pytest.approx(2 / 5)
+    assert rows[A.key]["trades"] == 5 and rows[A.key]["net_pnl"] == pytest.approx(30.0, rel=1e-12)
+    assert rows[A.key]["fees"] == pytest.approx(6.5, rel=1e-12)
+    assert rows[A.key]["profit_factor"] == pytest.approx(1.3, rel=1e-12)
+    assert rows[A.key]["win_rate"] == pytest.approx(2 / 5, rel=1e-12)
     # B: 0, +20 -> net 20, no loser so no profit factor
-    assert rows[B.key]["trades"] == 2 and rows[B.key]["net_pnl"] == pytest.approx(20.0)
+    assert rows[B.key]["trades"] == 2 and rows[B.key]["net_pnl"] == pytest.approx(20.0, rel=1e-12)
     assert rows[B.key]["profit_factor"] is None
     by = {r["closed_by"]: r for r in exit_reason_stats(TRADES)}
     assert list(by) == ["signal", "stop-loss", "take-profit", "liquidation", "end-of-run"]
-    assert by["signal"]["trades"] == 2 and by["signal"]["net_pnl"] == pytest.approx(100.0)
-    assert by["stop-loss"]["average_pnl"] == pytest.approx(-30.0)  # (-50 - 10) / 2
+    assert by["signal"]["trades"] == 2 and by["signal"]["net_pnl"] == pytest.approx(100.0, rel=1e-12)
+    assert by["stop-loss"]["average_pnl"] == pytest.approx(-30.0, rel=1e-12)  # (-50 - 10) / 2
     assert by["take-profit"]["win_rate"] == 1.0
     assert by["liquidation"]["trades"] == 0 and by["liquidation"]["win_rate"] is None
 
@@ -204,7 +204,7 @@ def test_period_returns_compound_to_the_total() -> None:
     assert months[0]["start"] == T0  # January 1st
     assert months[1]["start"] == T0 + 31 * DAY_MS  # February 1st
     # January ends at Feb 1 00:00: 12 hourly marks after Jan 31 12:00.
-    assert months[0]["end_equity"] == pytest.approx(10_000.0 * 1.0005**12)
+    assert months[0]["end_equity"] == pytest.approx(10_000.0 * 1.0005**12, rel=1e-12)
     weeks = period_returns(marks, values, 10_000.0, start, end, "week")
     assert weeks[0]["start"] == T0 + 28 * DAY_MS  # Monday 2024-01-29 (Jan 1 + 28 days)
     with pytest.raises(ValueError):
