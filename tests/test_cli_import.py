@@ -85,22 +85,33 @@ def test_import_three_days(project, server):
     assert "2020-01-01 01:40 → 2020-01-01 01:49  (10 min)" in out
 
 
+INFO = "/api/v3/exchangeInfo"
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "paths"),
     [
         (["binanse", "BTC-USDT", "2020-01-01"],
-         "Error: unknown exchange 'binanse'; did you mean binance"),
+         "Error: unknown exchange 'binanse'; did you mean binance", []),
         (["binance", "BTC-USDX", "2020-01-01"],
-         "Error: unknown symbol 'BTC-USDX' on binance; did you mean BTC-USDT"),
-        (["binance", "BTC-USDT", "2020-01-32"], "Error: START '2020-01-32' is not a date"),
-        (["binance", "BTC-USDT", "2020-01-01", "--end", "soon"], "Error: END 'soon' is not a date"),
-        (["binance", "BTC-USDT", "2999-01-01"], "Error: START 2999-01-01 00:00 is in the future"),
+         "Error: unknown symbol 'BTC-USDX' on binance; did you mean BTC-USDT", [INFO]),
+        (["binance", "BTCUSDT", "2020-01-01"],
+         "Error: unknown symbol 'BTCUSDT' on binance; did you mean BTC-USDT?", [INFO]),
+        (["binance", "BTC-USDT", "2020-01-32"],
+         "Error: START '2020-01-32' is not a date (day is out of range for month)", []),
+        (["binance", "BTC-USDT", "2020-01-01", "--end", "soon"],
+         "Error: END 'soon' is not a date; use YYYY-MM-DD", []),
+        (["binance", "BTC-USDT", "2999-01-01"],
+         "Error: START 2999-01-01 00:00 is in the future", []),
+        (["binance", "BTC-USDT", "2020-01-01", "--end", "2999-01-01"],
+         "Error: END 2999-01-01 00:00 is in the future", []),
         (["binance", "BTC-USDT", "2020-01-02", "--end", "2020-01-01"],
-         "Error: END 2020-01-01 00:00 is not after START 2020-01-02 00:00"),
-        (["binance", "BTC-USDT"], "Error: give START, the first day to import"),
+         "Error: END 2020-01-01 00:00 is not after START 2020-01-02 00:00", []),
+        (["binance", "BTC-USDT"], "Error: give START, the first day to import", []),
     ],
 )
-def test_bad_input_is_one_line_and_leaves_the_database_alone(project, server, args, message):
+def test_bad_input_is_one_line_and_leaves_the_database_alone(project, server, args, message,
+                                                              paths):
     ok = jbt_run(project, "import-candles", "binance", "ETH-USDT", "2020-01-01", "--end",
                  "2020-01-01T02:00")
     assert ok.exit_code == 0, ok.output
@@ -111,7 +122,15 @@ def test_bad_input_is_one_line_and_leaves_the_database_alone(project, server, ar
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), result.output
     assert db_fingerprint(project) == before
-    assert server.klines_requests() == []
+    # bad dates and names fail before any request; a symbol needs the market list, nothing more
+    assert [r.path for r in server.requests] == paths
+
+
+def test_debug_shows_the_traceback(project, server):
+    result = jbt_run(project, "--debug", "import-candles", "binance", "BTC-USDX", "2020-01-01")
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "InputError"
+    assert str(result.exception).startswith("unknown symbol 'BTC-USDX' on binance")
 
 
 def test_unknown_exchange_fails_without_a_database(tmp_path):
@@ -162,6 +181,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_saved(project, server):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Interrupted: everything saved so far is kept" in err
+    # the progress bar's last frame: the candles per second and the time left
+    bar = err.splitlines()[0]
+    assert bar.startswith("binance BTC-USDT ") and " candles/s ETA " in bar, err
     assert "inserted" in out and "Traceback" not in err
     ranges = stored_ranges(project)
     # saved in order: everything from the start up to the page where it stopped, less the hole

@@ -257,3 +257,27 @@ def test_any_ccxt_exchange_id_goes_through_the_generic_adapter(sqlite_db):
     assert starts == [str(T0)]
     assert summary.listing is None and summary.notes == []
     assert summary.missing_ranges == [(T0, listing - MIN)]
+
+
+def test_retry_after_holds_every_worker(sqlite_db):
+    # Four workers, every answer 0.25 s late; one page is refused with 429 and Retry-After: 1.
+    # The refused window comes back a second after the refusal was answered, and no worker
+    # sends anything in the meantime (retry_delay is 0.01 s: only Retry-After explains it).
+    market = FakeMarket("BTC", "USDT", T0, T0 + 12 * DAY, seed=24)
+    with FakeBinance([market], retry_after_s=1, latency_s=0.25) as server:
+        server.script(["ok", "ok", "429"])  # the listing, one page, then a refusal
+        summary = run(config_for(server), "binance", "BTC-USDT", "2020-01-01", "2020-01-11",
+                      workers=4)
+        expected = server.candles("BTCUSDT", T0, T0 + 10 * DAY)
+        klines = server.klines_requests()
+    assert np.array_equal(stored(), expected)
+    assert summary.inserted == 14_400 and summary.missing_ranges == []
+    assert len(klines) == 1 + 15 + 1  # the listing, 15 pages, the one retry
+    (refused,) = [r for r in klines if r.status == 429]
+    window = (refused.params["startTime"], refused.params["endTime"])
+    (retry,) = [r for r in klines
+                if (r.params["startTime"], r.params.get("endTime")) == window and r.status == 200]
+    answered = refused.time + 0.25
+    assert 1.0 <= retry.time - answered < 1.8
+    # requests sent before the refusal was answered arrive by then; nothing after it
+    assert [r for r in klines if answered + 0.1 < r.time < answered + 1.0] == []

@@ -233,6 +233,23 @@ def test_malformed_rows_leave_the_database_unchanged(db, tmp_path, source, what,
     assert db_state() == before
 
 
+@pytest.mark.parametrize("kind", ["csv-ms-gz", "binance-zip"])
+def test_a_bad_last_line_writes_nothing_of_a_whole_file(db, tmp_path, source, kind):
+    # 11,361 good candles, then a bad one: a reader that stored rows as it went would have
+    # written them all by the time it reached the last line
+    rows = [list(r) for r in source]
+    rows[-1][2] = "n/a"
+    path = make_file(kind, tmp_path, rows)
+    with pytest.raises(InputError) as err:
+        import_file("coinbase", "BTC-USD", path)
+    line = ROWS + 1 if kind.startswith("csv") else ROWS
+    member = "" if kind.startswith("csv") else ":BTCUSD-1h-2018-07.csv"
+    assert str(err.value) == (
+        f"{path.name}{member} line {line}: 'n/a' is not a number in column 'high'"
+    )
+    assert candles.coverage() == []
+
+
 def test_conflicting_duplicate_names_both_lines(db, tmp_path, source):
     rows = [list(r) for r in source[:30]]
     changed = list(rows[4])

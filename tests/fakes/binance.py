@@ -81,6 +81,15 @@ def _make_candles(market: FakeMarket) -> np.ndarray:
     return rows[keep]
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that goes away mid-request (a killed import) is no error of the server's."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeBinance:
     """The server. Use as a context manager, or call :meth:`start` and :meth:`stop`."""
 
@@ -127,7 +136,7 @@ class FakeBinance:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._weights: dict[str, tuple[int, int]] = {}  # api -> (window id, used weight)
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

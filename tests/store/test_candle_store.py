@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -229,3 +232,15 @@ def test_a_month_of_minutes_with_gaps(db):
     loaded = candles.load_candles("binance", "BTC-USDT", "1m")
     np.testing.assert_array_equal(loaded[:, VOLUME], rows[:, VOLUME])
     np.testing.assert_array_equal(loaded[:, LOW], rows[:, LOW])
+
+
+def test_importing_opens_no_database(tmp_path):
+    # in a fresh interpreter, in an empty folder: no connection, no file, no table
+    code = (
+        "import jbt.cli, jbt.models, jbt.candles, jbt.modes.import_candles_mode; "
+        "print(jbt.models.database_proxy.obj)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "None"
+    assert list(tmp_path.iterdir()) == []
