@@ -16,7 +16,9 @@ Timeline
        open at ``t``; market orders fill at that open;
     3. simulates ``[t, next clock time)`` against the base candles (see the sandbox for the price
        path and the fill rules), every symbol's candles in time order against the shared
-       balance.
+       balance. A base candle is simulated in the step in which it closes: with a stored base
+       coarser than the clock (1h candles next to a 5m route on another symbol), its fills
+       (stamped with its open time) reach the shared balance only once it has closed.
 
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
@@ -311,7 +313,10 @@ class _Run(Listener):
         n = len(clock)
         for d in self.symbols.values():
             m = len(d.sim)
-            start_idx = np.clip(-(-(clock - d.s0) // d.ms), 0, m).astype(np.int64)
+            # the base candles simulated in step i are those closing in (clock[i], clock[i+1]]
+            # (the last step takes the rest): with a base coarser than the clock, a candle is
+            # walked in the step where it closes, so no other route sees its fills earlier
+            start_idx = np.clip((clock - d.s0) // d.ms, 0, m).astype(np.int64)
             end_idx = np.r_[start_idx[1:], m].astype(np.int64)
             ihigh = np.full(n, -INF)
             ilow = np.full(n, INF)
@@ -498,12 +503,14 @@ class _Run(Listener):
             book = d.book
             if (t - d.s0) % d.ms:
                 continue
-            if fast and not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
-                continue
-            self.sandbox.process_open(book, t, d.opens[i])
+            o = d.opens[i]
+            if fast and book.fall_trigger < o < book.rise_trigger:
+                continue  # the open passes nothing (what process_open would find)
+            self.sandbox.process_open(book, t, o)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
-        """Walk the base candles of ``[clock[i], clock[i+1])`` where something can fill."""
+        """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
+        are left) where something can fill."""
         fast = self.fast_path
         t_next = clock[i + 1] if i + 1 < len(clock) else self.end
         t = clock[i]
@@ -515,8 +522,9 @@ class _Run(Listener):
                     continue
                 if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
                     continue
-            b0 = max(0, -(-(t - d.s0) // d.ms))
-            b1 = min(len(d.sim), -(-(t_next - d.s0) // d.ms))
+            m = len(d.sim)
+            b0 = min(m, max(0, (t - d.s0) // d.ms))
+            b1 = m if i + 1 == len(clock) else min(m, max(0, (t_next - d.s0) // d.ms))
             if b1 > b0:
                 walk.append((d, b0, b1))
         if not walk:

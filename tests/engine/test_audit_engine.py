@@ -312,3 +312,40 @@ def test_an_exception_in_a_fill_hook_names_the_line_and_the_fill_candle_time(tmp
     assert str(err.value) == (
         "strategies/HookBoom/__init__.py line 16 at 2020-01-01 00:07 UTC: ValueError: no 95.0"
     )
+
+
+def test_a_coarse_base_candle_reaches_the_shared_balance_only_once_it_has_closed():
+    """ETH stored as 1h candles: a limit filled somewhere inside the 01:00 hour changes the
+    balance the 5m BTC route reads at 02:00, not at 01:05 (that would tell it the hour's low)."""
+    seen: list = []
+
+    class Watch(Strategy):
+        def before(self):
+            seen.append((self.time, self.balance))
+
+    class Dip(Strategy):
+        def should_long(self):
+            return self.index == 0
+
+        def go_long(self):
+            self.buy = 1, 95  # limit; the 01:00 hour dips to 94
+
+        def should_cancel_entry(self):
+            return False
+
+    btc = candles(*flat(100, 3 * 60))
+    eth = candles(*flat(100, 1), (100, 101, 94, 100), *flat(100, 1), step=H)
+    cfg = Config(backtest=BacktestConfig(fee=0.0, warmup_candles=1))
+    routes = [RouteSpec("x", "BTC-USDT", "5m", "Watch"), RouteSpec("x", "ETH-USDT", "1h", "Dip")]
+    sigs = []
+    for fast in (True, False):
+        seen.clear()
+        r = run_backtest(cfg, routes, {("x", "BTC-USDT"): btc, ("x", "ETH-USDT"): eth},
+                         {("x", "BTC-USDT"): "1m", ("x", "ETH-USDT"): "1h"},
+                         {"Watch": Watch, "Dip": Dip}, T0 + H, T0 + 3 * H, fast_path=fast)
+        sigs.append(result_signature(r))
+        # the fill is stamped with the candle's open time, 01:00
+        assert fills(r)[0] == ("buy", 1.0, 95.0, 0.0, T0 + H)
+        assert seen[:12] == [(T0 + H + 5 * M * j, 10000.0) for j in range(12)]
+        assert seen[12] == (T0 + 2 * H, 9905.0)
+    assert sigs[0] == sigs[1]
