@@ -7,6 +7,13 @@ is already stored, and the time to load the year into a numpy array (target <= 0
 
 ``--database-url`` runs the same steps on another database (e.g. ``postgresql://...``); its
 candle table should be empty.
+
+Where the load time goes (SQLite 3.40, Python 3.11, 2 cores, CPU seconds for the year): SQLite
+decodes every column in ~0.12 s; Python's sqlite3 turning rows into tuples of int/float costs
+the other ~0.6 s (one timestamp column alone ~0.28 s). The query plan reads the primary key in
+order (no sort), so dropping ORDER BY changes nothing; ``PRAGMA mmap_size``, an ``immutable=1``
+URI, fetchmany batches and two rows per result row (self-join) were no faster; two threads on
+two connections were slower (sqlite3 releases the GIL only inside ``sqlite3_step``).
 """
 
 from __future__ import annotations

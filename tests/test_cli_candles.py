@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,24 @@ def test_missing_file(tmp_path):
                      str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
     assert error_line(result) == f"Error: {tmp_path / 'nope.csv'}: file not found"
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "jbt", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    commands = out.split("Commands:", 1)[1].split()
+    for name in ("import-candles", "candles", "backtest", "sessions", "new", "serve"):
+        assert name in commands, out
+    for option in ("--project", "--debug", "--version"):
+        assert option in out
+
+
+def test_project_defaults_to_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["import-candles", "coinbase", "BTC-USD", "--file",
+                                      str(SAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert len(stored(tmp_path)) == 11_362
+    listing = CliRunner().invoke(app, ["candles"])
+    assert listing.output.splitlines()[-1].split() == [
+        "coinbase", "BTC-USD", "1h", "2018-07-01", "00:00", "2019-10-17", "09:00", "11,362", "0"]
