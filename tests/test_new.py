@@ -70,8 +70,9 @@ def test_new_strategy_refuses_to_overwrite(tmp_path):
     target = tmp_path / "strategies" / "MyStrat" / "__init__.py"
     target.write_text("# my edits\n")
     result = run("--project", str(tmp_path), "new", "MyStrat")
-    assert result.exit_code != 0
-    assert "already exists" in result.output
+    assert result.exit_code == 2
+    folder = tmp_path / "strategies" / "MyStrat"
+    assert result.output == f"Error: {folder} already exists; choose another name or remove it first\n"
     assert target.read_text() == "# my edits\n"
 
 
@@ -104,7 +105,8 @@ def test_new_project_refuses_to_overwrite_anything(tmp_path):
     proj.mkdir()
     (proj / "routes.py").write_text("routes = []\n")
     result = run("new", "--project", str(proj))
-    assert result.exit_code != 0 and "already exists" in result.output
+    assert result.exit_code == 2
+    assert result.output == f"Error: {proj / 'routes.py'} already exists; jbt new never overwrites files\n"
     assert (proj / "routes.py").read_text() == "routes = []\n"
     assert sorted(p.name for p in proj.iterdir()) == ["routes.py"]
 

@@ -110,7 +110,7 @@ def test_serve_refuses_a_public_address_without_a_token(project, monkeypatch):
     monkeypatch.delenv("JBT_SERVER_TOKEN", raising=False)
     began = time.monotonic()
     result = CliRunner().invoke(cli, ["--project", str(project), "serve", "--host", "0.0.0.0"])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1
     assert lines[0].startswith("Error: refusing to listen on 0.0.0.0 without a token")
