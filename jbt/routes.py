@@ -18,6 +18,7 @@ run. Nothing is written into the user's folders (no ``__pycache__``).
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -50,9 +51,43 @@ class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
         return None
 
 
+_PREFIX = "_jbt_project_"
+
+
+class _ProjectSubmoduleFinder(importlib.abc.MetaPathFinder):
+    """Finds the submodules of a loaded strategy package (``from .levels import X``, also
+    inside a method, i.e. during the run) and loads them without writing bytecode; the
+    default path finder would write ``__pycache__`` into the user's strategies/ folder."""
+
+    def find_spec(self, fullname, path, target=None):
+        if path is None or not fullname.startswith(_PREFIX):
+            return None
+        name = fullname.rpartition(".")[2]
+        for entry in path:
+            folder = Path(entry) / name
+            if (folder / "__init__.py").is_file():
+                init = folder / "__init__.py"
+                return importlib.util.spec_from_file_location(
+                    fullname, init, loader=_NoBytecodeLoader(fullname, str(init)),
+                    submodule_search_locations=[str(folder)],
+                )
+            file = Path(entry) / f"{name}.py"
+            if file.is_file():
+                return importlib.util.spec_from_file_location(
+                    fullname, file, loader=_NoBytecodeLoader(fullname, str(file))
+                )
+        return None
+
+
+def _install_finder() -> None:
+    """Put the submodule finder first on sys.meta_path (once per process; stateless)."""
+    if not any(isinstance(f, _ProjectSubmoduleFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _ProjectSubmoduleFinder())
+
+
 def _module_prefix(project_dir: Path) -> str:
     digest = hashlib.sha1(str(project_dir.resolve()).encode()).hexdigest()[:12]
-    return f"_jbt_project_{digest}"
+    return f"{_PREFIX}{digest}"
 
 
 def _import_file(name: str, path: Path, *, package: bool) -> object:
@@ -65,6 +100,7 @@ def _import_file(name: str, path: Path, *, package: bool) -> object:
     )
     module = importlib.util.module_from_spec(spec)
     with _import_lock:
+        _install_finder()
         previous = sys.dont_write_bytecode
         sys.dont_write_bytecode = True  # helper modules the strategy imports itself
         sys.modules[name] = module

@@ -3,6 +3,8 @@ sharing a symbol, warm-up, what setUp and fill hooks can read, and user errors."
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from jbt.config import BacktestConfig, Config
@@ -349,3 +351,32 @@ def test_a_coarse_base_candle_reaches_the_shared_balance_only_once_it_has_closed
         assert seen[:12] == [(T0 + H + 5 * M * j, 10000.0) for j in range(12)]
         assert seen[12] == (T0 + 2 * H, 9905.0)
     assert sigs[0] == sigs[1]
+
+
+LAZY = '''
+from jbt.strategies import Strategy
+
+from .sizes import QTY
+
+
+class Lazy(Strategy):
+    def should_long(self):
+        from .levels import LEVEL  # imported during the run, not when the file is loaded
+
+        return self.index == 0 and self.price < LEVEL
+
+    def go_long(self):
+        self.buy = QTY, self.price
+'''
+
+
+def test_strategy_files_stay_untouched_even_where_python_writes_bytecode(tmp_path, monkeypatch):
+    """The test environment may set PYTHONDONTWRITEBYTECODE; a user's usually does not."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    write_project(tmp_path, routes="", strategies={"Lazy": LAZY})
+    (tmp_path / "strategies" / "Lazy" / "sizes.py").write_text("QTY = 2\n")
+    (tmp_path / "strategies" / "Lazy" / "levels.py").write_text("LEVEL = 150\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = run(load_strategy(tmp_path, "Lazy"), candles(*flat(100, 4)))
+    assert fills(r)[0] == ("buy", 2.0, 100.0, 0.0, T0 + M)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
