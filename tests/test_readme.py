@@ -214,3 +214,21 @@ def test_the_json_table_lists_the_keys_of_a_real_export(tmp_path):
     assert set(data["equity"][0]) == {"time", "equity"}
     statuses = {o["status"] for o in data["orders"]}
     assert statuses <= {"filled", "cancelled", "open", "rejected"}
+
+
+def test_the_strategy_state_the_readme_lists_exists_and_the_missing_jesse_names_do_not():
+    from jbt.store import Position
+    from jbt.strategies import Strategy
+
+    text = section("## Strategy API")
+    state = re.search(r"\*\*State \(read-only\)\.\*\*(.*?)\n\n", text, flags=re.S).group(1)
+    instance = Strategy()
+    for name in re.findall(r"`self\.(\w+)`", state):
+        assert hasattr(Strategy, name) or name in vars(instance), name
+    position = re.search(r"`self\.position` \((.*?)\)", state, flags=re.S).group(1)
+    for name in re.findall(r"`(\w+)`", position):
+        assert hasattr(Position, name), name
+    porting = section("### Porting a Jesse strategy")
+    absent = re.search(r"Jesse's (.*?) do not", porting, flags=re.S).group(1)
+    for name in re.findall(r"`(\w+)(?:\(\))?`", absent):
+        assert not hasattr(Strategy, name) and name not in vars(instance), name
