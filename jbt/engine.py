@@ -404,6 +404,9 @@ class _Run(Listener):
         try:
             t = int(self.clock[0]) if len(self.clock) else self.start
             self.store.time = t
+            for d in self.symbols.values():
+                if len(self.clock) and d.opens[0] == d.opens[0]:  # not NaN: a candle opens at t
+                    self.store.prices[d.key] = d.opens[0]
             for rs in self.routes:
                 # setUp sees the bars closed at the first clock time, which can be before this
                 # route's own first call (another route's timeframe ticks earlier)

@@ -380,3 +380,18 @@ def test_strategy_files_stay_untouched_even_where_python_writes_bytecode(tmp_pat
     r = run(load_strategy(tmp_path, "Lazy"), candles(*flat(100, 4)))
     assert fills(r)[0] == ("buy", 2.0, 100.0, 0.0, T0 + M)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_setup_runs_at_the_first_call_time_with_that_open_as_the_price():
+    seen = []
+
+    class Early(Strategy):
+        def setUp(self):
+            seen.append((self.time, self.price, len(self.candles)))
+
+    data = random_walk(30, 8)
+    # start 00:07: the 5m route is first called at 00:10, when the 00:05 bar has closed
+    run_backtest(Config(backtest=BacktestConfig(warmup_candles=5)),
+                 [RouteSpec("x", "BTC-USDT", "5m", "Early")], {("x", "BTC-USDT"): data}, "1m",
+                 {"Early": Early}, T0 + 7 * M, T0 + 30 * M)
+    assert seen == [(T0 + 10 * M, float(data[10, 1]), 2)]
