@@ -105,9 +105,8 @@ class BacktestRequest(_Strict):
                             "strategy": "SmaCross",
                         }
                     ],
-                    "start": "2024-01-01",
-                    "end": "2024-01-03",
-                    "config": {"backtest": {"fee": 0.0005, "warmup_candles": 10}},
+                    "end": "2024-01-04",
+                    "config": {"backtest": {"fee": 0.0005, "warmup_candles": 30}},
                 }
             ]
         },

@@ -17,7 +17,10 @@ values: ``psar``/``sar``, ``ichimoku``/``ichimoku_cloud``, ``heikin_ashi``/
 Rules:
 
 * Warm-up: while there are too few candles for a value (e.g. fewer than ``period`` for an
-  SMA) the result is NaN, never an error, so a strategy may call indicators from its first bar.
+  SMA), ``sequential=True`` gives NaN for those candles, and the last value
+  (``sequential=False``) raises :class:`IndicatorError` "ta.sma: too few candles (29) ...":
+  bad input, like a period < 1. For a multi-output indicator, one output without a value is
+  enough.
 * Errors: empty candles, a wrongly shaped array, a period < 1 (or below an indicator's own
   minimum), an unknown ``source_type`` / ``matype`` / ``devtype`` raise :class:`IndicatorError`
   (a ``ValueError`` and ``jbt.errors.InputError``) naming the indicator and argument, e.g.

@@ -161,17 +161,25 @@ def dispatch(func, candles, sequential: bool, *args):
                 return cls(*(a[:n] for a in arrays))
             i = n - 1
             if cls is None:
-                return lists[i]
+                value = lists[i]
+                if value != value:  # NaN: still inside the indicator's warm-up
+                    _too_few(func, n, args)
+                return value
             if len(lists) == 3:
                 a, b, c = lists
-                return _tuple_new(cls, (a[i], b[i], c[i]))
-            if len(lists) == 2:
+                values = (a[i], b[i], c[i])
+            elif len(lists) == 2:
                 a, b = lists
-                return _tuple_new(cls, (a[i], b[i]))
-            if len(lists) == 4:
+                values = (a[i], b[i])
+            elif len(lists) == 4:
                 a, b, c, d = lists
-                return _tuple_new(cls, (a[i], b[i], c[i], d[i]))
-            return _tuple_new(cls, [lst[i] for lst in lists])
+                values = (a[i], b[i], c[i], d[i])
+            else:
+                values = tuple(lst[i] for lst in lists)
+            for value in values:
+                if value != value:
+                    _too_few(func, n, args)
+            return _tuple_new(cls, values)
     return _compute(func, candles, sequential, args)
 
 
@@ -180,6 +188,22 @@ def _compute(func, candles, sequential: bool, args: tuple):
     if sequential:
         return result
     if isinstance(result, tuple):
-        return type(result)(*(float(a[-1]) for a in result))
-    return float(result[-1])
+        values = tuple(float(a[-1]) for a in result)
+    else:
+        values = (float(result[-1]),)
+    for value in values:
+        if value != value:
+            _too_few(func, len(candles), args)
+    return type(result)(*values) if isinstance(result, tuple) else values[0]
+
+
+def _too_few(func, n: int, args: tuple) -> None:
+    """The last candle has no value yet: too few candles for the indicator's warm-up."""
+    name = func.__name__.lstrip("_")
+    shown = ", ".join(repr(a) for a in args if not isinstance(a, np.ndarray))
+    raise IndicatorError(
+        f"ta.{name}: too few candles ({n}) for a value with arguments ({shown}); the first "
+        "value needs more history: import more candles or raise warmup_candles "
+        "(sequential=True returns the series with NaN during the warm-up)"
+    )
 

@@ -78,20 +78,38 @@ def test_wrong_shape_is_rejected(name):
 
 
 @pytest.mark.parametrize("name", sorted(ta.INDICATORS))
-def test_one_candle_gives_nan_or_a_value_never_an_error(name):
-    """A strategy may call any indicator from the first bar: warm-up is NaN, not an error."""
-    result = ta.INDICATORS[name](CANDLES[:1])
-    for v in result if isinstance(result, tuple) else (result,):
-        assert isinstance(v, float)
+def test_one_candle_gives_a_value_or_a_too_few_candles_error(name):
+    """Too few candles for a value is a clear error naming the indicator; the series form
+    still answers (NaN during the warm-up)."""
+    try:
+        result = ta.INDICATORS[name](CANDLES[:1])
+    except ta.IndicatorError as exc:
+        assert str(exc).startswith("ta.") and "too few candles (1)" in str(exc)
+    else:
+        for v in result if isinstance(result, tuple) else (result,):
+            assert isinstance(v, float) and v == v
     series = ta.INDICATORS[name](CANDLES[:1], sequential=True)
     for s in series if isinstance(series, tuple) else (series,):
         assert s.shape == (1,)
 
 
-def test_warm_up_is_nan_then_values():
+def test_warm_up_is_nan_in_series_and_an_error_for_the_last_value():
     sma = ta.sma(CANDLES[:10], period=5, sequential=True)
     assert np.isnan(sma[:4]).all() and not np.isnan(sma[4:]).any()
-    assert np.isnan(ta.rsi(CANDLES[:14], 14)) and not np.isnan(ta.rsi(CANDLES[:15], 14))
+    with pytest.raises(ta.IndicatorError, match=r"^ta\.rsi: too few candles \(14\).*\(14, 'close'\)"):
+        ta.rsi(CANDLES[:14], 14)
+    assert not np.isnan(ta.rsi(CANDLES[:15], 14))
+    with pytest.raises(ta.IndicatorError, match=r"^ta\.sma: too few candles \(4\)"):
+        ta.sma(CANDLES[:4], period=5)
+
+
+def test_too_few_candles_is_an_error_inside_a_run_too():
+    full = CANDLES[:40].copy()
+    full.flags.writeable = False
+    with ta.run_cache(full):
+        with pytest.raises(ta.IndicatorError, match=r"^ta\.ema: too few candles \(19\)"):
+            ta.ema(full[:19], period=20)
+        assert ta.ema(full[:20], period=20) == pytest.approx(float(np.mean(full[:20, 2])), rel=1e-12)
 
 
 def test_bad_choices_name_the_argument():

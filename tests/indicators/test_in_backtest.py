@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from indicator_data import CALLS, assert_same, random_walk_candles
+from indicator_data import CALLS, assert_same, random_walk_candles, scalar
 
 import jbt.indicators as ta
 from jbt.config import BacktestConfig, Config
@@ -34,7 +34,7 @@ def recorded():
 
     class EveryIndicator(Strategy):
         def before(self):
-            got = {case: (ta.INDICATORS[name](self.candles, **kw),
+            got = {case: (scalar(ta.INDICATORS[name], self.candles, **kw),
                           ta.INDICATORS[name](self.candles, sequential=True, **kw))
                    for case, (name, kw) in CALLS.items()}
             if self.index in CHECK:
@@ -73,7 +73,7 @@ def test_value_in_the_backtest_equals_a_fresh_computation(recorded, case):
     for _k, (closed, got) in sorted(log.items()):
         value, series = got[case]
         fresh = closed.copy()
-        assert_same(value, f(fresh, **kw))
+        assert_same(value, scalar(f, fresh, **kw))
         assert_same(series, f(fresh, sequential=True, **kw))
         # served by the run cache: a read-only view of the run's series, not a computation
         for s in series if isinstance(series, tuple) else (series,):
