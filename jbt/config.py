@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,8 +123,13 @@ class Config:
         raw.pop("project_dir", None)
         return parse_config(raw, source=source, project_dir=self.project_dir, env={})
 
+    def snapshot(self) -> dict[str, Any]:
+        """What a result or a saved session records of the config: ``to_dict()`` with the
+        passwords in the database and exchange URLs masked (never stored or sent anywhere)."""
+        return public_config(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able snapshot (the server token is never included)."""
+        """A JSON-able dict of every value (the server token is never included)."""
         d = {
             "database": dataclasses.asdict(self.database),
             "backtest": dataclasses.asdict(self.backtest),
@@ -131,6 +137,34 @@ class Config:
             "server": {k: v for k, v in dataclasses.asdict(self.server).items() if k != "token"},
         }
         return d
+
+
+def mask_url(url: Any) -> Any:
+    """``scheme://user:***@host/...``: the URL with the password of its user info masked."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def public_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict fit to show or store: database and exchange URL passwords masked, no
+    server token. Also applied to snapshots saved by older versions."""
+    config = dict(config)
+    if isinstance(config.get("database"), dict):
+        config["database"] = {**config["database"], "url": mask_url(config["database"].get("url"))}
+    if isinstance(config.get("exchanges"), dict):
+        config["exchanges"] = {
+            name: {**ex, "api_url": mask_url(ex.get("api_url"))} if isinstance(ex, dict) else ex
+            for name, ex in config["exchanges"].items()
+        }
+    if isinstance(config.get("server"), dict):
+        config["server"] = {k: v for k, v in config["server"].items() if k != "token"}
+    return config
 
 
 _SECTIONS: dict[str, type] = {

@@ -417,7 +417,7 @@ class _Run(Listener):
                 strat.setUp()
             self._loop()
             self._finish()
-        except Exception as exc:  # noqa: BLE001 - re-raised with the strategy's location
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - re-raised with the strategy's location
             located = self._located(exc)
             if located is exc:
                 raise
@@ -604,7 +604,7 @@ class _Run(Listener):
 
     # ------------------------------------------------------------------ errors and result
 
-    def _located(self, exc: Exception) -> Exception:
+    def _located(self, exc: BaseException) -> BaseException:
         frames = traceback.extract_tb(exc.__traceback__)
         user = [f for f in frames if os.path.normcase(os.path.abspath(f.filename))
                 in self.user_files]
@@ -612,6 +612,9 @@ class _Run(Listener):
             return exc
         frame = user[-1]
         what = str(exc) if isinstance(exc, JbtError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            what = (f"SystemExit: the strategy called sys.exit({exc.code!r}); a strategy cannot "
+                    "stop the run (return from the hook instead)")
         return StrategyError(
             f"{_display_path(frame.filename)} line {frame.lineno} at {_fmt(self.store.time)}: "
             f"{what}"
@@ -642,7 +645,7 @@ class _Run(Listener):
         fills = [FillRecord(*f) for f in store.fills]
         warmup = {rs.key: rs.warmup_bars for rs in self.routes}  # type: ignore[attr-defined]
         return BacktestResult(
-            config=self.config.to_dict(),
+            config=self.config.snapshot(),
             routes=list(self.routes_spec),
             start=self.start,
             end=self.end,

@@ -101,3 +101,29 @@ def test_config_is_frozen(tmp_path):
     cfg = load_config(tmp_path, env={})
     with pytest.raises(AttributeError):
         cfg.backtest.fee = 0.5  # type: ignore[misc]
+
+
+def test_snapshot_masks_passwords_and_never_holds_the_token(tmp_path):
+    write(
+        tmp_path,
+        """
+[database]
+url = "postgresql://trader:s3cret@db.local:5432/jbt"
+[exchanges.binance]
+api_url = "https://user:hunter2@mirror.local/api"
+[server]
+token = "tok"
+""",
+    )
+    cfg = load_config(tmp_path, env={})
+    snap = cfg.snapshot()
+    assert snap["database"]["url"] == "postgresql://trader:***@db.local:5432/jbt"
+    assert snap["exchanges"]["binance"]["api_url"] == "https://user:***@mirror.local/api"
+    text = repr(snap)
+    assert "s3cret" not in text and "hunter2" not in text and "tok" not in text
+    # the live config keeps the real values
+    assert cfg.database_url() == "postgresql://trader:s3cret@db.local:5432/jbt"
+    # a URL without a password is left as it is
+    assert load_config(tmp_path / "none", env={}).snapshot()["database"]["url"] == (
+        "sqlite:///db.sqlite3"
+    )

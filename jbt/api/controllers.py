@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path as FsPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,6 +23,7 @@ from jbt.api.schemas import (
     SessionSummary,
     StrategyErrorOut,
 )
+from jbt.config import public_config
 from jbt.errors import InputError, StrategyError
 
 router = APIRouter()
@@ -38,34 +38,13 @@ def _ctx(request: Request) -> ApiContext:
     return request.app.state.jbt
 
 
-def _mask_url(url: Any) -> Any:
-    """``scheme://user:***@host/...``: the URL with the password of its user info masked."""
-    if not isinstance(url, str) or "@" not in url:
-        return url
-    parts = urlsplit(url)
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    if not colon or not password:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
-
-
 def public_result(data: dict[str, Any]) -> dict[str, Any]:
     """A backtest's JSON fit to leave the server: in its ``config`` snapshot the passwords of the
     database and exchange URLs are masked and no server token appears."""
     config = data.get("config")
     if not isinstance(config, dict):
         return data
-    config = dict(config)
-    if isinstance(config.get("database"), dict):
-        config["database"] = {**config["database"], "url": _mask_url(config["database"].get("url"))}
-    if isinstance(config.get("exchanges"), dict):
-        config["exchanges"] = {
-            name: {**ex, "api_url": _mask_url(ex.get("api_url"))} if isinstance(ex, dict) else ex
-            for name, ex in config["exchanges"].items()
-        }
-    if isinstance(config.get("server"), dict):
-        config["server"] = {k: v for k, v in config["server"].items() if k != "token"}
+    config = public_config(config)
     return {**data, "config": config}
 
 

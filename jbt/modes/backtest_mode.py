@@ -283,7 +283,7 @@ def _save_failed(
                 start=loaded.start,
                 end=loaded.end,
                 routes=json.dumps([asdict(r) for r in routes]),
-                config=json.dumps(config.to_dict()),
+                config=json.dumps(config.snapshot()),
                 starting_balance=config.backtest.starting_balance,
                 error=str(exc) or type(exc).__name__,
             )

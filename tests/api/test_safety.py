@@ -122,7 +122,8 @@ def test_a_strategy_calling_sys_exit_ends_only_its_request(client, project):
     r = client.post("/backtest", json={"routes": [{**ROUTE, "strategy": "Exits"}], **PERIOD})
     assert r.status_code == 422, r.text
     assert r.json() == {
-        "detail": "strategies/Exits/__init__.py line 8: SystemExit: the strategy called "
+        "detail": "strategies/Exits/__init__.py line 8 at 2018-07-15 00:00 UTC: SystemExit: the "
+        "strategy called "
         "sys.exit(3); a strategy cannot stop the run (return from the hook instead)",
         "error": "StrategyError",
         "strategy": "Exits",
