@@ -6,7 +6,20 @@ milliseconds of the candle's open time). In memory a candle set is a float64 arr
 
 Every function works on the database bound by :func:`jbt.models.open_database`, SQLite or
 PostgreSQL. The hot paths (insert, load) skip Peewee's per-row model conversion and talk to the
-driver's cursor directly: a year of 1m candles goes in and comes out in about a second.
+driver's cursor directly.
+
+On SQLite the store also keeps a packed read cache, ``candle_block``
+(:class:`jbt.models.CandleBlock`): the candles of each day-sized block (1440 candles of the
+timeframe) as one float64 blob, written by ``insert_candles`` and ``delete_candles`` in the same
+transaction as the rows. ``load_candles`` reads the blocks (one query, ``np.frombuffer``) instead
+of building a Python object for each of millions of values, and checks them against the rows
+first: the count of rows in the range and its first and last open time, read from the primary
+key. Blocks that disagree (a database written by an older jbt) make it read the rows, as before,
+and rebuild those blocks. Changes to the rows made outside the store (another program, a hand
+edit in the sqlite3 shell, even an ``UPDATE`` that keeps the count) fire triggers that delete the
+series' blocks, so a stale block is never read. PostgreSQL stores prices as DECIMAL(38,12), which
+rounds, so its rows could differ from a blob of the inserted floats: there the store writes and
+reads no blocks, and ``load_candles`` always reads the rows.
 """
 
 from __future__ import annotations
@@ -21,10 +34,17 @@ import peewee as pw
 
 from jbt.constants import CANDLE_COLUMNS
 from jbt.errors import InputError
-from jbt.models import Candle, database_proxy
+from jbt.models import (
+    BLOCK_CANDLES,
+    CANDLE_BLOCK_TRIGGERS,
+    Candle,
+    CandleBlock,
+    database_proxy,
+)
 from jbt.timeframes import TIMEFRAMES, bar_open, normalize, to_ms
 
 _TABLE = f'"{Candle._meta.table_name}"'
+_BLOCKS = f'"{CandleBlock._meta.table_name}"'
 #: Stored column names in jbt's in-memory order.
 _VALUE_COLUMNS = ('"open"', '"close"', '"high"', '"low"', '"volume"')
 _KEY = '"exchange", "symbol", "timeframe"'
@@ -116,12 +136,199 @@ def _check_rows(rows: np.ndarray, timeframe: str) -> np.ndarray:
     return arr
 
 
+# --- the packed read cache (SQLite only) -----------------------------------------------------
+
+_BLOCK_COLUMNS = '"exchange", "symbol", "timeframe", "block_start", "count", "data"'
+_ROW_BYTES = 6 * 8
+_EMPTY_ROWS = np.empty((0, 6), dtype=np.float64)
+
+
+def _block_ms(timeframe: str) -> int:
+    return BLOCK_CANDLES * to_ms(timeframe)
+
+
+def _key_where(db: pw.Database) -> str:
+    p = db.param
+    return f'"exchange" = {p} AND "symbol" = {p} AND "timeframe" = {p}'
+
+
+@contextmanager
+def _store_writing(db: pw.Database, event: str) -> Iterator[None]:
+    """Write ``candle`` rows (``event``: INSERT or DELETE) without the invalidation trigger.
+
+    The store keeps the blocks right itself. Call inside a transaction: the trigger is dropped
+    and created again within it (SQLite's schema changes are transactional), so every other
+    connection sees it in place; on an error the rollback restores it.
+    """
+    db.execute_sql(f"DROP TRIGGER IF EXISTS candle_block_drop_on_{event.lower()}")
+    yield
+    db.execute_sql(CANDLE_BLOCK_TRIGGERS[event])
+
+
+def _read_blocks(
+    db: pw.Database, key: tuple[str, str, str], first: int | None, last: int | None
+) -> list[np.ndarray] | None:
+    """The arrays of the key's blocks starting in ``[first, last]``, in time order.
+
+    ``None`` when a block's blob does not hold ``count`` rows (not written by this store).
+    """
+    p = db.param
+    sql = f'SELECT "count", "data" FROM {_BLOCKS} WHERE {_key_where(db)}'
+    params: list = list(key)
+    if first is not None:
+        sql += f' AND "block_start" >= {p}'
+        params.append(first)
+    if last is not None:
+        sql += f' AND "block_start" <= {p}'
+        params.append(last)
+    arrays = []
+    for count, data in db.execute_sql(sql + ' ORDER BY "block_start"', params):
+        if len(data) != count * _ROW_BYTES:
+            return None
+        arrays.append(np.frombuffer(data, dtype=np.float64).reshape(count, 6))
+    return arrays
+
+
+def _block_params(
+    key: tuple[str, str, str], rows: np.ndarray, block_ms: int
+) -> Iterator[tuple]:
+    """``candle_block`` rows for time-sorted candles: one per block they fall in."""
+    if len(rows) == 0:
+        return
+    starts = rows[:, 0].astype(np.int64) // block_ms * block_ms
+    edges = np.flatnonzero(starts[1:] != starts[:-1]) + 1
+    for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, len(rows)].tolist(), strict=True):
+        block = np.ascontiguousarray(rows[lo:hi])
+        yield (*key, int(starts[lo]), hi - lo, block.tobytes())
+
+
+def _write_blocks(db: pw.Database, key: tuple[str, str, str], rows: np.ndarray) -> None:
+    """Store (or replace) the blocks of time-sorted candles ``rows``."""
+    p = db.param
+    sql = (
+        f"INSERT INTO {_BLOCKS} ({_BLOCK_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+        f'ON CONFLICT ({_KEY}, "block_start") DO UPDATE '
+        'SET "count" = excluded."count", "data" = excluded."data"'
+    )
+    db.cursor().executemany(sql, _block_params(key, rows, _block_ms(key[2])))
+
+
+def _rebuild_blocks(
+    db: pw.Database, key: tuple[str, str, str], first: int | None, last: int | None
+) -> np.ndarray:
+    """Rewrite the key's blocks starting in ``[first, last]`` from the rows; return those rows.
+
+    ``first`` and ``last`` are block starts (``None``: unbounded). Call inside a transaction.
+    """
+    end = None if last is None else last + _block_ms(key[2]) - 1
+    rows = _query_rows(db, *key, first, end)
+    p = db.param
+    sql = f"DELETE FROM {_BLOCKS} WHERE {_key_where(db)}"
+    params: list = list(key)
+    if first is not None:
+        sql += f' AND "block_start" >= {p}'
+        params.append(first)
+    if last is not None:
+        sql += f' AND "block_start" <= {p}'
+        params.append(last)
+    db.execute_sql(sql, params)
+    _write_blocks(db, key, rows)
+    return rows
+
+
+def _trusted_blocks(
+    db: pw.Database, key: tuple[str, str, str], ts: np.ndarray
+) -> tuple[int, int, np.ndarray | None]:
+    """Before an insert of candles with open times ``ts``: the span of blocks they fall in
+    (first and last block start) and the rows of the stored blocks in it, or ``None`` when
+    those are not every stored row of the span (blocks missing or not written by this store).
+    """
+    block_ms = _block_ms(key[2])
+    first = int(ts.min()) // block_ms * block_ms
+    last = int(ts.max()) // block_ms * block_ms
+    arrays = _read_blocks(db, key, first, last)
+    if arrays is None:
+        return first, last, None
+    stored = np.concatenate(arrays) if arrays else _EMPTY_ROWS
+    if count_candles(*key, first, last + block_ms - 1) != len(stored):
+        return first, last, None
+    return first, last, stored
+
+
+def _merge_into_blocks(
+    db: pw.Database,
+    key: tuple[str, str, str],
+    arr: np.ndarray,
+    inserted: int,
+    span: tuple[int, int, np.ndarray | None],
+) -> None:
+    """After an insert of ``arr`` that wrote ``inserted`` rows: update the blocks it touched.
+
+    The rows written are the first occurrence of each timestamp not stored before, so with the
+    span's blocks trusted (``span`` from :func:`_trusted_blocks`) they are the timestamps not in
+    those blocks: merged in, sorted, written back. When that is not ``inserted`` rows, or the
+    blocks were not trusted, the span's blocks are rebuilt from the rows.
+    """
+    first, last, stored = span
+    if stored is None:
+        _rebuild_blocks(db, key, first, last)
+        return
+    block_ms = _block_ms(key[2])
+    unique_ts, first_index = np.unique(arr[:, 0].astype(np.int64), return_index=True)
+    stored_ts = stored[:, 0].astype(np.int64)
+    at = np.minimum(np.searchsorted(stored_ts, unique_ts), max(len(stored_ts) - 1, 0))
+    known = stored_ts[at] == unique_ts if len(stored_ts) else np.zeros(len(unique_ts), bool)
+    # + 0.0 turns -0.0 into 0.0, as SQLite's NUMERIC columns do
+    new = arr[first_index[~known]] + 0.0
+    if len(new) != inserted:
+        _rebuild_blocks(db, key, first, last)
+        return
+    if len(new) == 0:
+        return
+    touched = np.unique(new[:, 0].astype(np.int64) // block_ms * block_ms)
+    keep = np.isin(stored_ts // block_ms * block_ms, touched)
+    merged = np.concatenate([stored[keep], new])
+    merged = merged[np.argsort(merged[:, 0], kind="stable")]
+    _write_blocks(db, key, merged)
+
+
+def _load_blocks(
+    db: pw.Database, key: tuple[str, str, str], start: int | None, end: int | None
+) -> np.ndarray | None:
+    """The candles in ``[start, end]`` from the blocks, or ``None`` when they disagree with the
+    rows (count, first and last open time in the range)."""
+    block_ms = _block_ms(key[2])
+    first = None if start is None else start // block_ms * block_ms
+    last = None if end is None else end // block_ms * block_ms
+    arrays = _read_blocks(db, key, first, last)
+    if arrays is None:
+        return None
+    if arrays and start is not None:
+        arrays[0] = arrays[0][np.searchsorted(arrays[0][:, 0], start) :]
+    if arrays and end is not None:
+        arrays[-1] = arrays[-1][: np.searchsorted(arrays[-1][:, 0], end, side="right")]
+    out = np.concatenate(arrays) if arrays else np.empty((0, 6), dtype=np.float64)
+    where, params = _where(db, *key, start, end)
+    check = (
+        f"SELECT (SELECT COUNT(*) FROM {_TABLE} WHERE {where}), "
+        f'(SELECT MIN("timestamp") FROM {_TABLE} WHERE {where}), '
+        f'(SELECT MAX("timestamp") FROM {_TABLE} WHERE {where})'
+    )
+    count, low, high = db.execute_sql(check, params * 3).fetchone()
+    if count != len(out):
+        return None
+    if count and (low != out[0, 0] or high != out[-1, 0]):
+        return None
+    return out
+
+
 def insert_candles(exchange: str, symbol: str, timeframe: str, rows: np.ndarray) -> int:
     """Insert candles, ignoring those already stored; return how many rows were new.
 
     ``rows`` is a float64 ``(n, 6)`` array in ``[timestamp, open, close, high, low, volume]``
     order. One transaction: either every new row is written or none (a savepoint when the caller
-    already holds a transaction, so several calls can share one ``db.atomic()``).
+    already holds a transaction, so several calls can share one ``db.atomic()``). On SQLite the
+    same transaction merges the new rows into their blocks of the read cache.
     """
     timeframe = normalize(timeframe)
     arr = _check_rows(rows, timeframe)
@@ -145,8 +352,34 @@ def insert_candles(exchange: str, symbol: str, timeframe: str, rows: np.ndarray)
         # timestamp column's INTEGER affinity stores the whole-number floats as integers.
         key_sql = ", ".join(_sql_string(s) for s in (exchange, symbol, timeframe))
         sql = f"INSERT INTO {_TABLE} ({columns}) VALUES ({key_sql}, ?, ?, ?, ?, ?, ?) {conflict}"
-        cursor.executemany(sql, arr.tolist())
-        return cursor.rowcount
+        key = (exchange, symbol, timeframe)
+        span = _trusted_blocks(db, key, arr[:, 0])
+        with _store_writing(db, "INSERT"):
+            cursor.executemany(sql, arr.tolist())
+            inserted = cursor.rowcount
+        _merge_into_blocks(db, key, arr, inserted, span)
+        return inserted
+
+
+def _query_rows(
+    db: pw.Database,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: int | None,
+    end: int | None,
+) -> np.ndarray:
+    """The candle rows in ``[start, end]``, sorted by time, read row by row."""
+    where, params = _where(db, exchange, symbol, timeframe, start, end)
+    if _is_postgres(db):
+        cols = ", ".join(f"CAST({c} AS DOUBLE PRECISION)" for c in _VALUE_COLUMNS)
+    else:
+        cols = ", ".join(_VALUE_COLUMNS)
+    sql = f'SELECT "timestamp", {cols} FROM {_TABLE} WHERE {where} ORDER BY "timestamp"'
+    with _gc_paused():
+        cursor = db.execute_sql(sql, params)
+        records = np.fromiter(cursor, dtype=_ROW_DTYPE)
+    return records.view(np.float64).reshape(-1, 6)
 
 
 def load_candles(
@@ -158,20 +391,33 @@ def load_candles(
 ) -> np.ndarray:
     """Stored candles with open time in ``[start, end]`` (inclusive), sorted by time.
 
-    One query; a C-contiguous float64 ``(n, 6)`` array in jbt's column order, ``(0, 6)`` when
-    nothing matches.
+    A C-contiguous float64 ``(n, 6)`` array in jbt's column order, ``(0, 6)`` when nothing
+    matches. On SQLite it comes from the blocks of the read cache when they agree with the rows;
+    otherwise (and on PostgreSQL) from one query on the rows, after which SQLite rebuilds the
+    blocks of the range so the next load is fast. Both give the same array.
     """
     db = _db()
-    where, params = _where(db, exchange, symbol, timeframe, start, end)
     if _is_postgres(db):
-        cols = ", ".join(f"CAST({c} AS DOUBLE PRECISION)" for c in _VALUE_COLUMNS)
-    else:
-        cols = ", ".join(_VALUE_COLUMNS)
-    sql = f'SELECT "timestamp", {cols} FROM {_TABLE} WHERE {where} ORDER BY "timestamp"'
-    with _gc_paused():
-        cursor = db.execute_sql(sql, params)
-        records = np.fromiter(cursor, dtype=_ROW_DTYPE)
-    return records.view(np.float64).reshape(-1, 6)
+        return _query_rows(db, exchange, symbol, timeframe, start, end)
+    key = (exchange, symbol, normalize(timeframe))
+    start = None if start is None else int(start)
+    end = None if end is None else int(end)
+    with db.atomic():  # one snapshot for the blocks and the rows they are checked against
+        loaded = _load_blocks(db, key, start, end)
+        if loaded is not None:
+            return loaded
+        block_ms = _block_ms(key[2])
+        first = None if start is None else start // block_ms * block_ms
+        last = None if end is None else end // block_ms * block_ms
+        try:
+            with db.atomic():
+                rows = _rebuild_blocks(db, key, first, last)
+        except pw.OperationalError:
+            # a read-only or busy database: answer from the rows, leave the cache for later
+            return _query_rows(db, *key, start, end)
+    lo = 0 if start is None else int(np.searchsorted(rows[:, 0], start))
+    hi = len(rows) if end is None else int(np.searchsorted(rows[:, 0], end, side="right"))
+    return rows if (lo, hi) == (0, len(rows)) else rows[lo:hi].copy()
 
 
 def count_candles(
@@ -275,8 +521,16 @@ def stored_timeframes(exchange: str, symbol: str) -> list[str]:
 
 
 def delete_candles(exchange: str, symbol: str, timeframe: str) -> int:
-    """Remove every stored candle of one (exchange, symbol, timeframe); return how many."""
+    """Remove every stored candle of one (exchange, symbol, timeframe); return how many.
+
+    On SQLite the series' blocks of the read cache go in the same transaction.
+    """
     db = _db()
     where, params = _where(db, exchange, symbol, timeframe, None, None)
     with db.atomic():
-        return db.execute_sql(f"DELETE FROM {_TABLE} WHERE {where}", params).rowcount
+        if _is_postgres(db):
+            return db.execute_sql(f"DELETE FROM {_TABLE} WHERE {where}", params).rowcount
+        with _store_writing(db, "DELETE"):
+            deleted = db.execute_sql(f"DELETE FROM {_TABLE} WHERE {where}", params).rowcount
+            db.execute_sql(f"DELETE FROM {_BLOCKS} WHERE {where}", params)
+        return deleted

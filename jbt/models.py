@@ -50,6 +50,58 @@ class Candle(BaseModel):
         primary_key = pw.CompositeKey("exchange", "symbol", "timeframe", "timestamp")
 
 
+class CandleBlock(BaseModel):
+    """A packed read cache of candle rows, owned by :mod:`jbt.candles` (SQLite only).
+
+    One row holds the stored candles of one (exchange, symbol, timeframe) whose open time falls
+    in ``[block_start, block_start + BLOCK_CANDLES * timeframe)``: ``data`` is their float64
+    ``(count, 6)`` array in jbt's column order, sorted by time, as bytes. Derived data: the
+    ``candle`` rows stay the source of truth; the store writes a block in the same transaction
+    as its rows, and the triggers of ``open_database`` drop a series' blocks when its rows are
+    changed by anything else (an older jbt, a hand edit). PostgreSQL has the table but never
+    fills it.
+    """
+
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    timeframe = pw.CharField(max_length=8)
+    block_start = pw.BigIntegerField()  # epoch ms, a multiple of BLOCK_CANDLES * timeframe
+    count = pw.IntegerField()
+    data = pw.BlobField()
+
+    class Meta:
+        table_name = "candle_block"
+        primary_key = pw.CompositeKey("exchange", "symbol", "timeframe", "block_start")
+
+
+#: Candles per block: a UTC day of 1m candles.
+BLOCK_CANDLES = 1440
+
+
+def _drop_blocks(row: str) -> str:
+    return (
+        f"DELETE FROM candle_block WHERE exchange = {row}.exchange AND symbol = {row}.symbol "
+        f"AND timeframe = {row}.timeframe;"
+    )
+
+
+#: SQLite triggers by event: a change to ``candle`` rows deletes the blocks of the series it
+#: touches, whoever makes it (an older jbt, the sqlite3 shell, ``INSERT OR REPLACE``). The
+#: candle store drops the trigger of its own write inside its transaction and creates it again
+#: before that transaction ends, so no other connection ever sees it missing.
+CANDLE_BLOCK_TRIGGERS = {
+    event: (
+        f"CREATE TRIGGER IF NOT EXISTS candle_block_drop_on_{event.lower()} "
+        f"AFTER {event} ON candle FOR EACH ROW BEGIN {body} END"
+    )
+    for event, body in (
+        ("INSERT", _drop_blocks("NEW")),
+        ("UPDATE", _drop_blocks("OLD") + " " + _drop_blocks("NEW")),
+        ("DELETE", _drop_blocks("OLD")),
+    )
+}
+
+
 class BacktestSession(BaseModel):
     created_at = pw.BigIntegerField()  # epoch ms
     status = pw.CharField(max_length=16, default="running")  # running | finished | failed
@@ -148,7 +200,7 @@ class SessionData(BaseModel):
         table_name = "backtest_session_data"
 
 
-MODELS = (Candle, BacktestSession, Order, Trade, ClosedTrade, SessionData)
+MODELS = (Candle, CandleBlock, BacktestSession, Order, Trade, ClosedTrade, SessionData)
 
 _open_lock = threading.Lock()
 
@@ -207,6 +259,9 @@ def open_database(url: str) -> pw.Database:
         # a create-time option only; PostgreSQL has no such clause
         Candle._meta.without_rowid = isinstance(db, pw.SqliteDatabase)
         db.create_tables(MODELS, safe=True)
+        if isinstance(db, pw.SqliteDatabase):
+            for trigger in CANDLE_BLOCK_TRIGGERS.values():
+                db.execute_sql(trigger)
     return db
 
 
