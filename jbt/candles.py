@@ -189,9 +189,7 @@ def _read_blocks(
     return arrays
 
 
-def _block_params(
-    key: tuple[str, str, str], rows: np.ndarray, block_ms: int
-) -> Iterator[tuple]:
+def _block_params(key: tuple[str, str, str], rows: np.ndarray, block_ms: int) -> Iterator[tuple]:
     """``candle_block`` rows for time-sorted candles: one per block they fall in."""
     if len(rows) == 0:
         return
