@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +64,16 @@ class CoverageRow:
     last: int  # open time of the last stored candle, epoch ms
     count: int
     missing: int  # candles absent between first and last
+
+
+def _write_transaction(db: pw.Database) -> AbstractContextManager:
+    """``db.atomic()``; on SQLite a transaction of its own begins IMMEDIATE.
+
+    It takes the write lock before its first read (waiting out other writers), so reading the
+    blocks and then writing never fails with "database is locked" because another connection
+    wrote in between.
+    """
+    return db.atomic() if _is_postgres(db) else db.atomic("IMMEDIATE")
 
 
 def _db() -> pw.Database:
@@ -335,7 +345,7 @@ def insert_candles(exchange: str, symbol: str, timeframe: str, rows: np.ndarray)
     db = _db()
     columns = f'{_KEY}, "timestamp", {", ".join(_VALUE_COLUMNS)}'
     conflict = f'ON CONFLICT ({_KEY}, "timestamp") DO NOTHING'
-    with _gc_paused(), db.atomic():
+    with _gc_paused(), _write_transaction(db):
         cursor = db.cursor()
         if _is_postgres(db):
             from psycopg2.extras import execute_values
@@ -402,17 +412,17 @@ def load_candles(
     end = None if end is None else int(end)
     with db.atomic():  # one snapshot for the blocks and the rows they are checked against
         loaded = _load_blocks(db, key, start, end)
-        if loaded is not None:
-            return loaded
-        block_ms = _block_ms(key[2])
-        first = None if start is None else start // block_ms * block_ms
-        last = None if end is None else end // block_ms * block_ms
-        try:
-            with db.atomic():
-                rows = _rebuild_blocks(db, key, first, last)
-        except pw.OperationalError:
-            # a read-only or busy database: answer from the rows, leave the cache for later
-            return _query_rows(db, *key, start, end)
+    if loaded is not None:
+        return loaded
+    block_ms = _block_ms(key[2])
+    first = None if start is None else start // block_ms * block_ms
+    last = None if end is None else end // block_ms * block_ms
+    try:
+        with _write_transaction(db):  # the rows, and the blocks rebuilt from them
+            rows = _rebuild_blocks(db, key, first, last)
+    except pw.OperationalError:
+        # a read-only or busy database: answer from the rows, leave the cache for later
+        return _query_rows(db, *key, start, end)
     lo = 0 if start is None else int(np.searchsorted(rows[:, 0], start))
     hi = len(rows) if end is None else int(np.searchsorted(rows[:, 0], end, side="right"))
     return rows if (lo, hi) == (0, len(rows)) else rows[lo:hi].copy()
@@ -525,7 +535,7 @@ def delete_candles(exchange: str, symbol: str, timeframe: str) -> int:
     """
     db = _db()
     where, params = _where(db, exchange, symbol, timeframe, None, None)
-    with db.atomic():
+    with _write_transaction(db):
         if _is_postgres(db):
             return db.execute_sql(f"DELETE FROM {_TABLE} WHERE {where}", params).rowcount
         with _store_writing(db, "DELETE"):
