@@ -293,6 +293,9 @@ def _merge_into_blocks(
         return
     if len(new) == 0:
         return
+    if len(stored) == 0:  # new blocks only; ``new`` is sorted by time already
+        _write_blocks(db, key, new)
+        return
     touched = np.unique(new[:, 0].astype(np.int64) // block_ms * block_ms)
     keep = np.isin(stored_ts // block_ms * block_ms, touched)
     merged = np.concatenate([stored[keep], new])
