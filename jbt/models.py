@@ -105,7 +105,7 @@ CANDLE_BLOCK_TRIGGERS = {
 class BacktestSession(BaseModel):
     created_at = pw.BigIntegerField()  # epoch ms
     status = pw.CharField(max_length=16, default="running")  # running | finished | failed
-    duration_s = pw.FloatField(default=0.0)
+    duration_s = pw.DoubleField(default=0.0)
     start = pw.BigIntegerField(null=True)
     end = pw.BigIntegerField(null=True)
     routes = pw.TextField(default="[]")  # JSON list of routes
@@ -177,7 +177,7 @@ class ClosedTrade(BaseModel):
     pnl = pw.DecimalField(**_PRICE)
     fee = pw.DecimalField(**_PRICE)
     closed_by = pw.CharField(max_length=16)
-    leverage = pw.FloatField(default=1.0)
+    leverage = pw.DoubleField(default=1.0)
 
     class Meta:
         table_name = "closed_trade"
