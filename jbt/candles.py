@@ -175,15 +175,12 @@ def _store_writing(db: pw.Database, event: str) -> Iterator[None]:
     db.execute_sql(CANDLE_BLOCK_TRIGGERS[event])
 
 
-def _read_blocks(
+def _blocks_where(
     db: pw.Database, key: tuple[str, str, str], first: int | None, last: int | None
-) -> list[np.ndarray] | None:
-    """The arrays of the key's blocks starting in ``[first, last]``, in time order.
-
-    ``None`` when a block's blob does not hold ``count`` rows (not written by this store).
-    """
+) -> tuple[str, list]:
+    """WHERE clause and parameters for the key's blocks starting in ``[first, last]``."""
     p = db.param
-    sql = f'SELECT "count", "data" FROM {_BLOCKS} WHERE {_key_where(db)}'
+    sql = _key_where(db)
     params: list = list(key)
     if first is not None:
         sql += f' AND "block_start" >= {p}'
@@ -191,8 +188,20 @@ def _read_blocks(
     if last is not None:
         sql += f' AND "block_start" <= {p}'
         params.append(last)
+    return sql, params
+
+
+def _read_blocks(
+    db: pw.Database, key: tuple[str, str, str], first: int | None, last: int | None
+) -> list[np.ndarray] | None:
+    """The arrays of the key's blocks starting in ``[first, last]``, in time order.
+
+    ``None`` when a block's blob does not hold ``count`` rows (not written by this store).
+    """
+    where, params = _blocks_where(db, key, first, last)
+    sql = f'SELECT "count", "data" FROM {_BLOCKS} WHERE {where} ORDER BY "block_start"'
     arrays = []
-    for count, data in db.execute_sql(sql + ' ORDER BY "block_start"', params):
+    for count, data in db.execute_sql(sql, params):
         if len(data) != count * _ROW_BYTES:
             return None
         arrays.append(np.frombuffer(data, dtype=np.float64).reshape(count, 6))
@@ -230,16 +239,8 @@ def _rebuild_blocks(
     """
     end = None if last is None else last + _block_ms(key[2]) - 1
     rows = _query_rows(db, *key, first, end)
-    p = db.param
-    sql = f"DELETE FROM {_BLOCKS} WHERE {_key_where(db)}"
-    params: list = list(key)
-    if first is not None:
-        sql += f' AND "block_start" >= {p}'
-        params.append(first)
-    if last is not None:
-        sql += f' AND "block_start" <= {p}'
-        params.append(last)
-    db.execute_sql(sql, params)
+    where, params = _blocks_where(db, key, first, last)
+    db.execute_sql(f"DELETE FROM {_BLOCKS} WHERE {where}", params)
     _write_blocks(db, key, rows)
     return rows
 
