@@ -138,84 +138,6 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-# --- jbt new ---------------------------------------------------------------------------------
-
-
-@app.command("new")
-@handle_errors
-def new_command(
-    ctx: typer.Context,
-    name: str = typer.Argument(None, help="Strategy class name, e.g. MyStrategy."),
-    project: Path = typer.Option(
-        None, "--project", help="Create a complete project folder here instead."
-    ),
-) -> None:
-    """Scaffold a strategy (strategies/NAME) or, with --project DIR, a whole project."""
-    from jbt import scaffold
-    from jbt.errors import InputError
-
-    st = state(ctx)
-    if project is not None:
-        made = scaffold.new_project(project.resolve(), name or scaffold.EXAMPLE_STRATEGY)
-        rel = made.sample.relative_to(made.root)
-        typer.echo(f"Created project {made.root}")
-        for path in made.files:
-            typer.echo(f"  {path.relative_to(made.root)}")
-        typer.echo("Next:")
-        typer.echo(f"  cd {made.root}")
-        typer.echo(f"  jbt import-candles coinbase BTC-USD --file {rel}")
-        typer.echo("  jbt backtest")
-        return
-    if not name:
-        raise InputError("give a strategy name (jbt new MyStrategy) or --project DIR")
-    path = scaffold.new_strategy(st.project_dir, name)
-    typer.echo(f"Created {path}")
-    typer.echo(f"Add it to {st.project_dir / 'routes.py'} to run it, for example:")
-    typer.echo(f"  {scaffold.route_hint(st.project_dir, name)}")
-
-
-# --- jbt serve -------------------------------------------------------------------------------
-
-
-@app.command("serve")
-@handle_errors
-def serve_command(
-    ctx: typer.Context,
-    host: str = typer.Option(
-        None, "--host", help="Address to listen on (default: [server] host, 127.0.0.1)."
-    ),
-    port: int = typer.Option(
-        None, "--port", min=1, max=65535, help="Port (default: [server] port, 8000)."
-    ),
-    token: str = typer.Option(
-        None,
-        "--token",
-        help="Require 'Authorization: Bearer TOKEN' on every request (default: the "
-        "JBT_SERVER_TOKEN variable or [server] token). Required off loopback.",
-    ),
-) -> None:
-    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
-    from jbt.api.auth import check_bind
-
-    st = state(ctx)
-    config = st.config()
-    host = host or config.server.host
-    port = port or config.server.port
-    token = token or config.server.token
-    check_bind(host, token)  # before anything starts
-    st.open_db().close()  # a bad database URL is one line here, not a startup traceback
-
-    import uvicorn
-
-    from jbt.api import create_app
-
-    api = create_app(config, st.project_dir, token=token)
-    shown = f"[{host}]" if ":" in host else host
-    guard = "; every request needs the token" if token else ""
-    typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
-    uvicorn.run(api, host=host, port=port, log_level="info")
-
-
 # --- jbt import-candles ----------------------------------------------------------------------
 
 
@@ -467,3 +389,81 @@ def sessions_show_command(
     console.print(f"Session {result.session_id}, saved {fmt_time(result.extra['created_at'])} UTC")
     _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
                        json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)
+
+
+# --- jbt new ---------------------------------------------------------------------------------
+
+
+@app.command("new")
+@handle_errors
+def new_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(None, help="Strategy class name, e.g. MyStrategy."),
+    project: Path = typer.Option(
+        None, "--project", help="Create a complete project folder here instead."
+    ),
+) -> None:
+    """Scaffold a strategy (strategies/NAME) or, with --project DIR, a whole project."""
+    from jbt import scaffold
+    from jbt.errors import InputError
+
+    st = state(ctx)
+    if project is not None:
+        made = scaffold.new_project(project.resolve(), name or scaffold.EXAMPLE_STRATEGY)
+        rel = made.sample.relative_to(made.root)
+        typer.echo(f"Created project {made.root}")
+        for path in made.files:
+            typer.echo(f"  {path.relative_to(made.root)}")
+        typer.echo("Next:")
+        typer.echo(f"  cd {made.root}")
+        typer.echo(f"  jbt import-candles coinbase BTC-USD --file {rel}")
+        typer.echo("  jbt backtest")
+        return
+    if not name:
+        raise InputError("give a strategy name (jbt new MyStrategy) or --project DIR")
+    path = scaffold.new_strategy(st.project_dir, name)
+    typer.echo(f"Created {path}")
+    typer.echo(f"Add it to {st.project_dir / 'routes.py'} to run it, for example:")
+    typer.echo(f"  {scaffold.route_hint(st.project_dir, name)}")
+
+
+# --- jbt serve -------------------------------------------------------------------------------
+
+
+@app.command("serve")
+@handle_errors
+def serve_command(
+    ctx: typer.Context,
+    host: str = typer.Option(
+        None, "--host", help="Address to listen on (default: [server] host, 127.0.0.1)."
+    ),
+    port: int = typer.Option(
+        None, "--port", min=1, max=65535, help="Port (default: [server] port, 8000)."
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        help="Require 'Authorization: Bearer TOKEN' on every request (default: the "
+        "JBT_SERVER_TOKEN variable or [server] token). Required off loopback.",
+    ),
+) -> None:
+    """Serve the HTTP API with uvicorn (OpenAPI docs at /docs)."""
+    from jbt.api.auth import check_bind
+
+    st = state(ctx)
+    config = st.config()
+    host = host or config.server.host
+    port = port or config.server.port
+    token = token or config.server.token
+    check_bind(host, token)  # before anything starts
+    st.open_db().close()  # a bad database URL is one line here, not a startup traceback
+
+    import uvicorn
+
+    from jbt.api import create_app
+
+    api = create_app(config, st.project_dir, token=token)
+    shown = f"[{host}]" if ":" in host else host
+    guard = "; every request needs the token" if token else ""
+    typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
+    uvicorn.run(api, host=host, port=port, log_level="info")
