@@ -582,6 +582,11 @@ class _Run(Listener):
             )
         if declared.get(side) is None:
             raise StrategyError(f"go_{direction}() must set self.{side} = qty, price")
+        for passes in strat.filters():
+            if not passes():
+                for name in declared:
+                    rs.assigned.pop(name, None)
+                return
         sandbox = self.sandbox
         sandbox.set_exit_orders(rs, "stop-loss", declared.get("stop_loss"))
         sandbox.set_exit_orders(rs, "take-profit", declared.get("take_profit"))

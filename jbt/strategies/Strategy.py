@@ -7,8 +7,9 @@ only: ``self.candles[-1]`` closed at ``t`` and ``self.price`` is the open of the
     before()
     if the position is flat:
         if an entry order is pending:  should_cancel_entry() -> cancel it (then look again)
-        if nothing is pending:         should_long() -> go_long()
-                                       else should_short() -> go_short()   (futures only)
+        if nothing is pending:         should_long() -> go_long() -> filters()
+                                       else should_short() -> go_short() -> filters()
+                                       (shorts: futures only; a False filter drops the entry)
     else:
         update_position()
     after()
@@ -103,6 +104,14 @@ class Strategy:
 
     def terminate(self) -> None:
         """Once, after the last bar (open positions are already closed)."""
+
+    def filters(self) -> list[Any]:
+        """Entry filters (Jesse's): methods returning bool, e.g. ``[self.trend_is_up]``.
+
+        They run after ``go_long()``/``go_short()`` declared the orders (so a filter can read
+        ``self.buy``, ``self.stop_loss``, ...); if one returns False the entry and the orders it
+        declared are dropped for this bar."""
+        return []
 
     def hyperparameters(self) -> list[dict[str, Any]]:
         """``[{"name": "fast", "type": int, "min": 5, "max": 50, "default": 20}, ...]``."""
