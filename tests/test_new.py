@@ -42,7 +42,7 @@ def test_new_strategy_suggests_a_route_like_the_projects_own(tmp_path):
 HOOKS = [
     "hyperparameters", "setUp", "before", "after", "should_long", "should_short", "go_long",
     "go_short", "should_cancel_entry", "update_position", "on_open_position",
-    "on_increased_position", "on_reduced_position", "on_close_position", "terminate",
+    "on_increased_position", "on_reduced_position", "on_close_position", "terminate", "filters",
 ]
 ORDERS = ["self.buy =", "self.sell =", "self.stop_loss =", "self.take_profit =", "self.liquidate()"]
 
