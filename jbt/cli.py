@@ -166,6 +166,12 @@ def import_candles_command(
         "-t",
         help="With --file: the file's timeframe (default: the most common step between rows).",
     ),
+    refetch_gaps: bool = typer.Option(
+        False,
+        "--refetch-gaps",
+        help="Ask the exchange again for minutes it had no candles for on earlier runs (and "
+        "for the listing), in case it has filled them since.",
+    ),
 ) -> None:
     """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file."""
     from jbt.errors import InputError
@@ -173,6 +179,8 @@ def import_candles_command(
     if file is not None:
         if start is not None or end is not None:
             raise InputError("--file imports the whole file; START and --end are for exchanges")
+        if refetch_gaps:
+            raise InputError("--refetch-gaps is for exchange imports, not --file")
         from rich.console import Console
 
         from jbt.importers.files import import_file
@@ -191,7 +199,7 @@ def import_candles_command(
         raise InputError(
             "give START, the first day to import (e.g. 2020-01-01), or --file PATH"
         )
-    import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end)
+    import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end, refetch_gaps)
 
 
 # --- jbt candles -----------------------------------------------------------------------------

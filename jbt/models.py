@@ -102,6 +102,39 @@ CANDLE_BLOCK_TRIGGERS = {
 }
 
 
+class CandleGap(BaseModel):
+    """Minutes an exchange answered without candles, so a re-run of the import skips them.
+
+    ``start`` and ``end`` are the first and last missing open times, inclusive, epoch ms.
+    Written by :mod:`jbt.modes.import_candles_mode` in the same transaction as the candles of
+    the window that came back without them, and only for minutes settled well before the
+    request (the exchange may still publish the most recent ones). ``import-candles
+    --refetch-gaps`` asks for them again and trims the rows to what is still missing.
+    """
+
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    timeframe = pw.CharField(max_length=8)
+    start = pw.BigIntegerField()
+    end = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "candle_gap"
+        primary_key = pw.CompositeKey("exchange", "symbol", "timeframe", "start")
+
+
+class SymbolListing(BaseModel):
+    """The open time of the first 1m candle an exchange has for a symbol, as it answered."""
+
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    listing = pw.BigIntegerField()  # epoch ms
+
+    class Meta:
+        table_name = "symbol_listing"
+        primary_key = pw.CompositeKey("exchange", "symbol")
+
+
 class BacktestSession(BaseModel):
     created_at = pw.BigIntegerField()  # epoch ms
     status = pw.CharField(max_length=16, default="running")  # running | finished | failed
@@ -200,7 +233,10 @@ class SessionData(BaseModel):
         table_name = "backtest_session_data"
 
 
-MODELS = (Candle, CandleBlock, BacktestSession, Order, Trade, ClosedTrade, SessionData)
+MODELS = (
+    Candle, CandleBlock, CandleGap, SymbolListing, BacktestSession, Order, Trade, ClosedTrade,
+    SessionData,
+)
 
 _open_lock = threading.Lock()
 

@@ -85,6 +85,31 @@ def test_import_three_days(project, server):
     assert "2020-01-01 01:40 → 2020-01-01 01:49  (10 min)" in out
 
 
+def test_rerun_asks_nothing_and_refetch_gaps_asks_the_known_gap(project, server):
+    args = ("import-candles", "binance", "BTC-USDT", "2020-01-01", "--end", "2020-01-02")
+    assert jbt_run(project, *args).exit_code == 0
+    for extra, requested in (((), []),
+                             (("--refetch-gaps",), [(T0 + 100 * MIN, T0 + 109 * MIN)])):
+        server.reset_requests()
+        result = jbt_run(project, *args, *extra)
+        assert result.exit_code == 0, result.output
+        assert [(int(r.params["startTime"]), int(r.params["endTime"]))
+                for r in server.klines_requests()] == requested
+        assert "2020-01-01 01:40 → 2020-01-01 01:49  (10 min)" in result.output
+        assert any("missing on the exchange" in line and line.rstrip(" │").endswith("10")
+                   for line in result.output.splitlines())
+    assert np.array_equal(load(project), server.candles("BTCUSDT", T0, T0 + DAY))
+
+
+def test_refetch_gaps_is_not_for_files(project, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("timestamp,open,high,low,close,volume\n0,1,1,1,1,1\n", encoding="utf-8")
+    result = jbt_run(project, "import-candles", "binance", "BTC-USDT", "--file", str(data),
+                     "--refetch-gaps")
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: --refetch-gaps is for exchange imports, not --file"
+
+
 INFO = "/api/v3/exchangeInfo"
 
 

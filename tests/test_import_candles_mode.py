@@ -9,7 +9,8 @@ from fakes.binance import FakeBinance, FakeMarket
 from jbt import candles
 from jbt.config import parse_config
 from jbt.errors import ExchangeError, InputError
-from jbt.modes.import_candles_mode import ImportProgress, resolve_period, run
+from jbt.models import CandleGap
+from jbt.modes.import_candles_mode import ImportProgress, known_gaps, resolve_period, run
 
 MIN = 60_000
 DAY = 1440 * MIN
@@ -92,8 +93,9 @@ def test_resume_requests_only_what_is_not_stored(sqlite_db):
     assert np.array_equal(stored(), expected)
     assert summary.already_present == 1063 + 60
     assert summary.inserted == 4320 - 1123 == summary.fetched
-    assert klines[0].params["startTime"] == "0"  # the listing: 2020-01-01 00:00 is not stored
-    for r in klines[1:]:
+    # 2020-01-01 00:00 is not stored, but the listing is known from the first run: not asked
+    assert len(klines) == 5 and all(r.params["startTime"] != "0" for r in klines)
+    for r in klines:
         a, b = int(r.params["startTime"]), int(r.params["endTime"])
         assert not any(lo <= b and a <= hi for lo, hi in before), (a, b)
     # again: everything is stored, not one request
@@ -114,7 +116,8 @@ def test_listing_and_exchange_holes_match_the_server(sqlite_db):
         config = config_for(server)
         summary = run(config, "binance", "BTC-USDT", "2020-01-01", "2020-01-06")
         expected = server.candles("BTCUSDT", T0, T0 + 5 * DAY)
-        # a re-run asks again only for the holes, and reports them again
+        # a re-run asks for nothing (the holes and the listing are known) and reports the holes
+        # again
         server.reset_requests()
         again = run(config, "binance", "BTC-USDT", "2020-01-01", "2020-01-06")
         rerun = server.klines_requests()
@@ -127,10 +130,12 @@ def test_listing_and_exchange_holes_match_the_server(sqlite_db):
     assert summary.missing_ranges == holes
     assert summary.missing == 1 + 21 + 1001 + 7
     assert summary.fetched == summary.inserted == len(expected)
-    assert again.missing_ranges == holes and again.inserted == 0
-    starts = sorted(int(r.params["startTime"]) for r in rerun)
-    assert starts == [0, holes[0][0], holes[1][0], holes[2][0], holes[2][0] + 1000 * MIN,
-                      holes[3][0]]
+    assert again.missing_ranges == holes and again.inserted == again.fetched == 0
+    assert rerun == [] and again.requests == 0
+    assert (again.start, again.listing, again.notes) == (listing, listing, summary.notes)
+    # the hole across a page boundary is one row, not one per page
+    assert known_gaps("binance", "BTC-USDT", "1m") == holes
+    assert CandleGap.select().count() == 4
 
 
 def test_a_symbol_listed_after_the_period_imports_nothing(sqlite_db):

@@ -7,19 +7,24 @@ How an import goes:
 
 1. Validate everything before the first candle request: the dates (UTC; END is exclusive and
    defaults to the last closed minute), the exchange name and the symbol.
-2. Resume: only the minutes of ``[START, END)`` that are not stored yet are requested. They are
-   cut into windows of at most 1000 minutes, and every request carries ``endTime``, so a re-run
-   never asks for a range that is already stored.
-3. A START before the symbol's listing moves to the listing (one tiny request, skipped when the
-   first minute is already stored) and the summary says so. Adapters that cannot tell the
+2. Resume: only the minutes of ``[START, END)`` that are neither stored nor known to be missing
+   on the exchange (:class:`jbt.models.CandleGap`) are requested. They are cut into windows of
+   at most 1000 minutes, and every request carries ``endTime``, so a re-run never asks for a
+   range that is already stored or that the exchange already answered without candles.
+3. A START before the symbol's listing moves to the listing and the summary says so. The
+   listing is asked once (one tiny request, skipped when the first minute is stored or known
+   to be missing) and kept (:class:`jbt.models.SymbolListing`). Adapters that cannot tell the
    listing start at START; minutes before the listing are then reported as missing.
 4. A few worker threads fetch windows concurrently (each with its own ccxt client, sharing one
    weight-based rate limiter); the calling thread inserts each window in order, one transaction
    per window, as it arrives. If the exchange fails past its retries, what was fetched is saved
    before the error is raised; a re-run continues from there.
 5. Minutes the exchange has no candle for are never invented: they are reported as missing
-   ranges. They are not recorded anywhere, so a re-run asks for them again (one request per
-   1000 missing minutes) and picks up candles the exchange may have added since.
+   ranges, and recorded as gaps in the same transaction as the window's candles, so a re-run
+   reports them again without asking. Only minutes that closed ``GAP_SETTLE_MS`` before the
+   run are recorded (the exchange may publish the latest ones late). ``refetch_gaps=True``
+   (``--refetch-gaps``) asks for the known gaps and the listing again, for exchanges that
+   backfill; the gaps are trimmed to what is still missing.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ if TYPE_CHECKING:
 TIMEFRAME = "1m"
 #: Windows fetched at the same time (each by its own thread and ccxt client).
 DEFAULT_WORKERS = 4
+#: A minute the exchange answered without a candle is recorded as a gap only when its open time
+#: is at least this long before the run's last closed minute; later ones stay requestable.
+GAP_SETTLE_MS = 60 * MINUTE_MS
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,34 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _subtract(ranges: list[tuple[int, int]],
+              cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Minutes of the sorted, disjoint ``ranges`` outside every range of ``cut``."""
+    cut = _merge(cut)
+    out: list[tuple[int, int]] = []
+    j = 0
+    for a, b in ranges:
+        while j < len(cut) and cut[j][1] < a:
+            j += 1
+        cursor = a
+        k = j
+        while k < len(cut) and cut[k][0] <= b:
+            c, d = cut[k]
+            if c > cursor:
+                out.append((cursor, c - MINUTE_MS))
+            cursor = max(cursor, d + MINUTE_MS)
+            k += 1
+        if cursor <= b:
+            out.append((cursor, b))
+    return out
+
+
+def _intersect(ranges: list[tuple[int, int]],
+               other: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Minutes of the sorted, disjoint ``ranges`` that are also in ``other``."""
+    return _subtract(ranges, _subtract(ranges, other))
+
+
 def _holes_in(window: tuple[int, int], ts: np.ndarray) -> list[tuple[int, int]]:
     """Minutes of ``window`` absent from the sorted open times ``ts``."""
     a, b = window
@@ -170,6 +206,81 @@ def _holes_in(window: tuple[int, int], ts: np.ndarray) -> list[tuple[int, int]]:
     starts = np.r_[absent[0], absent[breaks + 1]]
     ends = np.r_[absent[breaks], absent[-1]]
     return [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+
+
+# ---------------------------------------------------------------------- known gaps
+
+
+def known_gaps(exchange: str, symbol: str, timeframe: str, start: int | None = None,
+               end: int | None = None) -> list[tuple[int, int]]:
+    """Recorded gaps overlapping ``[start, end]`` (clipped to it), sorted and merged."""
+    from jbt.models import CandleGap
+
+    query = CandleGap.select(CandleGap.start, CandleGap.end).where(
+        (CandleGap.exchange == exchange) & (CandleGap.symbol == symbol)
+        & (CandleGap.timeframe == timeframe)
+    )
+    if start is not None:
+        query = query.where(CandleGap.end >= start)
+    if end is not None:
+        query = query.where(CandleGap.start <= end)
+    lo = -math.inf if start is None else start
+    hi = math.inf if end is None else end
+    return _merge([(int(max(a, lo)), int(min(b, hi))) for a, b in query.tuples()])
+
+
+def _known_listing(exchange: str, symbol: str) -> int | None:
+    from jbt.models import SymbolListing
+
+    row = SymbolListing.get_or_none((SymbolListing.exchange == exchange)
+                                    & (SymbolListing.symbol == symbol))
+    return None if row is None else int(row.listing)
+
+
+def _transaction() -> Any:
+    """A write transaction; on SQLite it takes the write lock first (as the candle store does),
+    and inside another transaction it is a savepoint."""
+    import peewee as pw
+
+    from jbt.models import database_proxy
+
+    db = database_proxy.obj
+    return db.atomic() if isinstance(db, pw.PostgresqlDatabase) else db.atomic("IMMEDIATE")
+
+
+def _save_listing(exchange: str, symbol: str, listing: int) -> None:
+    from jbt.models import SymbolListing
+
+    with _transaction():
+        SymbolListing.delete().where((SymbolListing.exchange == exchange)
+                                     & (SymbolListing.symbol == symbol)).execute()
+        SymbolListing.create(exchange=exchange, symbol=symbol, listing=listing)
+
+
+def _record_gaps(exchange: str, symbol: str, window: tuple[int, int],
+                 holes: list[tuple[int, int]], settled: int) -> None:
+    """After ``window`` was fetched: it replaces what was known of its minutes. Its ``holes``
+    before ``settled`` become gaps, merged with the recorded gaps they touch. Call inside the
+    transaction that stores the window's candles."""
+    from jbt.models import CandleGap
+
+    a, b = window
+    new = [(lo, min(hi, settled - MINUTE_MS)) for lo, hi in holes if lo < settled]
+    key = ((CandleGap.exchange == exchange) & (CandleGap.symbol == symbol)
+           & (CandleGap.timeframe == TIMEFRAME))
+    near = key & (CandleGap.end >= a - MINUTE_MS) & (CandleGap.start <= b + MINUTE_MS)
+    old = [(int(lo), int(hi)) for lo, hi in
+           CandleGap.select(CandleGap.start, CandleGap.end).where(near).tuples()]
+    if not old and not new:
+        return
+    kept = _merge(_subtract(_merge(old), [window]) + new)
+    if old:
+        CandleGap.delete().where(near).execute()
+    if kept:
+        CandleGap.insert_many(
+            [{"exchange": exchange, "symbol": symbol, "timeframe": TIMEFRAME, "start": lo,
+              "end": hi} for lo, hi in kept]
+        ).execute()
 
 
 # ---------------------------------------------------------------------- fetching
@@ -268,19 +379,23 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     adapter: ExchangeAdapter | None = None,
     workers: int = DEFAULT_WORKERS,
+    refetch_gaps: bool = False,
 ) -> ImportSummary:
     """Import the 1m candles of ``[start, end)`` into the open database; return what happened.
 
     Raises InputError for bad input (before any candle request) and ExchangeError when the
     exchange keeps failing (after saving what was fetched). ``should_stop`` is polled between
     windows: when it returns true the import stops, keeping what was saved, and the summary has
-    ``interrupted=True``.
+    ``interrupted=True``. ``refetch_gaps`` asks the exchange again for the minutes it answered
+    without candles before (and for the listing), instead of reporting them from the database.
     """
     from jbt import candles
     from jbt.exchanges import get_adapter
 
     began = time.perf_counter()
-    first, last = resolve_period(start, end)
+    now = now_ms()
+    first, last = resolve_period(start, end, now=now)
+    settled = (now // MINUTE_MS) * MINUTE_MS - MINUTE_MS - GAP_SETTLE_MS
     if adapter is None:
         adapter = get_adapter(exchange, config)
     name = adapter.name
@@ -297,7 +412,12 @@ def run(
         return summary
 
     if candles.count_candles(name, symbol, TIMEFRAME, first, first) == 0:
-        listing = adapter.first_timestamp(symbol)
+        listing = None if refetch_gaps else _known_listing(name, symbol)
+        if listing is None and (refetch_gaps
+                                or not known_gaps(name, symbol, TIMEFRAME, first, first)):
+            listing = adapter.first_timestamp(symbol)
+            if listing is not None:
+                _save_listing(name, symbol, listing)
         summary.listing = listing
         if listing is not None and listing > last:
             summary.notes.append(
@@ -315,6 +435,10 @@ def run(
     begin = summary.start
     summary.already_present = candles.count_candles(name, symbol, TIMEFRAME, begin, last)
     holes = candles.missing_ranges(name, symbol, TIMEFRAME, begin, last)
+    if not refetch_gaps:
+        known = _intersect(holes, known_gaps(name, symbol, TIMEFRAME, begin, last))
+        summary.missing_ranges.extend(known)
+        holes = _subtract(holes, known)
     windows = _windows(holes, adapter.page_limit)
     total = sum(_minutes(a, b) for a, b in windows)
     done = 0
@@ -324,9 +448,13 @@ def run(
         return finish()
 
     def store(window: tuple[int, int], rows: np.ndarray) -> None:
+        absent = _holes_in(window, rows[:, 0])
+        with _transaction():
+            inserted = candles.insert_candles(name, symbol, TIMEFRAME, rows)
+            _record_gaps(name, symbol, window, absent, settled)
         summary.fetched += len(rows)
-        summary.inserted += candles.insert_candles(name, symbol, TIMEFRAME, rows)
-        summary.missing_ranges.extend(_holes_in(window, rows[:, 0]))
+        summary.inserted += inserted
+        summary.missing_ranges.extend(absent)
 
     pipeline = _Pipeline(lambda w: _fetch_window(adapter, symbol, w), windows, workers)
     try:
@@ -360,8 +488,10 @@ def run(
 # ---------------------------------------------------------------------- command line
 
 
-def run_cli(state: Any, exchange: str, symbol: str, start: str, end: str | None = None) -> None:
-    """``jbt import-candles EXCHANGE SYMBOL START [--end END]`` with a progress bar."""
+def run_cli(state: Any, exchange: str, symbol: str, start: str, end: str | None = None,
+            refetch_gaps: bool = False) -> None:
+    """``jbt import-candles EXCHANGE SYMBOL START [--end END] [--refetch-gaps]`` with a progress
+    bar."""
     import typer
     from rich.console import Console
     from rich.progress import (
@@ -410,7 +540,8 @@ def run_cli(state: Any, exchange: str, symbol: str, start: str, end: str | None 
                            rate=rate)
 
             summary = run(config, adapter.name, symbol, start, end, progress=on_progress,
-                          should_stop=stop_event.is_set, adapter=adapter)
+                          should_stop=stop_event.is_set, adapter=adapter,
+                          refetch_gaps=refetch_gaps)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
