@@ -309,6 +309,14 @@ def backtest_command(
     json_path: JsonOpt = None,
     csv_dir: CsvOpt = None,
     chart_path: ChartOpt = None,
+    hp: list[str] = typer.Option(
+        None,
+        "--hp",
+        metavar="NAME=VALUE",
+        help="Set a strategy hyperparameter for this run (repeatable), e.g. --hp fast=12; "
+        "Strategy.NAME=VALUE sets it for that strategy only. Checked against the declared type "
+        "and min/max.",
+    ),
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
@@ -320,10 +328,18 @@ def backtest_command(
     config = st.config()
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
+    strategies = hyperparameters = None
+    if hp:
+        from jbt import routes as routes_mod
+        from jbt.strategies.hyperparameters import from_assignments
+
+        declared = routes_mod.load_routes(st.project_dir).routes
+        strategies = routes_mod.load_strategies(st.project_dir, declared)
+        hyperparameters = from_assignments(hp, [r.strategy for r in declared], strategies)
     st.open_db()
     result = backtest_mode.run(
         config, None, start_ms, end_ms, project_dir=st.project_dir, save=not no_save,
-        fast_path=not walk_all,
+        fast_path=not walk_all, strategies=strategies, hyperparameters=hyperparameters,
     )
     console = Console(highlight=False, soft_wrap=True)
     _report_and_export(result, console, trades=show_trades, breakdown=breakdown,

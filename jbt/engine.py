@@ -61,6 +61,7 @@ from jbt.errors import CandlesMissingError, InputError, JbtError, StrategyError
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import INF, RouteState, Store, SymbolBook
+from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
 from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 
@@ -86,8 +87,10 @@ def run_backtest(
     per symbol), sorted, in jbt's column order; they must be complete inside the period (the
     mode fills or refuses gaps before calling). ``strategies`` maps each route's strategy name
     to its class. ``hyperparameters[strategy name]`` overrides the defaults the strategy
-    declares. Strategy exceptions become a :class:`StrategyError` naming the file, line and bar
-    time.
+    declares (converted to the declared type and checked against min/max, see
+    :mod:`jbt.strategies.hyperparameters`); the values used are in
+    ``result.config["hyperparameters"]``. Strategy exceptions become a :class:`StrategyError`
+    naming the file, line and bar time.
     """
     t0 = _time.perf_counter()
     run = _Run(config, list(routes), candles, base_tf, strategies, int(start_ms), int(end_ms),
@@ -294,16 +297,7 @@ class _Run(Listener):
         strat._full = rs.full  # type: ignore[attr-defined]
         strat._n = strat._n0 = rs.n_first  # type: ignore[attr-defined]
         strat.candles = rs.full[: rs.n_first]  # type: ignore[attr-defined]
-        declared = {}
-        for item in strat.hyperparameters() or []:
-            declared[item["name"]] = item.get("default")
-        unknown = set(hp) - set(declared)
-        if unknown:
-            raise InputError(
-                f"strategy '{cls.__name__}' has no hyperparameter {', '.join(sorted(unknown))}"
-            )
-        declared.update(hp)
-        strat.hp = declared
+        strat.hp = resolve_hyperparameters(rs.spec.strategy, strat.hyperparameters() or [], hp)
         return strat
 
     def _prepare_lookups(self) -> None:
@@ -649,8 +643,12 @@ class _Run(Listener):
         ]
         fills = [FillRecord(*f) for f in store.fills]
         warmup = {rs.key: rs.warmup_bars for rs in self.routes}  # type: ignore[attr-defined]
+        config = self.config.snapshot()
+        config["hyperparameters"] = {
+            rs.spec.strategy: dict(rs.strategy.hp) for rs in self.routes  # type: ignore[attr-defined]
+        }
         return BacktestResult(
-            config=self.config.snapshot(),
+            config=config,
             routes=list(self.routes_spec),
             start=self.start,
             end=self.end,

@@ -183,7 +183,8 @@ def run_backtest(body: BacktestRequest, request: Request) -> JSONResponse:
     with ctx.backtest_slots, ctx.db.connection_context():
         try:
             result = backtest_mode.run(
-                config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save
+                config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save,
+                hyperparameters=body.hyperparameters,
             )
         except (SystemExit, KeyboardInterrupt) as exc:
             raise _strategy_exit(exc, ctx.project_dir) from exc

@@ -20,6 +20,7 @@ from jbt.timeframes import normalize
 STRATEGY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _EXCHANGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}-[A-Za-z0-9]{1,20}")
+_HP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -116,8 +117,32 @@ class BacktestRequest(_Strict):
     start: str | None = Field(None, max_length=40, examples=["2024-01-01"])
     end: str | None = Field(None, max_length=40, examples=["2024-01-03"])
     config: ConfigOverrides | None = None
+    #: Per strategy name, hyperparameter values for this run (``jbt backtest --hp``): converted
+    #: to the declared type and checked against min/max by the controller.
+    hyperparameters: dict[str, dict[str, bool | int | float | str]] | None = Field(
+        None, examples=[{"SmaCross": {"fast": 12, "slow": 40}}]
+    )
     #: Save the run as a session (``GET /sessions``); ``session_id`` is null when false.
     save: bool = True
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _hyperparameters(
+        cls, value: dict[str, dict[str, Any]] | None
+    ) -> dict[str, dict[str, Any]] | None:
+        for strategy, values in (value or {}).items():
+            if not STRATEGY_NAME.fullmatch(strategy):
+                raise ValueError(
+                    f"'{strategy[:64]}' is not a strategy name (the class name of a folder in "
+                    "strategies/)"
+                )
+            for name in values:
+                if not _HP_NAME.fullmatch(name):
+                    raise ValueError(
+                        f"{strategy}: '{name[:64]}' is not a hyperparameter name (letters, "
+                        "digits and underscores)"
+                    )
+        return value
 
 
 class ImportRequest(_Strict):

@@ -61,7 +61,9 @@ def run(
     (default: imported from the project's ``strategies/`` folder). With ``save`` the session,
     its orders, fills and closed trades are written to the database and ``session_id`` is set.
     The database is the one bound by :func:`jbt.models.open_database` (opened from the config
-    when none is).
+    when none is). ``hyperparameters[strategy name]`` overrides what a strategy declares
+    (values converted to the declared type and checked against min/max before anything runs, an
+    :class:`InputError` otherwise); the values used are in ``result.config["hyperparameters"]``.
     """
     from jbt import routes as routes_mod
     from jbt.models import database_proxy, open_database
@@ -84,6 +86,10 @@ def run(
             raise InputError(f"unknown strategy '{missing[0]}'")
     if start is not None and end is not None and end <= start:
         raise InputError("END must be after START")
+    from jbt.strategies.hyperparameters import resolve_all
+
+    # checked and converted before any candle is loaded; the engine records the values used
+    hyperparameters = resolve_all(strategies, (r.strategy for r in routes), hyperparameters)
 
     if database_proxy.obj is None:
         open_database(config.database_url())
