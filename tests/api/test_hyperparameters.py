@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from strategy_sources import WAIT
 
 from jbt import report
 from jbt.constants import OPEN, TIMESTAMP
@@ -20,28 +19,6 @@ from .conftest import (
     sample_candles,
     without_timing,
     write_project,
-)
-
-#: Enters at its call number ``wait`` (0 = the first call) with ``size`` units.
-WAIT = textwrap.dedent(
-    """\
-    from jbt.strategies import Strategy
-
-
-    class Wait(Strategy):
-        def hyperparameters(self):
-            return [
-                {"name": "wait", "type": int, "min": 0, "max": 50, "default": 1},
-                {"name": "size", "type": float, "min": 0.001, "max": 1.0, "default": 0.5},
-                {"name": "enabled", "type": bool, "default": True},
-            ]
-
-        def should_long(self):
-            return self.hp["enabled"] and self.index == self.hp["wait"]
-
-        def go_long(self):
-            self.buy = self.hp["size"], self.price
-    """
 )
 
 ROUTE = {"exchange": SAMPLE_EXCHANGE, "symbol": SAMPLE_SYMBOL, "timeframe": "4h", "strategy": "Wait"}

@@ -6,32 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from strategy_sources import WAIT
 from typer.testing import CliRunner
 
 from jbt.cli import app
 
 from .kit import T0, M, random_walk
 from .projects import store_candles, write_project
-
-#: Enters at its call number ``wait`` (0 = the first call) with ``size`` units.
-WAIT = '''
-from jbt.strategies import Strategy
-
-
-class Wait(Strategy):
-    def hyperparameters(self):
-        return [
-            {"name": "wait", "type": int, "min": 0, "max": 50, "default": 1},
-            {"name": "size", "type": float, "min": 0.001, "max": 1.0, "default": 0.5},
-            {"name": "enabled", "type": bool, "default": True},
-        ]
-
-    def should_long(self):
-        return self.hp["enabled"] and self.index == self.hp["wait"]
-
-    def go_long(self):
-        self.buy = self.hp["size"], self.price
-'''
 
 #: Another strategy that also declares ``wait``.
 OTHER = '''
