@@ -1,0 +1,274 @@
+"""``jbt optimize`` as a function: check the request, split the period, run the study.
+
+Every input is checked (routes, strategies, search space, objectives, sampler, dates, candles)
+before the study is created or continued, so a bad command writes nothing. The period
+``[START, END)`` is resolved as ``jbt backtest`` resolves it, then split into a training period
+and a testing period (``--test 30%``: the last 30%, the split rounded down to a UTC day, or to
+the coarsest route timeframe for periods under 30 days; or ``--test-start DATE``). Each period's
+candles are loaded exactly as ``jbt backtest START END`` loads them, so every trial's metrics
+are those of ``jbt backtest`` with its ``--hp`` on each period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jbt.config import Config
+from jbt.constants import DAY_MS
+from jbt.errors import InputError
+from jbt.optimize.coordinator import SAMPLERS, Progress, RunStats, run_trials
+from jbt.optimize.executors import Executor, ProcessExecutor
+from jbt.optimize.objectives import check_custom, parse_objectives
+from jbt.optimize.space import build_space
+from jbt.optimize.study import StudySettings, TrialRecord, settings_mismatch
+from jbt.optimize.worker import PeriodData, WorkerSpec, content_key
+from jbt.timeframes import bar_open, to_ms
+
+DEFAULT_TEST = "30%"
+DEFAULT_BATCH = 16
+
+
+@dataclass
+class Started:
+    """Sent once the study is ready, before the first trial runs."""
+
+    settings: StudySettings
+    continued: bool  # the study existed
+    stored: int  # trials it had
+    target: int  # trials it will have
+    jobs: int
+    note: str | None = None  # e.g. the grid is smaller than --trials
+
+
+@dataclass
+class OptimizeResult:
+    settings: StudySettings
+    records: list[TrialRecord]
+    continued: bool
+    stored: int
+    stats: RunStats = field(default_factory=RunStats)
+    seconds: float = 0.0
+    note: str | None = None
+
+
+def default_study_name(routes: Sequence[Any]) -> str:
+    strategies = "+".join(dict.fromkeys(r.strategy for r in routes))
+    first = routes[0]
+    return f"{strategies}-{first.symbol}-{first.timeframe}"
+
+
+def parse_test(text: str | None) -> float:
+    """``30%`` or ``0.3``: the share of the period kept for testing."""
+    raw = (text or DEFAULT_TEST).strip()
+    try:
+        share = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise InputError(f"--test '{text}': give the testing share, e.g. --test 30%") from None
+    if not 0 < share < 1:
+        raise InputError(f"--test '{text}': the testing share must be between 0% and 100%")
+    return share
+
+
+def cmd_date(ms: int) -> str:
+    """A time as START/END arguments take it back exactly."""
+    from datetime import datetime, timezone
+
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if ms % DAY_MS == 0:
+        return dt.strftime("%Y-%m-%d")
+    if ms % 60_000 == 0:
+        return dt.strftime("%Y-%m-%dT%H:%M")
+    if ms % 1000 == 0:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+def split_period(start: int, end: int, share: float, routes: Sequence[Any]) -> int:
+    """Where testing starts: the last ``share`` of ``[start, end)``, rounded down to a UTC day
+    (to the coarsest route timeframe when the period is under 30 days)."""
+    coarsest = max((r.timeframe for r in routes), key=to_ms)
+    raw = start + int((end - start) * (1 - share))
+    cut = raw // DAY_MS * DAY_MS if end - start >= 30 * DAY_MS else int(bar_open(raw, coarsest))
+    if not start < cut < end:
+        raise InputError(
+            "the period is too short to split into training and testing; give a longer "
+            "period or --test-start DATE"
+        )
+    return cut
+
+
+def strategy_fingerprint(project: Path, name: str) -> str:
+    """A hash of the strategy folder's Python files (a changed strategy is another study)."""
+    folder = project / "strategies" / name
+    h = hashlib.blake2b(digest_size=12)
+    for path in sorted(folder.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def run(
+    config: Config,
+    project_dir: Path | str | None = None,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    trials: int = 100,
+    jobs: int = 1,
+    objectives: Sequence[str] | None = None,
+    sampler: str = "tpe",
+    seed: int = 0,
+    study: str | None = None,
+    test: str | None = None,
+    test_start: int | None = None,
+    min_trades: int = 1,
+    space: Sequence[str] = (),
+    hp: Sequence[str] = (),
+    batch: int = DEFAULT_BATCH,
+    storage: str | None = None,
+    executor: Executor | None = None,
+    on_start: Callable[[Started], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> OptimizeResult:
+    """Create or continue a study and bring it to ``trials`` trials.
+
+    The candles are read from the database bound by :func:`jbt.models.open_database` (opened
+    from the config when none is); the study goes to ``storage`` (an SQLAlchemy URL; default:
+    the same database). ``executor`` runs the trials (default: ``jobs`` local processes).
+    """
+    from jbt import routes as routes_mod
+    from jbt.models import database_proxy, open_database
+    from jbt.modes.backtest_mode import _load
+    from jbt.optimize.storage import StudyStore
+
+    began = time.perf_counter()
+    project = Path(project_dir) if project_dir is not None else config.project_dir
+    if trials < 1:
+        raise InputError("--trials must be at least 1")
+    if jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    if batch < 1:
+        raise InputError("--batch must be at least 1")
+    if min_trades < 0:
+        raise InputError("--min-trades cannot be negative")
+    if seed < 0:
+        raise InputError("--seed must be a non-negative integer")
+    if sampler not in SAMPLERS:
+        raise InputError(f"--sampler {sampler}: use one of {', '.join(SAMPLERS)}")
+    if test is not None and test_start is not None:
+        raise InputError("give --test or --test-start, not both")
+    share = parse_test(test) if test_start is None else None
+    objs = parse_objectives(objectives)
+    if sampler == "cmaes" and len(objs) > 1:
+        raise InputError("--sampler cmaes optimises one objective; use tpe or nsga2 for two")
+
+    declared = routes_mod.load_routes(project)
+    routes, extra = declared.routes, declared.extra_candles
+    strategies = routes_mod.load_strategies(project, routes)
+    names = [r.strategy for r in routes]
+    search = build_space(strategies, names, space, hp)
+    check_custom(objs, strategies[routes[0].strategy])
+    note = None
+    target = trials
+    if sampler == "grid":
+        size = search.grid_size()
+        if size < trials:
+            target = size
+            note = f"the grid has {size:,} points: {size:,} trials"
+    if start is not None and end is not None and end <= start:
+        raise InputError("END must be after START")
+
+    if database_proxy.obj is None:
+        open_database(config.database_url())
+    whole = _load(config, routes, extra, start, end)
+    p_start, p_end = whole.start, whole.end
+    del whole
+    if test_start is not None:
+        if not p_start < test_start < p_end:
+            raise InputError(
+                f"--test-start {cmd_date(test_start)} must be inside the period "
+                f"{cmd_date(p_start)} .. {cmd_date(p_end)}"
+            )
+        cut = test_start
+    else:
+        cut = split_period(p_start, p_end, share, routes)
+    loaded = {"train": _load(config, routes, extra, p_start, cut),
+              "test": _load(config, routes, extra, cut, p_end)}
+    arrays = {name: dict(ld.candles) for name, ld in loaded.items()}
+    periods = tuple(
+        PeriodData(name, ld.start, ld.end, dict(ld.base_tf), dict(ld.filled))
+        for name, ld in loaded.items()
+    )
+
+    import optuna
+
+    from jbt import __version__
+
+    name = study or default_study_name(routes)
+    settings = StudySettings(
+        name=name, routes=tuple(routes), extra=tuple(extra), objectives=tuple(objs),
+        sampler=sampler, seed=seed, batch=batch, space=search, min_trades=min_trades,
+        train=(p_start, cut), test=(cut, p_end),
+        backtest=dict(config.snapshot()["backtest"]),
+        data={p: {f"{e}:{s}": content_key(a) for (e, s), a in arrays[p].items()}
+              for p in arrays},
+        strategies={s: strategy_fingerprint(project, s) for s in dict.fromkeys(names)},
+        test_share=None if share is None else f"{share * 100:g}%",
+        versions={"jbt": __version__, "optuna": optuna.__version__},
+        created_at=int(time.time() * 1000),
+    )
+    spec = WorkerSpec(
+        project_dir=str(project), config=config, routes=tuple(routes), extra=tuple(extra),
+        periods=periods, space=search, objectives=tuple(objs), min_trades=min_trades,
+    )
+
+    store = StudyStore(storage or config.database_url())
+    try:
+        found = store.find(name)
+        stored: list[TrialRecord] = []
+        continued = found is not None
+        if found is not None:
+            sid, had = found
+            if had is None:
+                if store.trials_count(sid):
+                    raise InputError(
+                        f"a study named '{name}' exists in the storage but was not made by jbt; "
+                        "choose another --study NAME"
+                    )
+                store.adopt(sid, settings)
+            else:
+                reason = settings_mismatch(had, settings)
+                if reason:
+                    raise InputError(reason)
+                settings = had
+                stored = store.trials(sid)
+        stats = RunStats()
+        if on_start is not None:
+            on_start(Started(settings, continued, len(stored), max(target, len(stored)),
+                             jobs if executor is None else executor.jobs, note))
+        if target <= len(stored):
+            return OptimizeResult(settings, stored, continued, len(stored), stats,
+                                  time.perf_counter() - began, note)
+        if found is None:
+            sid = store.create(settings)
+        executor = executor if executor is not None else ProcessExecutor(jobs)
+        done = False
+        try:
+            executor.start(spec, arrays, strategies)
+            records = run_trials(settings, sid, store, executor, target, stored,
+                                 on_progress=on_progress, should_stop=should_stop, stats=stats)
+            done = True
+        finally:
+            executor.close(cancel=not done)
+        return OptimizeResult(settings, records, continued, len(stored), stats,
+                              time.perf_counter() - began, note)
+    finally:
+        store.close()
