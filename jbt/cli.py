@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
 from jbt import __version__
 from jbt.errors import JbtError
@@ -317,6 +318,18 @@ def backtest_command(
         "Strategy.NAME=VALUE sets it for that strategy only. Checked against the declared type "
         "and min/max.",
     ),
+    from_study: str = typer.Option(
+        None, "--from-study", metavar="NAME",
+        help="Run a trial of this study (jbt optimize): its routes and hyperparameters; START "
+        "and END default to the study's testing period.",
+    ),
+    rank: int = typer.Option(
+        1, "--rank", min=1, help="With --from-study: the trial of this rank (1 = the best).",
+    ),
+    storage: str = typer.Option(
+        None, "--storage", metavar="URL",
+        help="With --from-study: where the study is (default: the project's database).",
+    ),
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
@@ -328,20 +341,35 @@ def backtest_command(
     config = st.config()
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
-    strategies = hyperparameters = None
-    if hp:
+    strategies = hyperparameters = routes = extra = None
+    console = Console(highlight=False, soft_wrap=True)
+    if from_study is not None:
+        from jbt.modes import optimize_mode
+
+        trial = optimize_mode.backtest_of_trial(config, st.project_dir, from_study, rank,
+                                                hp or [], storage)
+        routes, extra, strategies, hyperparameters = (
+            trial.routes, trial.extra, trial.strategies, trial.hyperparameters)
+        if start_ms is None and end_ms is None:
+            start_ms, end_ms = trial.test
+        console.print(trial.describe(start_ms, end_ms), markup=False)
+    elif hp:
         from jbt import routes as routes_mod
         from jbt.strategies.hyperparameters import from_assignments
 
         declared = routes_mod.load_routes(st.project_dir).routes
         strategies = routes_mod.load_strategies(st.project_dir, declared)
         hyperparameters = from_assignments(hp, [r.strategy for r in declared], strategies)
+    elif storage is not None or rank != 1:
+        from jbt.errors import InputError
+
+        raise InputError("--rank and --storage go with --from-study NAME")
     st.open_db()
     result = backtest_mode.run(
-        config, None, start_ms, end_ms, project_dir=st.project_dir, save=not no_save,
+        config, routes, start_ms, end_ms, project_dir=st.project_dir, save=not no_save,
         fast_path=not walk_all, strategies=strategies, hyperparameters=hyperparameters,
+        extra_candles=extra,
     )
-    console = Console(highlight=False, soft_wrap=True)
     _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
                        json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)
     took = f"engine {result.duration_s:.2f}s, loading {result.extra.get('load_s', 0.0):.2f}s"
@@ -413,6 +441,224 @@ def sessions_show_command(
     console.print(f"Session {result.session_id}, saved {fmt_time(result.extra['created_at'])} UTC")
     _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
                        json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)
+
+
+# --- jbt optimize ----------------------------------------------------------------------------
+
+
+class _OptimizeGroup(typer.core.TyperGroup):
+    """``jbt optimize [START] [END] ...`` runs a study; ``show``, ``list`` and ``delete`` are
+    subcommands. Anything that is not a subcommand's name goes to the hidden ``run``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+optimize_app = typer.Typer(
+    cls=_OptimizeGroup,
+    help="Search strategy hyperparameters (Optuna): seeded, resumable, scored on a training "
+    "and a testing period. 'jbt optimize show NAME' prints a study again; 'jbt optimize list' "
+    "lists them.",
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+app.add_typer(optimize_app, name="optimize")
+StorageOpt = Annotated[
+    str | None,
+    typer.Option("--storage", metavar="URL",
+                 help="Where studies are kept: an SQLAlchemy URL, e.g. postgresql://... "
+                 "(default: the project's database)."),
+]
+
+
+@optimize_app.command("run", hidden=True)
+@handle_errors
+def optimize_command(
+    ctx: typer.Context,
+    start: str = typer.Argument(
+        None, help="First moment, UTC (default: the first with the full warm-up stored)."
+    ),
+    end: str = typer.Argument(
+        None, help="End, UTC, exclusive (default: the stored end)."
+    ),
+    trials: int = typer.Option(100, "--trials", "-n", help="Trials the study should have."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes running trials."),
+    objective: list[str] = typer.Option(
+        None, "--objective", "-o", metavar="METRIC[:max|:min]",
+        help="What to optimise on training: any report metric (sharpe, sortino, calmar, "
+        "omega, net_profit, max_drawdown, win_rate, ...) or 'custom' (the strategy's "
+        "objective(self, result)). Default: sharpe. Give it twice for two objectives.",
+    ),
+    sampler: str = typer.Option(
+        "tpe", "--sampler", help="tpe, random, cmaes, grid or nsga2."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler: same seed, same trials."),
+    study: str = typer.Option(
+        None, "--study", metavar="NAME",
+        help="Study name; the same name continues it (default: STRATEGY-SYMBOL-TIMEFRAME).",
+    ),
+    test: str = typer.Option(
+        None, "--test", metavar="SHARE",
+        help="Share of the period kept for testing, at its end (default 30%).",
+    ),
+    test_start: str = typer.Option(
+        None, "--test-start", metavar="DATE", help="Testing starts at DATE (instead of --test).",
+    ),
+    min_trades: int = typer.Option(
+        1, "--min-trades", help="Trials with fewer training trades are infeasible."
+    ),
+    space: list[str] = typer.Option(
+        None, "--space", metavar="NAME=LO:HI[:STEP]",
+        help="Narrow a hyperparameter's range (inside its declared min/max), or NAME=A,B a "
+        "categorical's options (repeatable).",
+    ),
+    hp: list[str] = typer.Option(
+        None, "--hp", metavar="NAME=VALUE",
+        help="Fix a hyperparameter instead of searching it (repeatable), as in jbt backtest.",
+    ),
+    batch: int = typer.Option(
+        16, "--batch",
+        help="Trials asked from the sampler at a time (part of the study; keep it at least "
+        "twice --jobs).",
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="Trials shown at the end."),
+    storage: StorageOpt = None,
+) -> None:
+    """Search the routes' strategy hyperparameters: trials on a training period, each also
+    run on the testing period. The same command continues an interrupted study. Also:
+    'jbt optimize show NAME', 'jbt optimize list', 'jbt optimize delete NAME'."""
+    import time
+
+    from rich.console import Console
+
+    from jbt.dates import parse_date
+    from jbt.modes import optimize_mode
+    from jbt.optimize.report import ProgressBar, render_study
+
+    st = state(ctx)
+    config = st.config()
+    start_ms = parse_date(start, name="START") if start else None
+    end_ms = parse_date(end, name="END") if end else None
+    test_ms = parse_date(test_start, name="--test-start") if test_start else None
+    st.open_db()
+    console = Console(highlight=False, soft_wrap=True)
+    began = time.perf_counter()
+    with ProgressBar(console) as bar:
+        try:
+            result = optimize_mode.run(
+                config, st.project_dir, start=start_ms, end=end_ms, trials=trials, jobs=jobs,
+                objectives=objective, sampler=sampler, seed=seed, study=study, test=test,
+                test_start=test_ms, min_trades=min_trades, space=space or (), hp=hp or (),
+                batch=batch, storage=storage, on_start=bar.started, on_progress=bar.update,
+            )
+        except KeyboardInterrupt:
+            if bar.settings is None:
+                raise
+            bar.__exit__()
+            _err(f"interrupted: study {_escape(bar.settings.name)} has {bar.done:,} trials "
+                 "saved; run the same command to continue")
+            raise typer.Exit(130) from None
+    render_study(result.settings, result.records, console, top=top)
+    ran = result.stats.ran
+    took = time.perf_counter() - began
+    rate = f", {ran / took:,.1f} trials/s" if ran and took > 0 else ""
+    console.print(f"Ran {ran:,} trials in {took:,.1f}s{rate}; study {result.settings.name} has "
+                  f"{len(result.records):,}.", markup=False)
+    if ran and not any(r.status == "ok" for r in result.records) and all(
+        r.status == "failed" for r in result.records
+    ):
+        raise typer.Exit(1)
+
+
+@optimize_app.command("show")
+@handle_errors
+def optimize_show_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="Study name (see 'jbt optimize list')."),
+    top: int = typer.Option(10, "--top", min=1, help="Trials shown."),
+    json_path: Path = typer.Option(
+        None, "--json", dir_okay=False, help="Write the study (settings, every trial) as JSON."
+    ),
+    csv_path: Path = typer.Option(
+        None, "--csv", dir_okay=False,
+        help="Write one row per trial (params, both periods' metrics) as CSV.",
+    ),
+    chart_path: Path = typer.Option(
+        None, "--chart", dir_okay=False,
+        help="Write the study's charts (history, importances, parallel coordinates, heatmap) "
+        "as one offline HTML page.",
+    ),
+    storage: StorageOpt = None,
+) -> None:
+    """Print a study's top trials again, and write its exports."""
+    from rich.console import Console
+
+    from jbt.modes import optimize_mode
+    from jbt.optimize.report import header_lines, render_study, write_csv, write_json
+
+    st = state(ctx)
+    settings, records = optimize_mode.open_study(st.config(), name, storage)
+    console = Console(highlight=False, soft_wrap=True)
+    for line in header_lines(settings):
+        console.print(line, markup=False)
+    render_study(settings, records, console, top=top)
+    if json_path is not None:
+        console.print(f"Wrote {_escape(str(write_json(settings, records, json_path)))}")
+    if csv_path is not None:
+        console.print(f"Wrote {_escape(str(write_csv(settings, records, csv_path)))}")
+    if chart_path is not None:
+        from jbt.optimize.chart import write_study_chart
+
+        console.print(f"Wrote {_escape(str(write_study_chart(settings, records, chart_path)))}")
+
+
+@optimize_app.command("list")
+@handle_errors
+def optimize_list_command(ctx: typer.Context, storage: StorageOpt = None) -> None:
+    """The studies: name, created, routes, objective and sampler, trials, best value."""
+    from rich.console import Console
+
+    from jbt.optimize.report import studies_table
+    from jbt.optimize.storage import StudyStore
+
+    store = StudyStore(storage or state(ctx).config().database_url(), create=False)
+    try:
+        rows = store.studies()
+    finally:
+        store.close()
+    console = Console(highlight=False, soft_wrap=True)
+    if not rows:
+        console.print("No studies yet: 'jbt optimize' starts one.")
+        return
+    console.print(studies_table(rows))
+
+
+@optimize_app.command("delete")
+@handle_errors
+def optimize_delete_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="Study name."),
+    yes: bool = typer.Option(False, "--yes", help="Really delete it and all its trials."),
+    storage: StorageOpt = None,
+) -> None:
+    """Delete a study and its trials."""
+    from jbt.errors import InputError
+    from jbt.modes import optimize_mode
+    from jbt.optimize.storage import StudyStore
+
+    config = state(ctx).config()
+    _, records = optimize_mode.open_study(config, name, storage)
+    if not yes:
+        raise InputError(f"this deletes study '{name}' and its {len(records):,} trials; "
+                         "add --yes to go ahead")
+    store = StudyStore(storage or config.database_url(), create=False)
+    try:
+        store.delete(name)
+    finally:
+        store.close()
+    typer.echo(f"Deleted study {name} ({len(records):,} trials).")
 
 
 # --- jbt new ---------------------------------------------------------------------------------

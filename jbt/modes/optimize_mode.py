@@ -272,3 +272,98 @@ def run(
                               time.perf_counter() - began, note)
     finally:
         store.close()
+
+
+def open_study(config: Config, name: str, storage: str | None = None
+               ) -> tuple[StudySettings, list[TrialRecord]]:
+    """A stored study's settings and trials (read only); an error naming the studies there
+    when there is no such study."""
+    from jbt.optimize.storage import StudyStore
+
+    store = StudyStore(storage or config.database_url(), create=False)
+    try:
+        found = store.find(name)
+        if found is None or found[1] is None:
+            names = [row.name for row in store.studies()]
+            hint = f"; the studies are: {', '.join(names)}" if names else (
+                "; there are none yet: run jbt optimize")
+            raise InputError(f"no study named '{name}'{hint}")
+        return found[1], store.trials(found[0])
+    finally:
+        store.close()
+
+
+def trial_by_rank(settings: StudySettings, records: Sequence[TrialRecord],
+                  rank: int) -> TrialRecord:
+    """The trial at ``rank`` (1 = the best) of the study's ranking."""
+    from jbt.optimize.study import ranked
+
+    order = ranked(settings, records)
+    if rank < 1:
+        raise InputError("--rank starts at 1 (the best trial)")
+    if rank > len(order):
+        raise InputError(
+            f"study '{settings.name}' has {len(order)} feasible trial"
+            f"{'s' if len(order) != 1 else ''}; --rank must be at most {len(order)}"
+            if order else f"study '{settings.name}' has no feasible trial yet"
+        )
+    return order[rank - 1]
+
+
+@dataclass
+class StudyTrial:
+    """What ``jbt backtest --from-study NAME --rank K`` runs."""
+
+    settings: StudySettings
+    record: TrialRecord
+    rank: int
+    routes: list[Any]
+    extra: list[tuple[str, str, str]]
+    strategies: dict[str, type]
+    hyperparameters: dict[str, dict[str, Any]]
+    test: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self, start: int | None, end: int | None) -> str:
+        s = self.settings
+        hp = " ".join(f"--hp {a}" for a in s.space.hp_args(self.record.params))
+        if (start, end) == s.test:
+            period = "the study's testing period"
+        elif (start, end) == s.train:
+            period = "the study's training period"
+        else:
+            period = "the period given"
+        lines = [f"Study {s.name}, trial {self.record.number} (rank {self.rank}): {hp}; "
+                 f"{period}"]
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def backtest_of_trial(config: Config, project_dir: Path | str, name: str, rank: int,
+                      hp: Sequence[str] = (), storage: str | None = None) -> StudyTrial:
+    """The routes and hyperparameters of a study's trial (``--hp`` given on top)."""
+    from jbt import routes as routes_mod
+    from jbt.strategies.hyperparameters import from_assignments
+
+    project = Path(project_dir)
+    settings, records = open_study(config, name, storage)
+    record = trial_by_rank(settings, records, rank)
+    routes = list(settings.routes)
+    strategies = routes_mod.load_strategies(project, routes)
+    overrides = settings.space.overrides(record.params)
+    for s, values in from_assignments(list(hp), [r.strategy for r in routes],
+                                      strategies).items():
+        overrides.setdefault(s, {}).update(values)
+    notes = []
+    changed = [s for s, h in settings.strategies.items()
+               if (project / "strategies" / s).is_dir() and strategy_fingerprint(project, s) != h]
+    if changed:
+        notes.append(f"{', '.join(f'strategies/{s}' for s in changed)} changed since the "
+                     "study ran")
+    now = dict(config.snapshot()["backtest"])
+    diff = [k for k in sorted(set(now) | set(settings.backtest))
+            if now.get(k) != settings.backtest.get(k)]
+    if diff:
+        notes.append(f"config.toml [backtest] differs from the study's: {', '.join(diff)}")
+    return StudyTrial(settings, record, rank, routes, list(settings.extra), strategies,
+                      overrides, settings.test, notes)
