@@ -1,0 +1,213 @@
+"""Benchmark ``jbt optimize``: the example EMA cross (two integer hyperparameters) at 1h on one
+year of seeded 1m candles (525,600, the generator of bench_backtest.py), 200 TPE trials.
+
+    python bench/bench_optimize.py               # 200 trials
+    python bench/bench_optimize.py --trials 100
+
+It builds a project in a temporary folder (routes, EmaCross, the year in SQLite), then in one
+sitting:
+
+1. runs the study with ``--jobs 1`` and with ``--jobs 2`` (fresh studies, the same seed, so the
+   same 200 trials) and reports trials per second over the trials phase (from the first batch
+   to the last, after loading the candles);
+2. runs the same 200 trials' backtests (training and testing period each) one after the other
+   in this process on one reused runner — the work the workers do, with no optimiser, storage
+   or processes — and reports the optimiser and storage overhead of ``--jobs 1`` against it;
+3. samples the proportional set size (PSS, /proc/PID/smaps_rollup) of the two workers of the
+   ``--jobs 2`` run, and compares their sum with the PSS of one ``jbt backtest`` of the year
+   in a fresh process.
+
+Targets on a 2-core machine: ``--jobs 2`` >= 1.7x ``--jobs 1``; overhead <= 10%; workers' PSS
+<= 1.5x one backtest's. The load average is printed with the figures: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SPACE = ("fast=2:50", "slow=10:200")
+ONE_BACKTEST = """
+import sys, json
+from pathlib import Path
+from jbt.config import load_config
+from jbt.models import open_database
+from jbt.modes import backtest_mode
+root = Path(sys.argv[1])
+config = load_config(root)
+open_database(config.database_url())
+result = backtest_mode.run(config, project_dir=root, save=False)
+pss = rss = 0
+for line in open("/proc/self/smaps_rollup"):
+    if line.startswith("Pss:"):
+        pss = int(line.split()[1])
+    elif line.startswith("Rss:"):
+        rss = int(line.split()[1])
+print(json.dumps({"pss_kb": pss, "rss_kb": rss, "trades": len(result.trades)}))
+"""
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def make_project(folder: Path) -> None:
+    from bench_backtest import make_candles
+
+    from jbt.candles import insert_candles
+    from jbt.models import close_database, open_database
+
+    (folder / "strategies").mkdir(parents=True)
+    shutil.copytree(ROOT / "strategies" / "EmaCross", folder / "strategies" / "EmaCross")
+    (folder / "routes.py").write_text('routes = [("bench", "BTC-USDT", "1h", "EmaCross")]\n')
+    (folder / "config.toml").write_text("[backtest]\nfee = 0.001\nwarmup_candles = 210\n")
+    open_database(f"sqlite:///{folder / 'db.sqlite3'}")
+    insert_candles("bench", "BTC-USDT", "1m", make_candles())
+    close_database()
+
+
+def run_study(folder: Path, jobs: int, trials: int, sample_pss: bool):
+    from jbt.config import load_config
+    from jbt.modes import optimize_mode
+    from jbt.optimize.executors import ProcessExecutor
+
+    config = load_config(folder)
+    executor = ProcessExecutor(jobs)
+    marks: dict[str, float] = {}
+    peak = {"sum": 0, "last": 0}
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.wait(0.1):
+            pids = executor.worker_pids()
+            if len(pids) == jobs:
+                total = sum(pss_kb(p) for p in pids)
+                peak["sum"] = max(peak["sum"], total)
+                peak["last"] = total
+
+    def on_progress(p) -> None:
+        if p.record is not None and "first" not in marks:
+            marks["first"] = time.perf_counter()
+
+    watcher = threading.Thread(target=sampler, daemon=True)
+    if sample_pss:
+        watcher.start()
+    began = time.perf_counter()
+    started: dict[str, float] = {}
+    result = optimize_mode.run(
+        config, folder, trials=trials, jobs=jobs, seed=0, study=f"bench-jobs{jobs}",
+        space=SPACE, executor=executor, on_progress=on_progress,
+        on_start=lambda info: started.setdefault("t", time.perf_counter()),
+    )
+    end = time.perf_counter()
+    stop.set()
+    if sample_pss:
+        watcher.join()
+    return {
+        "result": result,
+        "total_s": end - began,
+        "trials_s": end - started["t"],
+        "coordinator_s": result.stats.ask_s + result.stats.tell_s + result.stats.save_s,
+        "save_s": result.stats.save_s,
+        "ask_s": result.stats.ask_s,
+        "pss_peak_kb": peak["sum"],
+        "pss_last_kb": peak["last"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    args = parser.parse_args()
+    n = args.trials
+
+    from jbt.config import load_config
+    from jbt.models import close_database, open_database
+    from jbt.modes.backtest_mode import _load
+    from jbt.optimize.worker import PeriodData, TrialRunner, WorkerSpec
+
+    tmp = Path(tempfile.mkdtemp(prefix="jbt-bench-opt-"))
+    os.environ["JBT_CACHE_DIR"] = str(tmp / "cache")
+    try:
+        t = time.perf_counter()
+        make_project(tmp / "proj")
+        folder = tmp / "proj"
+        print(f"project with the seeded 1m year in {time.perf_counter() - t:.1f}s; "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+
+        one = run_study(folder, 1, n, sample_pss=False)
+        two = run_study(folder, 2, n, sample_pss=True)
+        r1, r2 = one["result"], two["result"]
+        same = [(r.params, r.values, r.test_values) for r in r1.records] == [
+            (r.params, r.values, r.test_values) for r in r2.records]
+
+        # the same trials' backtests, back to back, on one runner in this process
+        config = load_config(folder)
+        open_database(config.database_url())
+        s = r1.settings
+        periods = {"train": _load(config, list(s.routes), list(s.extra), *s.train),
+                   "test": _load(config, list(s.routes), list(s.extra), *s.test)}
+        spec = WorkerSpec(str(folder), config, s.routes, s.extra,
+                          tuple(PeriodData(k, v.start, v.end, dict(v.base_tf), dict(v.filled))
+                                for k, v in periods.items()),
+                          s.space, s.objectives, s.min_trades)
+        runner = TrialRunner(spec, {k: v.candles for k, v in periods.items()})
+        runner.run(0, r1.records[0].params)  # warm: imports and caches, as a worker's first
+        t = time.perf_counter()
+        for r in r1.records:
+            runner.run(r.number, r.params)
+        plain = time.perf_counter() - t
+        close_database()
+
+        proc = subprocess.run([sys.executable, "-c", ONE_BACKTEST, str(folder)],
+                              capture_output=True, text=True, check=True, cwd=ROOT)
+        import json
+
+        single = json.loads(proc.stdout.strip().splitlines()[-1])
+
+        rate1, rate2 = n / one["trials_s"], n / two["trials_s"]
+        overhead = one["trials_s"] / plain - 1
+        pss_ratio = two["pss_peak_kb"] / single["pss_kb"]
+        print(f"EMA cross at 1h (fast 2..50, slow 10..200), {n} TPE trials (seed 0), each a "
+              "training (70%) and a testing (30%) backtest of the year")
+        print(f"  same trials and values with --jobs 1 and --jobs 2: {same}")
+        print(f"  --jobs 1: {rate1:6.2f} trials/s  ({one['trials_s']:.2f}s trials phase, "
+              f"{one['total_s']:.2f}s in all)")
+        print(f"  --jobs 2: {rate2:6.2f} trials/s  ({two['trials_s']:.2f}s trials phase, "
+              f"{two['total_s']:.2f}s in all)")
+        print(f"  speed-up --jobs 2 / --jobs 1: {rate2 / rate1:.2f}x   (target >= 1.7x)")
+        print(f"  {n} plain runs of the trials on one reused runner: {plain:.2f}s "
+              f"({plain / n * 1000:.1f} ms a trial)")
+        print(f"  overhead of --jobs 1 against them: {overhead * 100:+.1f}%   (target <= 10%)")
+        print(f"  coordinator time a trial (ask {one['ask_s'] / n * 1000:.2f} ms, store "
+              f"{one['save_s'] / n * 1000:.2f} ms, all {one['coordinator_s'] / n * 1000:.2f} ms;"
+              " it overlaps the workers' backtests)")
+        print(f"  workers' PSS with --jobs 2: {two['pss_peak_kb'] / 1024:.0f} MB at peak "
+              f"({two['pss_last_kb'] / 1024:.0f} MB at the end); one jbt backtest of the year: "
+              f"{single['pss_kb'] / 1024:.0f} MB (RSS {single['rss_kb'] / 1024:.0f} MB)")
+        print(f"  ratio: {pss_ratio:.2f}x   (target <= 1.5x)")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
