@@ -557,7 +557,7 @@ def optimize_command(
             if bar.settings is None:
                 raise
             bar.__exit__()
-            _err(f"interrupted: study {_escape(bar.settings.name)} has {bar.done:,} trials "
+            _err(f"interrupted: study {_escape(bar.settings.name)} has {bar.saved:,} trials "
                  "saved; run the same command to continue")
             raise typer.Exit(130) from None
     render_study(result.settings, result.records, console, top=top)

@@ -34,7 +34,8 @@ SAMPLERS = ("tpe", "random", "cmaes", "grid", "nsga2")
 class Progress:
     """Sent after every trial the run finishes (``record``), and once before the first."""
 
-    done: int  # trials stored, in all runs of the study
+    done: int  # trials finished, in all runs of the study
+    saved: int  # of which stored (whole batches)
     total: int  # trials the study will have at the end of this run
     new: int  # trials finished by this run
     best: TrialRecord | None  # the best feasible trial so far (first objective)
@@ -127,7 +128,7 @@ def run_trials(
         best = _best(settings, best, r)
     front = len(pareto_numbers(settings, records))
     if on_progress is not None:
-        on_progress(Progress(n_stored, max(n_trials, n_stored), 0, best, front))
+        on_progress(Progress(n_stored, n_stored, max(n_trials, n_stored), 0, best, front))
     if n_trials <= n_stored:
         return records
 
@@ -208,8 +209,8 @@ def run_trials(
                 best = _best(settings, best, r)
                 new += 1
                 if on_progress is not None:
-                    on_progress(Progress(len(records) + len(fresh), n_trials, new, best, front,
-                                         r))
+                    on_progress(Progress(len(records) + len(fresh), len(records), n_trials,
+                                         new, best, front, r))
             t0 = time.perf_counter()
             store.save(study_id, settings, fresh)
             stats.save_s += time.perf_counter() - t0
@@ -218,6 +219,8 @@ def run_trials(
             records.extend(fresh)
             if settings.multi:
                 front = len(pareto_numbers(settings, records))
+            if on_progress is not None:
+                on_progress(Progress(len(records), len(records), n_trials, new, best, front))
             if should_stop is not None and should_stop():
                 for _, _, other in pending:
                     if other is not None:

@@ -281,6 +281,7 @@ class ProgressBar:
         self.task: Any = None
         self.settings: StudySettings | None = None
         self.done = 0
+        self.saved = 0
         self.new = 0
         self.began = 0.0
 
@@ -310,7 +311,7 @@ class ProgressBar:
             self.console.print(f"{info.stored:,} trials stored; running up to {info.target:,}.")
         if info.note:
             self.console.print(f"Note: {info.note}.", markup=False)
-        self.done = info.stored
+        self.done = self.saved = info.stored
         if info.target <= info.stored:
             return
         self.bar = Progress(
@@ -328,6 +329,7 @@ class ProgressBar:
         import time
 
         self.done = p.done
+        self.saved = p.saved
         self.new = p.new
         if self.bar is None or self.settings is None:
             return

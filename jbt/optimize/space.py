@@ -317,7 +317,7 @@ def _range(key: str, strategy: str, item: Mapping[str, Any], kind: str,
 
 
 def _choices(key: str, strategy: str, item: Mapping[str, Any], text: str) -> tuple[Any, ...]:
-    if ":" in text and _kind(item) != "categorical":
+    if ":" in text and _kind(item) == "bool":
         raise InputError(f"--space {key}={text}: {key} is a bool; give true,false or one of them")
     out: list[Any] = []
     for part in text.split(","):
