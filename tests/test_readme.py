@@ -63,6 +63,10 @@ def resolve(root, words: list[str]):
             break
         command = sub
         rest.pop(0)
+    # a group that runs a hidden default command (jbt optimize [START] [END] ...)
+    default = getattr(command, "commands", {}).get("run")
+    if default is not None and default.hidden:
+        command = default
     return command, rest, global_opts
 
 
@@ -93,6 +97,7 @@ def test_every_command_and_option_in_the_readme_exists():
             f"README names an unknown command: {line!r}"
         )
         seen_commands.add(command.name)
+        seen_commands.update(w for w in words[:1] if w in root.commands)
         allowed = option_names(command) | global_opts
         for word in rest:
             if word.startswith("--"):

@@ -305,3 +305,13 @@ def test_show_and_delete_need_a_study(project, tmp_path):
     assert res.exit_code == 0 and "Deleted study gone (3 trials)." in res.output
     res = invoke(root, "optimize", "list")
     assert "No studies yet" in res.output
+
+
+def test_a_study_whose_every_trial_fails_exits_1_with_the_error(tmp_path):
+    root = make_project(tmp_path, route="Mixed")
+    res = invoke(root, "optimize", "--trials", "4", "--batch", "2", "--hp", "boom=true",
+                 "--study", "boom")
+    assert res.exit_code == 1, res.output
+    assert "Top 0 of 4 trials (0 feasible, 0 infeasible, 4 failed)" in res.output
+    assert f"trial 0: training period: strategies/Mixed/__init__.py line {BOOM_LINE}" in res.output
+    assert "No feasible trial yet." in res.output
