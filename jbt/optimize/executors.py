@@ -36,6 +36,13 @@ Arrays = Mapping[str, Mapping[tuple[str, str], np.ndarray]]
 class WorkerCrashed(JbtError):
     """A worker process died (killed, out of memory, a strategy that ended the process)."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "a worker process died while running trials (killed, out of memory, or a strategy "
+            "that ended the process); the trials saved so far are kept: run the same command "
+            "to continue"
+        )
+
 
 class Batch(Protocol):
     def outcomes(self) -> Iterator[TrialOutcome]:
@@ -103,11 +110,7 @@ class _FutureBatch:
             try:
                 yield future.result()
             except BrokenProcessPool as exc:
-                raise WorkerCrashed(
-                    "a worker process died while running trials (killed, out of memory, or a "
-                    "strategy that ended the process); the trials saved so far are kept: run "
-                    "the same command to continue"
-                ) from exc
+                raise WorkerCrashed() from exc
 
     def cancel(self) -> None:
         for future in self.futures:
@@ -143,8 +146,13 @@ class ProcessExecutor:
         )
 
     def submit(self, tasks: Sequence[Task]) -> _FutureBatch:
+        from concurrent.futures.process import BrokenProcessPool
+
         assert self._pool is not None, "start() first"
-        batch = _FutureBatch([self._pool.submit(run_trial, n, dict(p)) for n, p in tasks])
+        try:
+            batch = _FutureBatch([self._pool.submit(run_trial, n, dict(p)) for n, p in tasks])
+        except BrokenProcessPool as exc:
+            raise WorkerCrashed() from exc
         self._pending = [b for b in self._pending if not all(f.done() for f in b.futures)]
         self._pending.append(batch)
         return batch

@@ -90,6 +90,24 @@ MIXED = textwrap.dedent('''
 ''')
 BOOM_LINE = next(i for i, line in enumerate(MIXED.splitlines(), 1) if "raise ValueError" in line)
 
+#: Ends its worker process (as a strategy calling os._exit or a crash in C code would) when
+#: ``n`` is 3.
+CRASH = textwrap.dedent('''
+    import os
+
+    from jbt.strategies import Strategy
+
+
+    class Crash(Strategy):
+        def hyperparameters(self):
+            return [{"name": "n", "type": int, "min": 1, "max": 6, "default": 1}]
+
+        def should_long(self):
+            if self.hp["n"] == 3 and self.index == 2:
+                os._exit(9)
+            return False
+''')
+
 CONFIG = """
 [backtest]
 starting_balance = 10000
@@ -101,7 +119,7 @@ warmup_candles = 45
 def make_project(root: Path, route: str = "Ema", timeframe: str = "1h") -> Path:
     write_project(
         root, routes=f'routes = [("sim", "BTC-USDT", "{timeframe}", "{route}")]',
-        strategies={"Ema": EMA, "Plain": PLAIN, "Mixed": MIXED}, config=CONFIG,
+        strategies={"Ema": EMA, "Plain": PLAIN, "Mixed": MIXED, "Crash": CRASH}, config=CONFIG,
     )
     store_candles(f"sqlite:///{root / 'db.sqlite3'}", "sim", "BTC-USDT", CANDLES)
     from jbt.models import close_database

@@ -315,3 +315,18 @@ def test_a_study_whose_every_trial_fails_exits_1_with_the_error(tmp_path):
     assert "Top 0 of 4 trials (0 feasible, 0 infeasible, 4 failed)" in res.output
     assert f"trial 0: training period: strategies/Mixed/__init__.py line {BOOM_LINE}" in res.output
     assert "No feasible trial yet." in res.output
+
+
+def test_a_worker_that_dies_stops_the_study_with_one_line_and_keeps_what_was_saved(tmp_path):
+    root = make_project(tmp_path, route="Crash")
+    # grid order is seeded: find where n = 3 comes, then expect the batches before it stored
+    res = invoke(root, "optimize", "--trials", "6", "--batch", "1", "--sampler", "grid",
+                 "--jobs", "2", "--study", "crash")
+    assert res.exit_code == 1, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert last == ("Error: a worker process died while running trials (killed, out of memory, "
+                    "or a strategy that ended the process); the trials saved so far are kept: "
+                    "run the same command to continue")
+    data = study_json(root, "crash")
+    assert all(t["params"]["n"] != 3 for t in data["trials"])
+    assert [t["number"] for t in data["trials"]] == list(range(len(data["trials"])))
