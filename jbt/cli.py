@@ -484,7 +484,9 @@ def optimize_command(
         None, help="End, UTC, exclusive (default: the stored end)."
     ),
     trials: int = typer.Option(100, "--trials", "-n", help="Trials the study should have."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes running trials."),
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", help="Worker processes running trials (default: one per CPU core)."
+    ),
     objective: list[str] = typer.Option(
         None, "--objective", "-o", metavar="METRIC[:max|:min]",
         help="What to optimise on training: any report metric (sharpe, sortino, calmar, "
@@ -542,6 +544,10 @@ def optimize_command(
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
     test_ms = parse_date(test_start, name="--test-start") if test_start else None
+    if jobs is None:
+        import os
+
+        jobs = os.cpu_count() or 1
     st.open_db()
     console = Console(highlight=False, soft_wrap=True)
     began = time.perf_counter()

@@ -251,9 +251,15 @@ def run(
                 settings = had
                 stored = store.trials(sid)
         stats = RunStats()
+        workers = jobs if executor is None else executor.jobs
+        if settings.batch < 2 * workers and target > len(stored):
+            slow = (f"batches of {settings.batch} keep at most {2 * settings.batch} trials "
+                    f"queued for {workers} workers; a larger --batch (part of the study) uses "
+                    "them better")
+            note = f"{note}; {slow}" if note else slow
         if on_start is not None:
             on_start(Started(settings, continued, len(stored), max(target, len(stored)),
-                             jobs if executor is None else executor.jobs, note))
+                             workers, note))
         if target <= len(stored):
             return OptimizeResult(settings, stored, continued, len(stored), stats,
                                   time.perf_counter() - began, note)

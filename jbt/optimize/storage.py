@@ -9,7 +9,7 @@ periods' metrics, the status and the error.
 
 Writing through Optuna's storage API costs several milliseconds a trial (an ORM round trip per
 field); a batch is written here with plain inserts into the same tables in one transaction, so a
-batch is stored whole or not at all, at well under a millisecond a trial.
+batch is stored whole or not at all, at about a millisecond a trial.
 """
 
 from __future__ import annotations
