@@ -12,10 +12,11 @@ On SQLite the store also keeps a packed read cache, ``candle_block``
 (:class:`jbt.models.CandleBlock`): the candles of each day-sized block (1440 candles of the
 timeframe) as one float64 blob, written by ``insert_candles`` and ``delete_candles`` in the same
 transaction as the rows. ``load_candles`` reads the blocks (one query, ``np.frombuffer``) instead
-of building a Python object for each of millions of values, and checks them against the rows
-first: the count of rows in the range and its first and last open time, read from the primary
-key. Blocks that disagree (a database written by an older jbt) make it read the rows, as before,
-and rebuild those blocks. Changes to the rows made outside the store (another program, a hand
+of building a Python object for each of millions of values, and checks them first: each block's
+CRC-32 checksum of its contents (written with it), then, against the rows, the count of rows in
+the range and its first and last open time, read from the primary key. Blocks that disagree (a
+database written by an older jbt, a block whose bytes were edited) make it read the rows, as
+before, and rebuild those blocks. Changes to the rows made outside the store (another program, a hand
 edit in the sqlite3 shell, even an ``UPDATE`` that keeps the count) fire triggers that delete the
 series' blocks, so a stale block is never read. PostgreSQL stores prices as DECIMAL(38,12), which
 rounds, so its rows could differ from a blob of the inserted floats: there the store writes and
@@ -25,6 +26,7 @@ reads no blocks, and ``load_candles`` always reads the rows.
 from __future__ import annotations
 
 import gc
+import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -148,9 +150,15 @@ def _check_rows(rows: np.ndarray, timeframe: str) -> np.ndarray:
 
 # --- the packed read cache (SQLite only) -----------------------------------------------------
 
-_BLOCK_COLUMNS = '"exchange", "symbol", "timeframe", "block_start", "count", "data"'
+_BLOCK_COLUMNS = '"exchange", "symbol", "timeframe", "block_start", "count", "data", "checksum"'
 _ROW_BYTES = 6 * 8
 _EMPTY_ROWS = np.empty((0, 6), dtype=np.float64)
+
+
+def block_checksum(key: tuple[str, str, str], block_start: int, count: int, data: bytes) -> int:
+    """CRC-32 of a block: its key, start and count, then its packed candles."""
+    head = "\x1f".join((*key, str(int(block_start)), str(int(count)))).encode()
+    return zlib.crc32(data, zlib.crc32(head))
 
 
 def _block_ms(timeframe: str) -> int:
@@ -196,13 +204,17 @@ def _read_blocks(
 ) -> list[np.ndarray] | None:
     """The arrays of the key's blocks starting in ``[first, last]``, in time order.
 
-    ``None`` when a block's blob does not hold ``count`` rows (not written by this store).
+    ``None`` when a block's blob does not hold ``count`` rows or does not match its checksum (not
+    written by this store, or changed since).
     """
     where, params = _blocks_where(db, key, first, last)
-    sql = f'SELECT "count", "data" FROM {_BLOCKS} WHERE {where} ORDER BY "block_start"'
+    sql = (f'SELECT "block_start", "count", "data", "checksum" FROM {_BLOCKS} WHERE {where} '
+           'ORDER BY "block_start"')
     arrays = []
-    for count, data in db.execute_sql(sql, params):
+    for block_start, count, data, checksum in db.execute_sql(sql, params):
         if len(data) != count * _ROW_BYTES:
+            return None
+        if checksum is None or checksum != block_checksum(key, block_start, count, data):
             return None
         arrays.append(np.frombuffer(data, dtype=np.float64).reshape(count, 6))
     return arrays
@@ -215,17 +227,19 @@ def _block_params(key: tuple[str, str, str], rows: np.ndarray, block_ms: int) ->
     starts = rows[:, 0].astype(np.int64) // block_ms * block_ms
     edges = np.flatnonzero(starts[1:] != starts[:-1]) + 1
     for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, len(rows)].tolist(), strict=True):
-        block = np.ascontiguousarray(rows[lo:hi])
-        yield (*key, int(starts[lo]), hi - lo, block.tobytes())
+        data = np.ascontiguousarray(rows[lo:hi]).tobytes()
+        start = int(starts[lo])
+        yield (*key, start, hi - lo, data, block_checksum(key, start, hi - lo, data))
 
 
 def _write_blocks(db: pw.Database, key: tuple[str, str, str], rows: np.ndarray) -> None:
     """Store (or replace) the blocks of time-sorted candles ``rows``."""
     p = db.param
     sql = (
-        f"INSERT INTO {_BLOCKS} ({_BLOCK_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+        f"INSERT INTO {_BLOCKS} ({_BLOCK_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
         f'ON CONFLICT ({_KEY}, "block_start") DO UPDATE '
-        'SET "count" = excluded."count", "data" = excluded."data"'
+        'SET "count" = excluded."count", "data" = excluded."data", '
+        '"checksum" = excluded."checksum"'
     )
     db.cursor().executemany(sql, _block_params(key, rows, _block_ms(key[2])))
 
@@ -414,8 +428,11 @@ def load_candles(
     key = (exchange, symbol, normalize(timeframe))
     start = None if start is None else int(start)
     end = None if end is None else int(end)
-    with db.atomic():  # one snapshot for the blocks and the rows they are checked against
-        loaded = _load_blocks(db, key, start, end)
+    try:
+        with db.atomic():  # one snapshot for the blocks and the rows they are checked against
+            loaded = _load_blocks(db, key, start, end)
+    except pw.OperationalError:  # blocks of an older schema in a database that cannot migrate
+        loaded = None
     if loaded is not None:
         return loaded
     block_ms = _block_ms(key[2])
@@ -521,6 +538,12 @@ def coverage() -> list[CoverageRow]:
             )
         )
     return rows
+
+
+def stored_symbols() -> list[tuple[str, str]]:
+    """Every stored (exchange, symbol), sorted."""
+    sql = f'SELECT DISTINCT "exchange", "symbol" FROM {_TABLE} ORDER BY "exchange", "symbol"'
+    return [(e, s) for e, s in _db().execute_sql(sql).fetchall()]
 
 
 def stored_timeframes(exchange: str, symbol: str) -> list[str]:

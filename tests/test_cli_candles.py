@@ -141,7 +141,7 @@ def test_duplicate_time_with_other_values(tmp_path):
     ("args", "message"),
     [
         (["coinbase", "BTCUSD", "--file", str(SAMPLE)],
-         "Error: symbol 'BTCUSD' must be written BASE-QUOTE, e.g. BTC-USDT"),
+         "Error: symbol 'BTCUSD' must be written BASE-QUOTE, like BTC-USDT; did you mean BTC-USD?"),
         (["coinbase", "BTC-USD", "--file", str(SAMPLE), "--timeframe", "2x"],
          "Error: unknown timeframe '2x'"),
         (["coinbase", "BTC-USD", "--file", str(SAMPLE), "--timeframe", "4h"],
