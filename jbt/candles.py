@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import peewee as pw
 
-from jbt.constants import CANDLE_COLUMNS
+from jbt.constants import CANDLE_COLUMNS, HOUR_MS
+from jbt.dates import format_ms, now_ms
 from jbt.errors import InputError
 from jbt.models import (
     BLOCK_CANDLES,
@@ -53,6 +54,9 @@ _KEY = '"exchange", "symbol", "timeframe"'
 _ROW_DTYPE = np.dtype([(name, np.float64) for name in CANDLE_COLUMNS])
 # Rows per statement when PostgreSQL gets multi-row VALUES lists.
 _PG_PAGE = 5_000
+#: How far after now a candle may open (clocks differ); a later one is refused: no exchange
+#: has it, and a backtest must never stretch its period to it.
+FUTURE_TOLERANCE_MS = HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,12 @@ def _check_rows(rows: np.ndarray, timeframe: str) -> np.ndarray:
     misaligned = np.flatnonzero(bar_open(ts_int, timeframe) != ts_int)
     if len(misaligned):
         raise InputError(f"candle timestamp {ts_int[misaligned[0]]} is not aligned to {timeframe}")
+    future = np.flatnonzero(ts_int > now_ms() + FUTURE_TOLERANCE_MS)
+    if len(future):
+        raise InputError(
+            f"a candle opens at {format_ms(int(ts_int[future[0]]))} UTC, in the future: no "
+            "exchange has it yet, so nothing was stored (is the timestamp in the right unit?)"
+        )
     return arr
 
 

@@ -276,11 +276,13 @@ def _load(
         a, b = _missing_bounds(inside, first, step, expected)
         last_stored = int(ts[-1])
         if b > last_stored and asked_end is not None:
-            # the period runs past the stored data: filling cannot help, importing can
+            # the period runs past the stored data: filling cannot help, importing can (what
+            # the period and its warm-up need, not everything since the last stored candle)
+            since = max(last_stored + step, start - warm_ms[key])
             raise CandlesMissingError(
                 f"{e} {s}: the stored {tf} candles end at {_human(last_stored)} UTC, before "
                 f"END {_human(asked_end)} UTC; leave END out to stop there, or fetch the rest "
-                f"with: {import_command(e, s, last_stored + step, asked_end, now=now)}"
+                f"with: {import_command(e, s, since, asked_end, now=now)}"
             )
         missing = expected - len(inside)
         if bt.missing_candles == "fill" and lo > 0:
