@@ -410,3 +410,27 @@ def test_full_width_digits_are_not_a_date(sample):
     assert lines(result.output) == [
         "Error: START '２０１８-０７-１０' is not a date; use YYYY-MM-DD or "
         "YYYY-MM-DDTHH:MM[:SS] (UTC)"]
+
+
+# --- finding 19: prices edited inside a cached block changed a backtest silently --------------
+
+
+def test_a_backtest_ignores_prices_edited_inside_a_cached_block(project, tmp_path):
+    import numpy as np
+
+    from jbt.constants import CLOSE, HIGH, LOW, OPEN
+
+    first = tmp_path / "first.json"
+    assert jbt_run(project, "backtest", START, END, "--json", str(first)).exit_code == 0
+    con = sqlite3.connect(project / "db.sqlite3")
+    with con:  # double every price of every cached block; the rows stay as they were
+        for key, data in con.execute('SELECT "block_start", "data" FROM "candle_block"').fetchall():
+            arr = np.frombuffer(data, dtype=np.float64).reshape(-1, 6).copy()
+            arr[:, [OPEN, CLOSE, HIGH, LOW]] *= 2
+            con.execute('UPDATE "candle_block" SET "data" = ? WHERE "block_start" = ?',
+                        (arr.tobytes(), key))
+    con.close()
+    second = tmp_path / "second.json"
+    assert jbt_run(project, "backtest", START, END, "--json", str(second)).exit_code == 0
+    a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (first, second))
+    assert a["trades"] and b["trades"] == a["trades"] and b["metrics"] == a["metrics"]
