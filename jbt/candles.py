@@ -550,18 +550,46 @@ def coverage() -> list[CoverageRow]:
     return rows
 
 
+def last_timestamp(exchange: str, symbol: str, timeframe: str,
+                   before: int | None = None) -> int | None:
+    """Open time of the last stored candle (of those opening before ``before``), from the
+    primary key; ``None`` when there is none."""
+    db = _db()
+    where, params = _where(db, exchange, symbol, timeframe, None, None)
+    if before is not None:
+        where += f' AND "timestamp" < {db.param}'
+        params.append(int(before))
+    row = db.execute_sql(f'SELECT MAX("timestamp") FROM {_TABLE} WHERE {where}', params).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _distinct(column: str, where: str = "", params: tuple = ()) -> list[str]:
+    """The distinct values of a key column, in order, by one index seek per value (a loose
+    index scan), instead of reading every row as ``SELECT DISTINCT`` does."""
+    db = _db()
+    p = db.param
+    cond = f"{where} AND " if where else ""
+    out: list[str] = []
+    while True:
+        after = f'"{column}" > {p}' if out else "1 = 1"
+        sql = f'SELECT MIN("{column}") FROM {_TABLE} WHERE {cond}{after}'
+        row = db.execute_sql(sql, [*params, *out[-1:]]).fetchone()
+        if row is None or row[0] is None:
+            return out
+        out.append(row[0])
+
+
 def stored_symbols() -> list[tuple[str, str]]:
     """Every stored (exchange, symbol), sorted."""
-    sql = f'SELECT DISTINCT "exchange", "symbol" FROM {_TABLE} ORDER BY "exchange", "symbol"'
-    return [(e, s) for e, s in _db().execute_sql(sql).fetchall()]
+    p = _db().param
+    return [(e, s) for e in _distinct("exchange")
+            for s in _distinct("symbol", f'"exchange" = {p}', (e,))]
 
 
 def stored_timeframes(exchange: str, symbol: str) -> list[str]:
     """Timeframes stored for a symbol, finest first (the engine loads the finest as its base)."""
-    db = _db()
-    p = db.param
-    sql = f'SELECT DISTINCT "timeframe" FROM {_TABLE} WHERE "exchange" = {p} AND "symbol" = {p}'
-    found = [row[0] for row in db.execute_sql(sql, [exchange, symbol]).fetchall()]
+    p = _db().param
+    found = _distinct("timeframe", f'"exchange" = {p} AND "symbol" = {p}', (exchange, symbol))
     return sorted(found, key=lambda tf: (TIMEFRAMES.get(tf, float("inf")), tf))
 
 

@@ -224,6 +224,12 @@ def _load(
                 f"{import_command(e, s, _since(start, warm_ms[(e, s)], now), end, now=now)}"
             )
         out.base_tf[(e, s)] = base
+        if end is not None:  # END past the stored candles: said before anything is read
+            step = to_ms(base)
+            last_stored = store.last_timestamp(e, s, base, before=now)
+            if last_stored is not None and min(end, now // step * step) > last_stored + step:
+                raise CandlesMissingError(_after_stored_message(
+                    e, s, base, last_stored, start, end, warm_ms[(e, s)], now))
         lo = None
         if start is not None:
             lo = start - warm_ms[(e, s)] - to_ms("1W")
@@ -276,14 +282,9 @@ def _load(
         a, b = _missing_bounds(inside, first, step, expected)
         last_stored = int(ts[-1])
         if b > last_stored and asked_end is not None:
-            # the period runs past the stored data: filling cannot help, importing can (what
-            # the period and its warm-up need, not everything since the last stored candle)
-            since = max(last_stored + step, start - warm_ms[key])
-            raise CandlesMissingError(
-                f"{e} {s}: the stored {tf} candles end at {_human(last_stored)} UTC, before "
-                f"END {_human(asked_end)} UTC; leave END out to stop there, or fetch the rest "
-                f"with: {import_command(e, s, since, asked_end, now=now)}"
-            )
+            # the period runs past the stored data: filling cannot help, importing can
+            raise CandlesMissingError(_after_stored_message(
+                e, s, tf, last_stored, start, asked_end, warm_ms[key], now))
         missing = expected - len(inside)
         if bt.missing_candles == "fill" and lo > 0:
             out.candles[key] = _fill(arr, ts, first, end, step)
@@ -300,6 +301,20 @@ def _load(
         )
     out.start, out.end = int(start), int(end)
     return out
+
+
+def _after_stored_message(exchange: str, symbol: str, tf: str, last_stored: int,
+                          start: int | None, end: int, warm_ms: int, now: int) -> str:
+    """END is after the last stored candle: say so, and how to fetch what the period and its
+    warm-up need (not everything since the last stored candle)."""
+    since = last_stored + to_ms(tf)
+    if start is not None:
+        since = max(since, start - warm_ms)
+    return (
+        f"{exchange} {symbol}: the stored {tf} candles end at {_human(last_stored)} UTC, before "
+        f"END {_human(end)} UTC; leave END out to stop there, or fetch the rest with: "
+        f"{import_command(exchange, symbol, since, end, now=now)}"
+    )
 
 
 def _missing_bounds(inside: np.ndarray, first: int, step: int, expected: int) -> tuple[int, int]:
