@@ -204,6 +204,8 @@ def import_candles_command(
         from jbt.importers.files import import_file
         from jbt.importers.render import render_file_summary
 
+        if not file.is_file():  # before the database is opened (and created)
+            raise InputError(f"{file}: file not found")
         st = state(ctx)
         st.open_db()
         render_file_summary(import_file(exchange, symbol, file, timeframe), Console())

@@ -167,6 +167,7 @@ def test_missing_file(tmp_path):
                      str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
     assert error_line(result) == f"Error: {tmp_path / 'nope.csv'}: file not found"
+    assert not (tmp_path / "db.sqlite3").exists()
 
 
 def test_help_lists_the_commands():
