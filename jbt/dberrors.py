@@ -8,6 +8,9 @@ read, not only the last error.
 
 from __future__ import annotations
 
+#: Where database errors come from: the drivers and peewee, which wraps them.
+_DRIVERS = {"sqlite3", "peewee", "psycopg2"}
+
 #: (text in SQLite's message or PostgreSQL's SQLSTATE, what it means, what to do).
 _KNOWN = (
     (("database or disk is full", "53100"), "the disk holding {db} is full",
@@ -43,9 +46,10 @@ def database_error_message(exc: BaseException) -> str | None:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        text = f"{cause} {getattr(cause, 'pgcode', '') or ''}".lower()
-        for needles, what, todo in _KNOWN:
-            if any(n in text for n in needles):
-                return f"{what.format(db=database_label())}: {todo}"
+        if type(cause).__module__.split(".")[0] in _DRIVERS:  # not, say, a read-only --json path
+            text = f"{cause} {getattr(cause, 'pgcode', '') or ''}".lower()
+            for needles, what, todo in _KNOWN:
+                if any(n in text for n in needles):
+                    return f"{what.format(db=database_label())}: {todo}"
         cause = cause.__cause__ or cause.__context__
     return None

@@ -281,7 +281,7 @@ def test_a_stray_future_candle_is_left_out_and_refused_at_import(project, tmp_pa
     after = json.loads((tmp_path / "after.json").read_text(encoding="utf-8"))
     assert after["period"] == before["period"] and after["trades"] == before["trades"]
     assert after["warnings"] == [
-        f"{EXCHANGE} {SYMBOL}: 1 stored 1h candle open after now (no exchange has them); left out "
+        f"{EXCHANGE} {SYMBOL}: 1 stored 1h candle opens after now (no exchange has it); left out "
         "of the run"]
     # the store refuses such a row: a file with one is not imported, the database unchanged
     data = tmp_path / "future.csv"

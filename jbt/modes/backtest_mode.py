@@ -237,9 +237,10 @@ def _load(
         out.candles[(e, s)] = store.load_candles(e, s, base, lo, hi - 1)
         future = store.count_candles(e, s, base, now, None)
         if future:
+            many = future > 1
             out.warnings.append(
-                f"{e} {s}: {future:,} stored {base} candle{'s' if future > 1 else ''} open after "
-                "now (no exchange has them); left out of the run"
+                f"{e} {s}: {future:,} stored {base} candle{'s open' if many else ' opens'} after "
+                f"now (no exchange has {'them' if many else 'it'}); left out of the run"
             )
         if len(out.candles[(e, s)]) == 0:
             since = _since(start, warm_ms[(e, s)], now)
