@@ -21,17 +21,28 @@ def chained(first: BaseException, then: BaseException) -> BaseException:
         return exc
 
 
+@pytest.fixture
+def path(tmp_path):
+    """The bound database, which the messages name."""
+    from jbt.models import close_database, open_database
+
+    file = tmp_path / "db.sqlite3"
+    open_database(f"sqlite:///{file}")
+    yield file
+    close_database()
+
+
 @pytest.mark.parametrize(("error", "starts"), [
-    (sqlite3.OperationalError("database or disk is full"), "the disk holding the database is full"),
+    (sqlite3.OperationalError("database or disk is full"), "the disk holding {db} is full"),
     (chained(sqlite3.OperationalError("database or disk is full"),
              pw.OperationalError("cannot rollback - no transaction is active")),
-     "the disk holding the database is full"),
-    (pw.OperationalError("attempt to write a readonly database"), "the database is read-only"),
-    (pw.OperationalError("database is locked"), "the database is locked by another program"),
-    (sqlite3.OperationalError("disk I/O error"), "the disk holding the database failed to write"),
+     "the disk holding {db} is full"),
+    (pw.OperationalError("attempt to write a readonly database"), "{db} is read-only"),
+    (pw.OperationalError("database is locked"), "{db} is locked by another program"),
+    (sqlite3.OperationalError("disk I/O error"), "the disk holding {db} failed to write"),
 ])
-def test_database_failures_are_named(error, starts):
-    assert database_error_message(error).startswith(starts)
+def test_database_failures_are_named(path, error, starts):
+    assert database_error_message(error).startswith(starts.format(db=path))
 
 
 def test_other_errors_are_not_database_failures():
