@@ -189,6 +189,10 @@ def _exchange(name: str) -> str:
 
 def _symbol(path: Path, where: str, exchange: str, symbol: str) -> str:
     try:
+        return normalize_symbol(symbol)
+    except InputError:
+        pass
+    try:  # again, to suggest the stored symbols (only read when something is wrong)
         return normalize_symbol(symbol, known=_stored_symbols(exchange), label=" (stored)")
     except InputError as exc:
         raise InputError(f"{path}: {where}: {exc}") from None
