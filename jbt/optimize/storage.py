@@ -65,8 +65,13 @@ class StudyStore:
     def __init__(self, url: str, *, create: bool = True) -> None:
         import sqlalchemy
 
+        from jbt.models import database_exists
+
         self.url = storage_url(url)
         self.storage: Any = None
+        self.engine: Any = None
+        if not create and not database_exists(url):
+            return  # no database file yet: no studies, and nothing is created
         try:
             self.engine = sqlalchemy.create_engine(self.url, **_engine_kwargs(self.url))
             if not create and not sqlalchemy.inspect(self.engine).has_table("studies"):
@@ -91,7 +96,8 @@ class StudyStore:
     def close(self) -> None:
         if self.storage is not None:
             self.storage.remove_session()
-        self.engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()
 
     # ------------------------------------------------------------------ studies
 
