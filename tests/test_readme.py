@@ -247,7 +247,8 @@ def test_the_walk_through_runs_as_written(tmp_path):
     import sys
 
     steps = re.findall(r"```(bash|python)\n(.*?)```", section("## Walk-through"), flags=re.S)
-    assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash"]
+    assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash",
+                                          "bash"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "COLUMNS": "100"}
     cwd = tmp_path
@@ -270,8 +271,10 @@ def test_the_walk_through_runs_as_written(tmp_path):
             ran.append((line, done.stdout))
     outputs = dict(ran)
     assert [line.split()[1] for line, _ in ran] == [
-        "new", "import-candles", "candles", "new", "backtest", "backtest", "sessions", "sessions"]
+        "new", "import-candles", "candles", "new", "backtest", "backtest", "optimize", "backtest",
+        "sessions", "sessions"]
     assert "11,362" in outputs["jbt candles"]
+    assert "Top 10 of 60 trials" in outputs["jbt optimize --trials 60 --min-trades 5"]
     for line, out in ran:
         if line.startswith("jbt backtest"):
             assert "Total trades" in out and "Saved as session" in out, out

@@ -65,6 +65,10 @@ def make_sampler(settings: StudySettings) -> Any:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401 - what Optuna's CmaEsSampler runs on
+        except ImportError:
+            raise JbtError("--sampler cmaes needs the cmaes package: pip install cmaes") from None
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
