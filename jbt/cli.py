@@ -516,6 +516,14 @@ class _OptimizeGroup(typer.core.TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _OptimizeRun(typer.core.TyperCommand):
+    """The hidden ``run`` command, shown as what the user types: ``jbt optimize ...``."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        path = ctx.parent.command_path if ctx.parent is not None else "jbt optimize"
+        formatter.write_usage(path, "[OPTIONS] [START] [END]")
+
+
 optimize_app = typer.Typer(
     cls=_OptimizeGroup,
     help="Search strategy hyperparameters (Optuna): seeded, resumable, scored on a training "
@@ -533,15 +541,16 @@ StorageOpt = Annotated[
 ]
 
 
-@optimize_app.command("run", hidden=True)
+@optimize_app.command("run", hidden=True, cls=_OptimizeRun)
 @handle_errors
 def optimize_command(
     ctx: typer.Context,
     start: str = typer.Argument(
-        None, help="First moment, UTC (default: the first with the full warm-up stored)."
+        None, metavar="START",
+        help="First moment, UTC (default: the first with the full warm-up stored).",
     ),
     end: str = typer.Argument(
-        None, help="End, UTC, exclusive (default: the stored end)."
+        None, metavar="END", help="End, UTC, exclusive (default: the stored end)."
     ),
     trials: int = typer.Option(100, "--trials", "-n", help="Trials the study should have."),
     jobs: int = typer.Option(
