@@ -478,16 +478,15 @@ def serve_command(
     config = st.config()
     host = host or config.server.host
     port = port or config.server.port
-    token = token or config.server.token
+    token = token if token is not None else config.server.token
     check_bind(host, token)  # before anything starts
     st.open_db().close()  # a bad database URL is one line here, not a startup traceback
 
-    import uvicorn
-
     from jbt.api import create_app
+    from jbt.api.app import serve
 
-    api = create_app(config, st.project_dir, token=token)
+    api = create_app(config, st.project_dir, token=token, host=host)
     shown = f"[{host}]" if ":" in host else host
     guard = "; every request needs the token" if token else ""
     typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    serve(api, host, port)

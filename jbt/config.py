@@ -145,7 +145,8 @@ class Config:
             "database": dataclasses.asdict(self.database),
             "backtest": dataclasses.asdict(self.backtest),
             "exchanges": {k: dataclasses.asdict(v) for k, v in self.exchanges.items()},
-            "server": {k: v for k, v in dataclasses.asdict(self.server).items() if k != "token"},
+            "server": {k: list(v) if isinstance(v, tuple) else v
+                       for k, v in dataclasses.asdict(self.server).items() if k != "token"},
         }
         return d
 
