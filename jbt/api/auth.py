@@ -46,14 +46,15 @@ def check_token(token: str | None) -> str | None:
 
 
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to serve on a non-loopback address without a token (or with a blank one)."""
-    check_token(token or None)
+    """Refuse to serve on a non-loopback address without a token, and with a token that is
+    blank or has whitespace around it on any address."""
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"refusing to listen on {host} without a token: anyone who can reach it could run "
             "imports and backtests and read your sessions; set JBT_SERVER_TOKEN (or [server] token in config.toml, "
             "or --token), or bind to 127.0.0.1"
         )
+    check_token(token)
 
 
 class BearerTokenMiddleware:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -24,7 +25,7 @@ ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favi
 
 def static_dir() -> Path:
     """Where the Swagger UI and ReDoc files are installed."""
-    return Path(str(resources.files("fastapi_offline") / "static"))
+    return Path(str(resources.files(fastapi_offline) / "static"))
 
 
 def add_docs(app: FastAPI, title: str) -> None:

@@ -40,9 +40,8 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str
         items.append({"loc": loc, "msg": bounded(msg, MAX_PART * 3),
                       "type": bounded(str(err.get("type", "value_error")), MAX_PART)})
     detail = "; ".join(f"{'.'.join(i['loc']) or 'body'}: {i['msg']}" for i in items)
-    if len(errors) > MAX_ERRORS:
-        detail += f"; and {len(errors) - MAX_ERRORS} more errors"
-    return detail or "invalid request", items
+    more = f"; and {len(errors) - MAX_ERRORS} more errors" if len(errors) > MAX_ERRORS else ""
+    return bounded(detail, MAX_DETAIL - len(more)) + more or "invalid request", items
 
 
 def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, Any]:
