@@ -173,6 +173,8 @@ def _equity(row) -> tuple[list[int], list[float]]:
         pairs = _loads(row.equity, [])
         return [int(t) for t, _ in pairs], [float(e) for _, e in pairs]
     times = np.frombuffer(bytes(packed.times), dtype="<i8")
+    if packed.step is not None:
+        times = times[0] + packed.step * np.arange(packed.count, dtype=np.int64)
     values = np.frombuffer(bytes(packed.values), dtype="<f8")
     return times.tolist(), values.tolist()
 
@@ -234,7 +236,7 @@ def route_candles(result: BacktestResult) -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------------------- saving
 
-#: Bulk tables: (model name, {model field: record attribute}) in the model's column order.
+#: The bulk tables: model field -> record attribute, in the table's column order.
 _ORDER_COLUMNS = {
     "order_id": "id", "route": "route", "exchange": "exchange", "symbol": "symbol",
     "side": "side", "type": "type", "role": "role", "qty": "qty", "price": "price",
@@ -254,16 +256,19 @@ _TRADE_COLUMNS = {
 }
 
 
-def _columnar(cls: type, records: Sequence[Any]) -> dict[str, Any]:
-    """``{"columns": [field names], "rows": [[values], ...]}``: the exact values of a list of
-    flat dataclass records, without a dict per record."""
+def _table_rows(
+    records: Sequence[Any], columns: dict[str, str], names: list[str], tuples: list[tuple]
+) -> list[tuple]:
+    """The rows of a bulk table: the records' field tuples themselves when the table has a
+    column for every field in the same order (today), else built for the columns."""
+    attrs = list(columns.values())
+    return tuples if attrs == names else list(map(attrgetter(*attrs), records))
+
+
+def _tuples(cls: type, records: Sequence[Any]) -> tuple[list[str], list[tuple]]:
+    """The field names of ``cls`` and one tuple of field values per record."""
     names = [f.name for f in fields(cls)]
-    get = attrgetter(*names)
-    return {"columns": names, "rows": list(map(get, records))}
-
-
-def _rows(records: Sequence[Any], columns: dict[str, str]) -> list[tuple]:
-    return list(map(attrgetter(*columns.values()), records))
+    return names, list(map(attrgetter(*names), records))
 
 
 def _insert_rows(db, model, session_id: int, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -346,7 +351,7 @@ def save_session(result: BacktestResult) -> int:
     # the collector is paused meanwhile (the tuples of a 1m year would trigger it dozens of
     # times, for nothing: they are all alive)
     with _gc_paused():
-        session_fields, bulk, exact, times, values = _encode(result)
+        session_fields, bulk, exact, equity = _encode(result)
 
     def write() -> int:
         with _transaction(db):
@@ -356,8 +361,7 @@ def save_session(result: BacktestResult) -> int:
             for model, columns, rows in bulk:
                 _insert_rows(db, model, sid, columns, rows)
             SessionData.create(session=sid, data=exact)
-            SessionEquity.create(session=sid, count=len(result.equity), times=times,
-                                 values=values)
+            SessionEquity.create(session=sid, **equity)
         return sid
 
     return write_with_retries(write)
@@ -390,25 +394,34 @@ def _encode(result: BacktestResult):
         starting_balance=result.starting_balance,
         finishing_balance=result.finishing_balance,
     )
+    orders, fills, trades = (_tuples(OrderRecord, result.orders),
+                             _tuples(FillRecord, result.fills),
+                             _tuples(ClosedTrade, result.trades))
     bulk = (
-        (Order, list(_ORDER_COLUMNS), _rows(result.orders, _ORDER_COLUMNS)),
-        (Trade, list(_FILL_COLUMNS), _rows(result.fills, _FILL_COLUMNS)),
-        (TradeRow, list(_TRADE_COLUMNS), _rows(result.trades, _TRADE_COLUMNS)),
+        (Order, list(_ORDER_COLUMNS), _table_rows(result.orders, _ORDER_COLUMNS, *orders)),
+        (Trade, list(_FILL_COLUMNS), _table_rows(result.fills, _FILL_COLUMNS, *fills)),
+        (TradeRow, list(_TRADE_COLUMNS), _table_rows(result.trades, _TRADE_COLUMNS, *trades)),
     )
     exact = json.dumps({
         "starting_balance": float(result.starting_balance),
         "finishing_balance": float(result.finishing_balance),
-        "trades": _columnar(ClosedTrade, result.trades),
-        "orders": _columnar(OrderRecord, result.orders),
-        "fills": _columnar(FillRecord, result.fills),
+        "trades": {"columns": trades[0], "rows": trades[1]},
+        "orders": {"columns": orders[0], "rows": orders[1]},
+        "fills": {"columns": fills[0], "rows": fills[1]},
         "warnings": list(result.extra.get("warnings", [])),
         "base_timeframes": dict(result.extra.get("base_timeframes", {})),
-    }, allow_nan=False)
+    }, allow_nan=False, check_circular=False)
     if len(result.equity_time) != len(result.equity):
         raise ValueError("equity_time and equity differ in length")
-    times = np.asarray(result.equity_time, dtype="<i8").tobytes()
-    values = np.asarray(result.equity, dtype="<f8").tobytes()
-    return session_fields, bulk, exact, times, values
+    times = np.asarray(result.equity_time, dtype="<i8")
+    step = None
+    if len(times) > 2:
+        gaps = np.diff(times)
+        if (gaps == gaps[0]).all():
+            step, times = int(gaps[0]), times[:1]
+    equity = {"count": len(result.equity), "step": step, "times": times.tobytes(),
+              "values": np.asarray(result.equity, dtype="<f8").tobytes()}
+    return session_fields, bulk, exact, equity
 
 
 def save_unfinished(

@@ -223,3 +223,15 @@ def test_concurrent_large_saves_through_the_api_all_succeed(tmp_path):
             assert rows(Order, r["session_id"]) == len(r["orders"])
             assert rows(ClosedTrade, r["session_id"]) == len(r["trades"])
         assert [s.status for s in BacktestSession.select()] == ["finished"] * 4
+
+
+def test_equity_curves_read_back_with_and_without_gaps(db):
+    result = churn_result(600)
+    regular = save_session(result)
+    assert SessionEquity.get(SessionEquity.session == regular).step == 60_000
+    result.equity_time = result.equity_time[:100] + [t + 3_600_000 for t in result.equity_time[100:]]
+    gapped = save_session(result)
+    packed = SessionEquity.get(SessionEquity.session == gapped)
+    assert packed.step is None and len(bytes(packed.times)) == 8 * len(result.equity)
+    back = load_session(gapped)
+    assert (back.equity_time, back.equity) == (result.equity_time, result.equity)
