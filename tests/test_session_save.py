@@ -173,7 +173,8 @@ def test_a_save_that_cannot_be_written_keeps_the_result(tmp_path):
         )
         assert result.session_id is None
         assert result.extra["save_error"] == (
-            "could not save the session: attempt to write a readonly database")
+            f"{tmp_path / 'db.sqlite3'} is read-only: check the permissions of the file and its "
+            "folder, or set another database.url")
         assert len(result.trades) > 100 and result.metrics["total_trades"] == len(result.trades)
         with pytest.raises(SessionSaveError, match="readonly"):
             save_session(result)

@@ -30,6 +30,9 @@ from typing import Any
 from jbt.config import Config, public_config
 from jbt.results import RouteSpec
 
+#: How much lower than the server a worker's CPU priority is (``os.nice``).
+WORKER_NICE = 5
+
 
 class TimeLimitExceeded(Exception):
     """The backtest ran longer than ``[server] backtest_timeout``."""
@@ -82,6 +85,11 @@ def main(conn, task: BacktestTask) -> None:
     real_exit = os._exit
     # Ctrl-C in the server's terminal reaches the whole process group: the server decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # batch work: when the cores are busy, the server's own requests go first
+    try:
+        os.nice(WORKER_NICE)
+    except (AttributeError, OSError):  # pragma: no cover - no nice() (Windows)
+        pass
     # the server never writes to the pipe: readable means it closed its end (it stopped or
     # died), and then this process has no one to answer to
     threading.Thread(
@@ -127,12 +135,9 @@ def _answer(task: BacktestTask) -> tuple[dict[str, Any], bytes | None]:
             hyperparameters=task.hyperparameters,
         )
         signal.setitimer(signal.ITIMER_REAL, 0)
-        data = public_result(report.result_dict(result))
-        save_error = result.extra.get("save_error")
-        if save_error:
-            data["save_error"] = save_error
+        data = public_result(report.result_dict(result))  # with "save_error" when not saved
         header = {"status": 200, "kind": "ok", "session_id": result.session_id,
-                  "save_error": save_error}
+                  "save_error": result.extra.get("save_error")}
         return header, render(data)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes this request's answer
         signal.setitimer(signal.ITIMER_REAL, 0)
