@@ -117,9 +117,10 @@ def load_session(session_id: int) -> BacktestResult:
     from jbt.models import SessionData
 
     row = _get(session_id)
-    if row.status in ("failed", "cancelled"):
-        what = "failed" if row.status == "failed" else "was cancelled"
-        raise SessionFailedError(f"session {session_id} {what}: {row.error or 'no error saved'}")
+    if row.status == "failed":
+        raise SessionFailedError(f"session {session_id} failed: {row.error or 'no error saved'}")
+    if row.status == "cancelled":  # the error says why: "cancelled (the server is stopping)"
+        raise SessionFailedError(f"session {session_id} was {row.error or 'cancelled'}")
     if row.status != "finished":
         raise SessionFailedError(f"session {session_id} is {row.status}: it has no result")
     data_row = SessionData.get_or_none(SessionData.session == row.id)

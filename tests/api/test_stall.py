@@ -266,6 +266,12 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_process(tmp_path):
         saved = http.get("/sessions").json()
         assert [(s["status"], s["error"]) for s in saved] == [
             ("finished", None), ("cancelled", "cancelled (the client disconnected)")]
+        cancelled = http.get(f"/sessions/{saved[1]['id']}")
+        assert cancelled.status_code == 409
+        assert cancelled.json() == {
+            "detail": f"session {saved[1]['id']} was cancelled (the client disconnected)",
+            "error": "SessionFailed",
+        }
 
 
 def test_a_strategy_cannot_end_the_server(tmp_path):
