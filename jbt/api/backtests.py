@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from jbt.api.worker import BacktestTask, main, time_limit_message
+from jbt.api.worker import STARTED, BacktestTask, main, time_limit_message
 
 #: Seconds between two looks at the client, the job and the server while a backtest waits
 #: or runs.
@@ -47,8 +47,8 @@ class QueueFull(Exception):
 
 @dataclass
 class Outcome:
-    """How a backtest ended: ``kind`` is ok, error, stopped (``reason`` says why), timeout or
-    died. ``header`` is the worker's (ok, error); ``body`` the answer's JSON bytes (ok)."""
+    """How a backtest ended: ``kind`` is ok, error, stopped (``reason`` says why), timeout,
+    died, or unstarted (the process ended before it reached the worker's code). ``header`` is the worker's (ok, error); ``body`` the answer's JSON bytes (ok)."""
 
     kind: str
     header: dict[str, Any]
@@ -66,11 +66,26 @@ def _context():
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
+class WorkerEnded(Exception):
+    """The worker's pipe closed before its answer; ``started``: whether it reached its main."""
+
+    def __init__(self, started: bool) -> None:
+        super().__init__("the worker ended without an answer")
+        self.started = started
+
+
 def _receive(conn) -> tuple[dict[str, Any], bytes | None]:
     import json
 
-    header = json.loads(conn.recv_bytes())
-    body = conn.recv_bytes() if header.get("status") == 200 else None
+    started = False
+    try:
+        if conn.recv_bytes() != STARTED:
+            raise ValueError("the worker sent something else first")
+        started = True
+        header = json.loads(conn.recv_bytes())
+        body = conn.recv_bytes() if header.get("status") == 200 else None
+    except (EOFError, OSError, ValueError) as exc:
+        raise WorkerEnded(started) from exc
     return header, body
 
 
@@ -214,9 +229,10 @@ class BacktestRunner:
             seconds = time.monotonic() - began
             try:
                 header, body = reading.result()
-            except (EOFError, OSError, ValueError):
+            except WorkerEnded as exc:
                 await loop.run_in_executor(None, proc.join, 5)
-                return Outcome("died", {}, exitcode=proc.exitcode, seconds=seconds)
+                return Outcome("died" if exc.started else "unstarted", {},
+                               exitcode=proc.exitcode, seconds=seconds)
             self._durations.append(seconds)
             kind = "ok" if header.get("status") == 200 else "error"
             return Outcome(kind, header, body, seconds=seconds)

@@ -213,8 +213,11 @@ async def run_backtest(body: BacktestRequest, request: Request) -> Response:
             outcome = await runner.run(task, interrupted)
         finally:
             runner.release()
-    except BaseException:
-        ctx.jobs.finish(job, CANCELLED, error="the request was cancelled")
+    except Exception as exc:  # answered by the app's handlers (a 500 for the unexpected)
+        ctx.jobs.finish(job, FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    except BaseException:  # the request's task was cancelled (the server's shutdown timeout)
+        ctx.jobs.finish(job, CANCELLED, error="cancelled (the request was cancelled)")
         raise
     return await _answer(ctx, job, task, outcome, time.monotonic() - began)
 
@@ -254,14 +257,22 @@ async def _answer(
         status, error = FAILED, str(outcome.reason)
         response = JSONResponse(error_body(
             error, "TimeLimitExceeded", strategy=None, file=None, line=None), status_code=422)
-    else:  # died
+    elif outcome.kind == "died":
         status = FAILED
         error = (f"the backtest's worker process ended without an answer "
                  f"({describe_exit(outcome.exitcode)}): out of memory, or a strategy ended its "
                  "process")
         response = JSONResponse(error_body(error, "WorkerDied"), status_code=500)
+    else:  # unstarted: it failed while importing the server's main module (see the log)
+        status = FAILED
+        error = (f"the backtest's worker process could not start "
+                 f"({describe_exit(outcome.exitcode)}); the server log has its error. A server "
+                 "started from your own script must start it under "
+                 "'if __name__ == \"__main__\":' (worker processes import that script)")
+        log.error("backtest job %s: %s", job.id, error)
+        response = JSONResponse(error_body(error, "WorkerDied"), status_code=500)
     ctx.jobs.finish(job, status, error=error)
-    if task.save:
+    if task.save and outcome.kind != "unstarted":  # a run that began is always recorded
         await run_in_threadpool(_record_unfinished, ctx, task, status, error, seconds)
     return response
 

@@ -12,8 +12,8 @@ Time limit: ``task.time_limit`` seconds after the start a ``SIGALRM`` raises
 running. Outside the loop (loading candles, metrics, saving) it waits for the loop or the end;
 the server kills a process that is still running a few seconds after the limit.
 
-Messages (``Connection.send_bytes``): first a JSON header ``{"status": int, "kind": str, ...}``,
-then, for a result, the body bytes.
+Messages (``Connection.send_bytes``): ``STARTED``, then a JSON header
+``{"status": int, "kind": str, ...}``, then, for a result, the body bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from typing import Any
 from jbt.config import Config, public_config
 from jbt.results import RouteSpec
 
+#: The worker's first message: it started (an answer follows).
+STARTED = b"started"
 #: How much lower than the server a worker's CPU priority is (``os.nice``).
 WORKER_NICE = 5
 
@@ -82,6 +84,7 @@ def render(content: Any) -> bytes:
 
 def main(conn, task: BacktestTask) -> None:
     """The worker process's entry point."""
+    conn.send_bytes(STARTED)
     real_exit = os._exit
     # Ctrl-C in the server's terminal reaches the whole process group: the server decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)

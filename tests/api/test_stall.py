@@ -372,3 +372,60 @@ def test_sigterm_stops_the_server_within_seconds_and_cancels_its_backtests(tmp_p
         close_database()
     assert [(r.status, r.error) for r in rows] == [
         ("cancelled", "cancelled (the server is stopping)")] * 2
+
+
+UNGUARDED = """\
+import sys
+
+from jbt.api import create_app
+from jbt.api.app import serve
+from jbt.config import load_config
+
+if __name__ != "__main__":  # what a script without the main guard would do: serve again
+    raise RuntimeError("a worker imported the server's script")
+root = sys.argv[1]
+serve(create_app(load_config(root, env={}), root), "127.0.0.1", int(sys.argv[2]))
+"""
+
+
+def test_a_worker_that_cannot_start_says_why(tmp_path):
+    """A server started from a script: worker processes import that script first (Python's
+    multiprocessing); one that fails there is a clear 500, and the server goes on."""
+    from jbt.models import close_database, open_database
+
+    root = _project(tmp_path)
+    open_database(load_config(root, env={}).database_url())
+    try:
+        candles.insert_candles(SAMPLE_EXCHANGE, SAMPLE_SYMBOL, SAMPLE_TF, sample_candles())
+    finally:
+        close_database()
+    script = tmp_path / "serve_it.py"
+    script.write_text(UNGUARDED)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen([sys.executable, str(script), str(root), str(port)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            def up() -> bool:
+                assert proc.poll() is None, Path(log.name).read_text()
+                try:
+                    return http.get("/jobs").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            _wait_for(up, what="the script's server to start")
+            r = http.post("/backtest", json=body("Rising"))
+            assert r.status_code == 500, r.text
+            assert r.json() == {
+                "detail": "the backtest's worker process could not start (exit code 1); the "
+                          "server log has its error. A server started from your own script must "
+                          "start it under 'if __name__ == \"__main__\":' (worker processes "
+                          "import that script)",
+                "error": "WorkerDied",
+            }
+            assert http.get("/sessions").json() == []  # nothing ran, nothing recorded
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "a worker imported the server's script" in Path(log.name).read_text()
