@@ -274,6 +274,10 @@ def _report_and_export(
                   breakdown=breakdown.value if breakdown is not None else None)
     for line in result.extra.get("warnings", []):
         console.print(f"[yellow]Warning:[/] {_escape(line)}")
+    from jbt.report import log_lines
+
+    for line in log_lines(result):
+        console.print(_escape(line))
     if json_path is not None:
         console.print(f"Wrote {_escape(str(write_json(result, json_path)))}")
     if csv_dir is not None:

@@ -122,4 +122,6 @@ class BacktestResult:
             "orders": [asdict(o) for o in self.orders],
             "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity, strict=True)],
             "duration_s": self.duration_s,
+            # what strategies logged (self.log) and drew (chart helpers), when they did
+            **{k: self.extra[k] for k in ("logs", "charts") if self.extra.get(k)},
         }

@@ -123,22 +123,28 @@ def _run_and_measure(
 ) -> BacktestResult:
     """The run proper, once the candles are loaded: engine, warnings, metrics."""
     from jbt.engine import run_backtest
+    from jbt.strategies import output
 
-    result = run_backtest(
-        config,
-        routes,
-        loaded.candles,
-        loaded.base_tf,
-        strategies,
-        loaded.start,
-        loaded.end,
-        extra_candles=extra,
-        fast_path=fast_path,
-        hyperparameters=hyperparameters,
-    )
+    with output.collect() as drawn:
+        result = run_backtest(
+            config,
+            routes,
+            loaded.candles,
+            loaded.base_tf,
+            strategies,
+            loaded.start,
+            loaded.end,
+            extra_candles=extra,
+            fast_path=fast_path,
+            hyperparameters=hyperparameters,
+        )
+    output.attach(result, drawn)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in loaded.base_tf.items()}
     result.extra["filled_candles"] = loaded.filled
     warnings = result.extra.setdefault("warnings", [])
+    from jbt.strategies.hyperparameters import default_warnings
+
+    warnings.extend(default_warnings(strategies, [r.strategy for r in routes]))
     want = config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
@@ -367,6 +373,7 @@ def save_session(result: BacktestResult) -> int:
             "fills": [asdict(f) for f in result.fills],
             "warnings": list(result.extra.get("warnings", [])),
             "base_timeframes": dict(result.extra.get("base_timeframes", {})),
+            **{k: result.extra[k] for k in ("logs", "charts") if result.extra.get(k)},
         }
         SessionData.create(session=sid, data=json.dumps(exact, allow_nan=False))
     return sid

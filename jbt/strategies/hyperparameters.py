@@ -58,6 +58,26 @@ def resolve_all(strategies: Mapping[str, type], names: Iterable[str],
     return {s: resolve(s, declared(strategies[s]), overrides.get(s, {})) for s in wanted}
 
 
+def default_warnings(strategies: Mapping[str, type], names: Iterable[str]) -> list[str]:
+    """One line per declared default outside its own min/max. Such a default is used as is
+    (as Jesse does: min/max bound the values an optimiser or ``--hp`` may choose)."""
+    out = []
+    for s in dict.fromkeys(names):
+        for item in declared(strategies[s]):
+            if _kind(item) not in ("int", "float"):
+                continue
+            value, lo, hi = item.get("default"), item.get("min"), item.get("max")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                out.append(
+                    f"strategy '{s}': hyperparameter {item['name']} default {value} is outside "
+                    f"its min/max ({_allowed(_kind(item), item)}); the default is used, min/max "
+                    "only bound --hp values"
+                )
+    return out
+
+
 def from_assignments(assignments: Sequence[str], names: Iterable[str],
                      strategies: Mapping[str, type]) -> dict[str, dict[str, str]]:
     """``--hp`` values as overrides per strategy name. ``NAME=VALUE`` goes to every strategy of
