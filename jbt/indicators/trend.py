@@ -278,6 +278,12 @@ def _regression(x: np.ndarray, period: int):
     return mean, _core.rolling_weighted_sum(x, centred) / sxx
 
 
+def regression_line(x: np.ndarray, period: int) -> np.ndarray:
+    """The least-squares line over the last ``period`` values, at the newest one."""
+    mean, slope = _regression(x, period)
+    return mean + slope * ((period - 1) / 2)
+
+
 def _linearreg(candles, period, source_type):
     period = check_int("linearreg", "period", period)
     mean, slope = _regression(source("linearreg", candles, source_type), period)
