@@ -770,3 +770,162 @@ def test_magen_style_calls_run():
     for src in ("close", "high", "low", "open", "hl2", "hlc3", "ohlc4"):
         series = ta.ma(C, matype=11, period=20, source_type=src, sequential=True)
         close(series, talib.LINEARREG(values(ta.ma(C, 1, 0, src, sequential=True)), 20))
+
+
+# ------------------------------------------------------------------------------ special ones
+
+
+def test_rsmk_is_the_smoothed_momentum_of_the_log_ratio():
+    other = random_walk_candles(len(C15), seed=21)
+    ratio = np.log(X / other[:, 2])
+    mom = np.full(len(X), np.nan)
+    mom[90:] = ratio[90:] - ratio[:-90]
+    ind = np.full(len(X), np.nan)
+    ind[90:] = ref_first_ema(mom[90:], 2 / 4) * 100
+    sig = np.full(len(X), np.nan)
+    sig[90:] = ref_first_ema(ind[90:], 2 / 21)
+    got = ta.rsmk(C15, other, sequential=True)
+    close(got.indicator, ind, rtol=1e-10)
+    close(got.signal, sig, rtol=1e-10)
+    last = ta.rsmk(C15, other)  # the last 240 candles only, as Jesse slices them
+    tail = ta.rsmk(C15[-240:], other[-240:], sequential=True)
+    assert last.indicator == pytest.approx(tail.indicator[-1], rel=1e-12)
+
+
+def test_hurst_exponent_of_known_processes():
+    rng = np.random.default_rng(3)
+    walk = np.cumsum(rng.normal(0, 1, 240)) + 1000
+    trend = np.cumsum(np.abs(rng.normal(0, 1, 240))) + 1000  # persistent
+    for method in (0, 1, 2):
+        h_walk = ta.hurst_exponent(walk, method=method)
+        assert 0.2 < h_walk < 0.8, (method, h_walk)
+    assert ta.hurst_exponent(trend, method=1) > ta.hurst_exponent(walk, method=1)
+    with pytest.raises(ta.IndicatorError, match="unknown method 3"):
+        ta.hurst_exponent(walk, method=3)
+
+
+def test_stiffness_counts_closes_above_the_bound():
+    x = X[-240:]
+    bound = np.full(240, np.nan)
+    for t in range(99, 240):
+        w = x[t - 99:t + 1]
+        bound[t] = w.mean() - 0.2 * w.std()
+    counts = np.zeros(240)
+    for t in range(60, 240):
+        counts[t] = sum(1 for j in range(t - 59, t + 1) if x[j] > bound[j])
+    pct = counts * 100 / 60
+    expected = talib.EMA(pct, 3)[-1]
+    assert ta.stiffness(C15) == pytest.approx(expected, rel=1e-12)
+
+
+def test_ttm_squeeze_and_trend():
+    c = C15
+    x, h, lo = X, H[:1500], L[:1500]
+    basis, dev = x[-20:].mean(), 2 * x[-20:].std()
+    tr = np.maximum(h[-20:], x[-21:-1]) - np.minimum(lo[-20:], x[-21:-1])
+    kc = tr.mean()
+    no_squeeze = basis - dev < basis - 2 * kc or basis + dev > basis + 2 * kc
+    assert ta.ttm_squeeze(c) is bool(no_squeeze)
+    hl2 = (h + lo) / 2
+    trend = ta.ttm_trend(c, sequential=True)
+    assert trend.dtype == bool
+    np.testing.assert_array_equal(trend[4:], x[4:] > ref_sma(hl2, 5)[4:])
+    assert ta.ttm_trend(c) is bool(x[-1] > hl2[-5:].mean())
+
+
+def test_waddah_attar_explosion():
+    x = X[-240:]
+    line_now = ta.macd(x, 20, 40).macd
+    line_before = ta.macd(x[:-1], 20, 40).macd
+    got = ta.waddah_attar_explosion(C15)
+    assert got.trend_power == pytest.approx((line_now - line_before) * 150, rel=1e-12)
+    assert got.explosion_line == pytest.approx(2 * 2.0 * x[-20:].std(), rel=1e-12)
+    assert got.trend_direction == (1 if got.trend_power >= 0 else -1)
+
+
+def test_support_resistance_with_breaks_on_a_drawn_chart():
+    n = 40
+    base = np.full(n, 100.0)
+    base[10] = 110.0  # a pivot high confirmed 15 bars later... with 5 bars each side
+    base[20] = 90.0   # a pivot low
+    c = np.column_stack([np.arange(n) * 60_000.0, base, base, base + 0.1, base - 0.1,
+                         np.ones(n)])
+    c[10, 3] = 110.5
+    c[20, 4] = 89.5
+    got = ta.support_resistance_with_breaks(c, left_bars=5, right_bars=5)
+    assert got.resistance == 110.5 and got.support == 89.5
+    assert (got.red_break, got.green_break) == (False, False)  # candle 0 closes inside
+
+
+def test_hull_suit_and_wavetrend():
+    c = C15
+    hull = ta.hma(c, 55, sequential=True)
+    hs = ta.hull_suit(c, sequential=True)
+    np.testing.assert_allclose(hs.m_hull[60:], hull[60:], rtol=1e-12)
+    np.testing.assert_allclose(hs.s_hull[62:], hull[60:-2], rtol=1e-12)
+    expected = np.where(hull[60:-2] < hull[62:], "buy", "sell")
+    assert list(hs.signal[62:]) == list(expected)
+    assert hs.signal[0] is None
+    assert ta.hull_suit(c).signal == expected[-1]
+    src = (H + L + CL)[:1500] / 3
+    esa = ref_first_ema(src, 0.2)
+    de = ref_first_ema(np.abs(src - esa), 0.2)
+    de[de == 0] = 1e-10  # the first bar: no deviation yet (Jesse's guard)
+    ci = (src - esa) / (0.015 * de)
+    wt1 = ref_first_ema(ci, 2 / 13)
+    w = ta.wt(c, sequential=True)
+    close(w.wt1, wt1, rtol=1e-10)
+    close(w.wt2[2:], ref_sma(wt1, 3)[2:], rtol=1e-10)
+    np.testing.assert_array_equal(w.wtCrossUp, w.wt2 - w.wt1 <= 0)
+    last = ta.wt(c)
+    assert bool(last.wtOversold) == (w.wt2[-1] <= -53)
+
+
+def test_pivot_levels_of_each_mode():
+    c = C15
+    h, lo, cl, op = H[1499], L[1499], CL[1499], OP[1499]
+    p = (h + lo + cl) / 3
+    std = ta.pivot(c)
+    assert (std.pp, std.r1, std.s1, std.r2, std.s2) == pytest.approx(
+        (p, 2 * p - lo, 2 * p - h, p + (h - lo), p - (h - lo)), rel=1e-12)
+    assert math.isnan(std.r3) and math.isnan(std.s4)
+    fib_ = ta.pivot(c, mode=1)
+    assert fib_.r3 == pytest.approx(p + (h - lo), rel=1e-12)
+    cam = ta.pivot(c, mode=3)
+    assert cam.r4 == pytest.approx(cl + 0.55 * (h - lo), rel=1e-12)
+    wood = ta.pivot(c, mode=4)
+    assert wood.pp == pytest.approx((h + lo + 2 * op) / 4, rel=1e-12)
+    series = ta.pivot(c, mode=2, sequential=True)
+    assert series.pp[-1] == pytest.approx(ta.pivot(c, mode=2).pp, rel=1e-12)
+
+
+def test_squeeze_momentum_flags_and_momentum():
+    c = C15
+    sq = ta.squeeze_momentum(c)  # Jesse's default: the whole series
+    x, h, lo = X, H[:1500], L[:1500]
+    t = 1400
+    basis, dev = x[t - 19:t + 1].mean(), 1.5 * x[t - 19:t + 1].std()
+    tr = np.maximum(h[t - 19:t + 1], x[t - 20:t]) - np.minimum(lo[t - 19:t + 1], x[t - 20:t])
+    up_kc, lo_kc = basis + 1.5 * tr.mean(), basis - 1.5 * tr.mean()
+    on = basis - dev > lo_kc and basis + dev < up_kc
+    off = basis - dev < lo_kc and basis + dev > up_kc
+    assert sq.squeeze[t] == (-1 if on else 1 if off else 0)
+    base = np.array([x[k] - ((h[k - 19:k + 1].max() + lo[k - 19:k + 1].min()) / 2
+                             + x[k - 19:k + 1].mean()) / 2 for k in range(t - 19, t + 1)])
+    slope, icept = np.polyfit(np.arange(20), base, 1)
+    assert sq.momentum[t] == pytest.approx(icept + 19 * slope, rel=1e-8)
+    last = ta.squeeze_momentum(c, sequential=False)
+    assert last.momentum == sq.momentum[-1]
+
+
+def test_minmax_reports_an_extremum_once_it_is_confirmed():
+    lows = np.array([5, 4, 3, 1, 3, 4, 5, 6, 2, 6, 7, 8], dtype=float)
+    highs = lows + 1
+    highs[6] = 9
+    c = np.column_stack([np.arange(12) * 60_000.0, lows, lows, highs, lows, np.ones(12)])
+    mm = ta.minmax(c, order=3, sequential=True)
+    assert np.isnan(mm.is_min[:6]).all() and mm.is_min[6] == 1  # low at 3 known at 3 + 3
+    assert mm.last_min[7] == 1
+    assert mm.is_max[9] == 9 and mm.last_max[-1] == 9
+    assert ta.minmax(c[:7], order=3).is_min == 1  # Jesse's last value reads 3 bars back
+    assert math.isnan(ta.minmax(c[:8], order=3).is_min)
