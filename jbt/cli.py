@@ -455,6 +455,36 @@ def new_command(
     typer.echo(f"  {scaffold.route_hint(st.project_dir, name)}")
 
 
+# --- jbt port --------------------------------------------------------------------------------
+
+
+@app.command("port")
+@handle_errors
+def port_command(
+    ctx: typer.Context,
+    path: Path = typer.Argument(
+        ..., help="A Jesse project, a Jesse strategy folder, or a folder of strategy folders."
+    ),
+) -> None:
+    """Copy Jesse strategies (and a project's helper packages and routes) into this project,
+    rewriting only their import lines. Never overwrites."""
+    from jbt.porting import port
+
+    st = state(ctx)
+    report = port(path, st.project_dir)
+    for line in report.lines:
+        typer.echo(line)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}")
+    for conflict in report.conflicts:
+        typer.echo(f"not overwritten: {conflict}")
+    typer.echo(f"{len(report.written)} file(s) written, {len(report.unchanged)} already there "
+               f"and unchanged, {len(report.conflicts)} left as they were"
+               + (" (nothing to do)" if not report.written and not report.conflicts else ""))
+    if report.conflicts:
+        raise typer.Exit(1)
+
+
 # --- jbt serve -------------------------------------------------------------------------------
 
 

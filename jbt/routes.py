@@ -6,7 +6,7 @@
     extra_candles = [("binance", "ETH-USDT", "1h"), ...]          # optional, read-only candles
 
 (Jesse's dict form ``{"exchange": ..., "symbol": ..., "timeframe": ..., "strategy": ...}`` works
-too.) Two routes may trade the same symbol with different strategies or timeframes; each keeps
+too, and so does Jesse 3's name ``data_routes`` for ``extra_candles``.) Two routes may trade the same symbol with different strategies or timeframes; each keeps
 its own position while all share one balance. An identical route twice is an error.
 
 A strategy ``Name`` lives in ``strategies/Name/__init__.py`` and defines class ``Name``. It is
@@ -170,7 +170,7 @@ def load_routes(project_dir: Path | str) -> Routes:
                 f"duplicates route {seen[r.key] + 1}"
             )
         seen[r.key] = i
-    extra_raw = getattr(module, "extra_candles", None) or []
+    extra_raw = getattr(module, "extra_candles", None) or getattr(module, "data_routes", None) or []
     extra = []
     for i, item in enumerate(extra_raw):
         if isinstance(item, dict):

@@ -28,7 +28,9 @@ def declared(cls: type) -> list[dict[str, Any]]:
 
 def resolve(strategy: str, items: Sequence[Mapping[str, Any]],
             overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The declared defaults with ``overrides`` applied, each converted and range-checked."""
+    """The declared defaults with ``overrides`` applied, each converted and range-checked. A
+    default is used as declared: min/max bound the values chosen for a run, not the strategy's
+    own default (Jesse's rule; :func:`default_warnings` reports one outside them)."""
     by_name = {item["name"]: item for item in items}
     unknown = sorted(set(overrides) - set(by_name))
     if unknown:
@@ -39,6 +41,9 @@ def resolve(strategy: str, items: Sequence[Mapping[str, Any]],
         )
     values = {name: item.get("default") for name, item in by_name.items()}
     for name, value in overrides.items():
+        default = by_name[name].get("default")
+        if value is default or (type(value) is type(default) and value == default):
+            continue  # the strategy's own default is used as declared, even outside min/max
         values[name] = _check(strategy, by_name[name], value)
     return values
 
