@@ -53,8 +53,6 @@ JESSE_ONLY: dict[str, str] = {
     "next_funding_timestamp": "nothing: jbt charges no funding fees",
     "min_qty": "nothing: jbt has no exchange minimum quantity in backtests (Jesse only has it "
                "live)",
-    "trading_hours": "a check of self.time in should_long()/should_short()",
-    "is_trading_hours": "a check of self.time in should_long()/should_short()",
     "candles_pipeline": "nothing: jbt backtests the candles as stored",
     "record_features": "nothing: jbt has no machine-learning pipeline",
     "record_label": "nothing: jbt has no machine-learning pipeline",
@@ -255,6 +253,23 @@ class JesseCompat:
     def liquidation_price(self) -> float | None:
         """Futures: the price at which the open position is liquidated (None when none)."""
         return self.position.liquidation_price
+
+    # --- trading hours ----------------------------------------------------------------------
+
+    def trading_hours(self) -> dict | None:
+        """The market schedule the strategy follows (see :mod:`jbt.trading_hours`), or None.
+        The engine does not enforce it: it answers :attr:`is_trading_hours` and is meant for
+        ``utils.filter_candles_by_hours``."""
+        return None
+
+    @property
+    def is_trading_hours(self) -> bool:
+        """Whether the bar that just closed opened inside :meth:`trading_hours` (True with no
+        schedule)."""
+        from jbt.trading_hours import schedule
+
+        s = schedule(self.trading_hours())
+        return True if s is None else s.contains(self.closed_candle_open_time)
 
     # --- mode -------------------------------------------------------------------------------
 

@@ -454,3 +454,91 @@ def test_strategies_see_their_custom_indicator_written_with_the_helpers(tmp_path
     (tmp_path / "vars.py").write_text("THRESHOLD = 1000\n", encoding="utf-8")
     again = once(load_strategy(tmp_path, "UsesHelpers"), candles(*flat(200, 4)))
     assert again.trades == []  # the edited helper was read again
+
+
+# ------------------------------------------------------------------------------ utils, hours
+
+
+def test_the_rest_of_jesses_utils():
+    from jbt import utils
+
+    np.testing.assert_array_equal(utils.streaks(np.array([1, 2, 3, 2, 1, 1, 2, 2, 3, 1.])),
+                                  [1, 2, -1, -2, 0, 1, 0, 1, -1])
+    alpha, beta = utils.calculate_alpha_beta([1.0, 3.0, 5.5], [0.0, 1.0, 2.0])
+    assert (alpha, beta) == pytest.approx((0.916666666666667, 2.25))
+    assert utils.combinations_without_repeat(np.arange(3), 2).tolist() == [
+        [0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 1]]
+    assert utils.timeframe_to_one_minutes("1D") == 1440
+    df = utils.numpy_candles_to_dataframe(candles(*flat(100, 2)))
+    assert list(df.columns) == ["date", "open", "close", "high", "low", "volume"]
+    assert str(df.index[0]) == "2020-01-01 00:00:00"
+
+    class Dumps(Strategy):
+        def should_long(self):
+            utils.dd("the value")
+
+    with pytest.raises(StrategyError, match=r"line \d+ at .*: stopped by utils.dd\(\)"):
+        once(Dumps, candles(*flat(100, 3)))
+
+
+NEW_YORK = {"timezone": "America/New_York", "hours": {"Mon-Fri": ["09:30-12:00", "13:00-16:00"],
+                                                      "Sun": "22:00-02:00"},
+            "closed": ["2024-07-04"], "overrides": {"2024-07-05": "09:30-13:00"}}
+
+
+def test_trading_hours_follow_the_local_calendar():
+    from jbt import utils
+
+    def utc(text):  # a UTC time as epoch ms
+        from datetime import datetime, timezone
+
+        return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+    inside = utils.is_in_trading_hours
+    assert inside(utc("2024-07-08 13:30"), NEW_YORK)  # Monday 09:30 EDT
+    assert not inside(utc("2024-07-08 13:29"), NEW_YORK)
+    assert not inside(utc("2024-07-08 16:30"), NEW_YORK)  # the lunch break
+    assert not inside(utc("2024-07-04 15:00"), NEW_YORK)  # closed
+    assert inside(utc("2024-07-05 16:59"), NEW_YORK) and not inside(utc("2024-07-05 17:00"),
+                                                                    NEW_YORK)  # half day
+    assert inside(utc("2024-07-08 05:59"), NEW_YORK)  # Sunday's window runs past midnight
+    assert inside(utc("2024-01-08 14:30"), NEW_YORK) and not inside(utc("2024-01-08 13:30"),
+                                                                    NEW_YORK)  # EST
+    minutes = utc("2024-07-01 00:00") + 60_000 * np.arange(7 * 24 * 60)
+    c = np.column_stack([minutes, np.ones((len(minutes), 5))])
+    kept = utils.filter_candles_by_hours(c, NEW_YORK)
+    # Mon-Wed 5.5 h, Thursday closed, Friday 3.5 h; the night of Sunday 30 June runs 4 h into
+    # Monday (UTC 02:00-06:00); that of Sunday 7 July starts after the week (UTC 02:00 on 8th)
+    assert len(kept) == 3 * 330 + 210 + 240
+    assert all(inside(int(t), NEW_YORK) for t in kept[::37, 0])
+    assert utils.filter_candles_by_hours(c, None) is c
+    with pytest.raises(ValueError, match="'hours' key 'Monday'"):
+        inside(0, {"timezone": "UTC", "hours": {"Monday": "09:00-17:00"}})
+    with pytest.raises(ValueError, match="'timezone' must be an IANA name"):
+        inside(0, {"timezone": "Mars/Base", "hours": {"Mon": "09:00-17:00"}})
+
+
+def test_is_trading_hours_reads_the_bar_that_just_closed():
+    seen = []
+
+    class Hours(Strategy):
+        def trading_hours(self):
+            return {"timezone": "UTC", "hours": {"Wed": "00:01-00:03"}}
+
+        def should_long(self):
+            seen.append(self.is_trading_hours)
+            return False
+
+    once(Hours, candles(*flat(100, 5)))  # 2020-01-01 was a Wednesday
+    assert seen == [False, True, True, False]
+
+
+def test_every_name_of_jesses_utils_exists():
+    from jbt import utils
+
+    jesse_utils = """anchor_timeframe crossed estimate_risk limit_stop_loss numpy_candles_to_dataframe
+    qty_to_size risk_to_qty risk_to_size size_to_qty subtract_floats sum_floats
+    strictly_increasing strictly_decreasing streaks signal_line kelly_criterion prices_to_returns
+    z_score are_cointegrated dd combinations_without_repeat calculate_alpha_beta
+    timeframe_to_one_minutes filter_candles_by_hours is_in_trading_hours""".split()
+    assert [n for n in jesse_utils if not callable(getattr(utils, n, None))] == []
