@@ -228,8 +228,13 @@ def streaks(series, use_diff: bool = True) -> np.ndarray:
 def numpy_candles_to_dataframe(candles, name_date: str = "date", name_open: str = "open",
                                name_high: str = "high", name_low: str = "low",
                                name_close: str = "close", name_volume: str = "volume"):
-    """The candles as a pandas DataFrame indexed by their UTC open time."""
-    import pandas as pd
+    """The candles as a pandas DataFrame indexed by their UTC open time (needs pandas:
+    ``pip install 'jbt[stats]'``)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InputError("utils.numpy_candles_to_dataframe needs pandas: pip install pandas") \
+            from None
 
     c = np.asarray(candles)
     df = pd.DataFrame(c, columns=[name_date, name_open, name_close, name_high, name_low,
@@ -258,7 +263,7 @@ def calculate_alpha_beta(returns1, returns2) -> tuple[float, float]:
 
 def are_cointegrated(price_returns_1, price_returns_2, cutoff: float = 0.05) -> bool:
     """Engle-Granger cointegration test (statsmodels' ``coint``): p-value below ``cutoff``.
-    statsmodels is not a jbt dependency: install it to use this."""
+    statsmodels is not a jbt dependency: ``pip install 'jbt[stats]'`` to use this."""
     try:
         from statsmodels.tsa.stattools import coint
     except ImportError:

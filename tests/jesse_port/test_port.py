@@ -204,6 +204,7 @@ def test_a_folder_of_strategy_folders_and_a_single_strategy(tmp_path):
     assert sorted(p.name for p in (dst / "strategies").iterdir()) == ["A", "B"]
     assert not (dst / "routes.py").exists()
     single = tmp_path / "other"
+    single.mkdir()
     assert jbt(single, "port", str(src / "A")).exit_code == 0
     assert (single / "strategies" / "A" / "__init__.py").read_text(encoding="utf-8").startswith(
         "from jbt.strategies import Strategy")
@@ -224,6 +225,7 @@ def test_names_jbt_does_not_have_are_reported_at_port_time(tmp_path):
                 return jesse.helpers.is_live()
     """), encoding="utf-8")
     dst = tmp_path / "mine"
+    dst.mkdir()
     out = jbt(dst, "port", str(src))
     assert out.exit_code == 0
     lines = out.output.splitlines()

@@ -479,6 +479,15 @@ def test_the_rest_of_jesses_utils():
 
     with pytest.raises(StrategyError, match=r"line \d+ at .*: stopped by utils.dd\(\)"):
         once(Dumps, candles(*flat(100, 3)))
+    rng = np.random.default_rng(5)
+    walk = np.cumsum(rng.normal(0, 1, 500)) + 100
+    try:
+        import statsmodels  # noqa: F401
+    except ImportError:
+        with pytest.raises(Exception, match="needs statsmodels: pip install statsmodels"):
+            utils.are_cointegrated(walk, walk * 2 + rng.normal(0, 0.1, 500))
+    else:
+        assert utils.are_cointegrated(walk, walk * 2 + rng.normal(0, 0.1, 500))
 
 
 NEW_YORK = {"timezone": "America/New_York", "hours": {"Mon-Fri": ["09:30-12:00", "13:00-16:00"],
