@@ -131,7 +131,8 @@ def load_session(session_id: int) -> BacktestResult:
         fills = _records(FillRecord, data["fills"])
         starting, finishing = data["starting_balance"], data["finishing_balance"]
         extra = {"warnings": data.get("warnings", []),
-                 "base_timeframes": data.get("base_timeframes", {})}
+                 "base_timeframes": data.get("base_timeframes", {}),
+                 **{k: data[k] for k in ("logs", "charts") if k in data}}
     else:
         trades, orders, fills = _from_tables(row)
         starting, finishing = _num(row.starting_balance), _num(row.finishing_balance)
@@ -411,6 +412,8 @@ def _encode(result: BacktestResult):
         "fills": {"columns": fills[0], "rows": fills[1]},
         "warnings": list(result.extra.get("warnings", [])),
         "base_timeframes": dict(result.extra.get("base_timeframes", {})),
+        # what strategies logged (self.log) and drew (chart helpers), when they did
+        **{k: result.extra[k] for k in ("logs", "charts") if result.extra.get(k)},
     }, allow_nan=False, check_circular=False)
     if len(result.equity_time) != len(result.equity):
         raise ValueError("equity_time and equity differ in length")

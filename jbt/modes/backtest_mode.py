@@ -140,23 +140,29 @@ def _run_and_measure(
 ) -> BacktestResult:
     """The run proper, once the candles are loaded: engine, warnings, metrics."""
     from jbt.engine import run_backtest
+    from jbt.strategies import output
 
-    result = run_backtest(
-        config,
-        routes,
-        loaded.candles,
-        loaded.base_tf,
-        strategies,
-        loaded.start,
-        loaded.end,
-        extra_candles=extra,
-        fast_path=fast_path,
-        hyperparameters=hyperparameters,
-    )
+    with output.collect() as drawn:
+        result = run_backtest(
+            config,
+            routes,
+            loaded.candles,
+            loaded.base_tf,
+            strategies,
+            loaded.start,
+            loaded.end,
+            extra_candles=extra,
+            fast_path=fast_path,
+            hyperparameters=hyperparameters,
+        )
+    output.attach(result, drawn)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in loaded.base_tf.items()}
     result.extra["filled_candles"] = loaded.filled
     warnings = result.extra.setdefault("warnings", [])
     warnings.extend(loaded.warnings)
+    from jbt.strategies.hyperparameters import default_warnings
+
+    warnings.extend(default_warnings(strategies, [r.strategy for r in routes]))
     want = config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
