@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from jbt.api.controllers import router
 from jbt.api.jobs import JobConflict, JobManager
 from jbt.config import Config
 from jbt.errors import ExchangeError, JbtError, StrategyError
-from jbt.routes import STRATEGIES_DIR
+from jbt.routes import strategy_location
 from jbt.sessions import SessionFailedError
 
 log = logging.getLogger("jbt.api")
@@ -111,34 +110,6 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
         items.append({"loc": loc, "msg": msg, "type": err.get("type", "value_error")})
     detail = "; ".join(f"{'.'.join(i['loc']) or 'body'}: {i['msg']}" for i in items)
     return detail or "invalid request", items
-
-
-def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, Any]:
-    """Which strategy, file and line raised: the innermost place inside ``<project>/strategies/``
-    on the error's chain of causes (a traceback frame, or where a SyntaxError points)."""
-    root = (project_dir / STRATEGIES_DIR).resolve()
-
-    def located(filename: str, line: int) -> dict[str, Any] | None:
-        path = Path(filename).resolve()
-        if not path.is_relative_to(root):
-            return None
-        rel = path.relative_to(root)
-        return {"strategy": rel.parts[0], "file": str(Path(STRATEGIES_DIR) / rel), "line": line}
-
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-            found = located(cause.filename, cause.lineno)
-            if found:
-                return found
-        for frame in reversed(traceback.extract_tb(cause.__traceback__)):
-            found = located(frame.filename, frame.lineno or 0)
-            if found:
-                return found
-        cause = cause.__cause__ or cause.__context__
-    return {"strategy": None, "file": None, "line": None}
 
 
 def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:

@@ -24,7 +24,7 @@ from jbt.api.schemas import (
     StrategyErrorOut,
 )
 from jbt.config import public_config
-from jbt.errors import InputError, StrategyError
+from jbt.errors import StrategyError
 
 router = APIRouter()
 
@@ -51,7 +51,7 @@ def public_result(data: dict[str, Any]) -> dict[str, Any]:
 def _strategy_exit(exc: BaseException, project_dir: FsPath) -> StrategyError:
     """A strategy that called ``sys.exit()`` (or raised KeyboardInterrupt) ends its own request
     with a StrategyError naming the file and line, never the server."""
-    from jbt.api.app import strategy_location
+    from jbt.routes import strategy_location
 
     where = strategy_location(exc, project_dir)
     place = f"{where['file']} line {where['line']}" if where["file"] else "a strategy"
@@ -63,12 +63,11 @@ def _strategy_exit(exc: BaseException, project_dir: FsPath) -> StrategyError:
 
 
 def _period(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """The dates as epoch ms; the period itself is checked by the backtest (``plan_run``)."""
     from jbt.dates import parse_date
 
     start_ms = parse_date(start, name="start") if start is not None else None
     end_ms = parse_date(end, name="end") if end is not None else None
-    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
-        raise InputError(f"start ({start}) must be before end ({end})")
     return start_ms, end_ms
 
 

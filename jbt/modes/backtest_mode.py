@@ -14,13 +14,17 @@ Period
     Without ``start`` the run starts at the first time every route has its full warm-up
     (``warmup_candles`` bars of its timeframe) stored; without ``end`` it runs to the end of the
     data stored for all symbols. With an explicit ``start`` the warm-up is what is stored
-    before it, up to ``warmup_candles`` bars; fewer is allowed and reported as a warning.
+    before it, up to ``warmup_candles`` bars; fewer is allowed and reported as a warning. A
+    period reaching beyond the stored candles is cut to them.
 
 Missing candles
     Base candles missing inside the period are refused (``missing_candles = "refuse"``, the
     default) with the exact ``jbt import-candles`` command that fetches them, or filled
     (``"fill"``) by carrying the previous close forward as a flat candle of volume 0; the
     number of filled candles is reported in ``result.extra["filled_candles"]``.
+
+Routes, period and missing candles are checked by :func:`jbt.plan.plan_run` (the engine's set-up),
+the one place for those checks; this module loads the candles and saves the result.
 """
 
 from __future__ import annotations
@@ -36,10 +40,10 @@ from typing import Any
 import numpy as np
 
 from jbt.config import Config
-from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP, VOLUME
 from jbt.errors import CandlesMissingError, InputError
+from jbt.plan import RunPlan, check_extra, check_period, check_routes, plan_run
 from jbt.results import BacktestResult, RouteSpec
-from jbt.timeframes import bar_open, normalize, to_ms
+from jbt.timeframes import to_ms
 
 
 def run(
@@ -64,6 +68,7 @@ def run(
     when none is). ``hyperparameters[strategy name]`` overrides what a strategy declares
     (values converted to the declared type and checked against min/max before anything runs, an
     :class:`InputError` otherwise); the values used are in ``result.config["hyperparameters"]``.
+    Routes, period and missing candles are checked by :func:`jbt.plan.plan_run`.
     """
     from jbt import routes as routes_mod
     from jbt.models import database_proxy, open_database
@@ -74,18 +79,15 @@ def run(
         routes = declared.routes
         if extra_candles is None:
             extra_candles = declared.extra_candles
-    routes = [RouteSpec(r.exchange, r.symbol, normalize(r.timeframe), r.strategy) for r in routes]
-    extra = [(e, s, normalize(tf)) for e, s, tf in (extra_candles or ())]
-    if not routes:
-        raise InputError("no routes to backtest")
+    routes = check_routes(routes)
+    extra = check_extra(extra_candles or ())
+    check_period(start, end)
     if strategies is None:
         strategies = routes_mod.load_strategies(project, routes)
     else:
         missing = [r.strategy for r in routes if r.strategy not in strategies]
         if missing:
             raise InputError(f"unknown strategy '{missing[0]}'")
-    if start is not None and end is not None and end <= start:
-        raise InputError("END must be after START")
     from jbt.strategies.hyperparameters import resolve_all
 
     # checked and converted before any candle is loaded; the engine records the values used
@@ -94,95 +96,76 @@ def run(
     if database_proxy.obj is None:
         open_database(config.database_url())
     t_load = time.perf_counter()
-    loaded = _load(config, routes, extra, start, end)
+    candles, base_tf = load(config, routes, extra, start, end)
     load_s = time.perf_counter() - t_load
 
     t_run = time.perf_counter()
+    plan = plan_run(config, routes, candles, base_tf, start, end, extra)
     try:
-        result = _run_and_measure(
-            config, routes, loaded, strategies, extra, fast_path, hyperparameters
-        )
+        result = run_planned(plan, strategies, hyperparameters=hyperparameters,
+                             fast_path=fast_path)
     except Exception as exc:
         if save:
-            _save_failed(config, routes, loaded, time.perf_counter() - t_run, exc)
+            _save_failed(config, routes, plan, time.perf_counter() - t_run, exc)
         raise
+    result.duration_s = time.perf_counter() - t_run
     result.extra["load_s"] = load_s
     if save:
         result.session_id = save_session(result)
     return result
 
 
-def _run_and_measure(
-    config: Config,
-    routes: list[RouteSpec],
-    loaded: _Loaded,
+def run_planned(
+    plan: RunPlan,
     strategies: Mapping[str, type],
-    extra: list[tuple[str, str, str]],
-    fast_path: bool,
-    hyperparameters: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    fast_path: bool = True,
 ) -> BacktestResult:
-    """The run proper, once the candles are loaded: engine, warnings, metrics."""
-    from jbt.engine import run_backtest
+    """The run proper, once the plan is made: the engine, the warm-up warnings, the metrics.
+    What :func:`run` and :func:`jbt.research.backtest` return (before saving)."""
+    from jbt.engine import run_plan
+    from jbt.metrics import compute_metrics
 
-    result = run_backtest(
-        config,
-        routes,
-        loaded.candles,
-        loaded.base_tf,
-        strategies,
-        loaded.start,
-        loaded.end,
-        extra_candles=extra,
-        fast_path=fast_path,
-        hyperparameters=hyperparameters,
-    )
-    result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in loaded.base_tf.items()}
-    result.extra["filled_candles"] = loaded.filled
+    result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
+    result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in plan.base_tf.items()}
+    result.extra["filled_candles"] = dict(plan.filled)
     warnings = result.extra.setdefault("warnings", [])
-    want = config.backtest.warmup_candles
+    want = plan.config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
             warnings.append(f"route {key}: {got} warm-up bars stored before the start, "
                             f"{want} configured")
-
-    from jbt.metrics import compute_metrics
-
-    first = routes[0]
-    bench = loaded.candles[(first.exchange, first.symbol)]
+    first = plan.route_plans[0].symbol
     result.metrics = compute_metrics(
         result.equity_time, result.equity, result.trades, result.starting_balance,
-        result.start, result.end, benchmark_candles=bench,
+        result.start, result.end, benchmark_candles=first.base,
     )
     return result
 
 
-class _Loaded:
-    def __init__(self) -> None:
-        self.candles: dict[tuple[str, str], np.ndarray] = {}
-        self.base_tf: dict[tuple[str, str], str] = {}
-        self.filled: dict[str, int] = {}
-        self.start = 0
-        self.end = 0
-
-
-def _load(
+def load(
     config: Config,
     routes: list[RouteSpec],
     extra: list[tuple[str, str, str]],
     start: int | None,
     end: int | None,
-) -> _Loaded:
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], str]]:
+    """The base candles of every symbol of the routes and extra candles, from the database:
+    ``(candles, base timeframes)``, the period plus the warm-up before it (all stored history
+    when ``start`` is None). Checks only that something is stored; :func:`jbt.plan.plan_run`
+    checks the period and the gaps."""
     from jbt import candles as store
 
-    bt = config.backtest
-    warm = bt.warmup_candles
+    warm = config.backtest.warmup_candles
     wanted: dict[tuple[str, str], set[str]] = {}
     for r in routes:
         wanted.setdefault((r.exchange, r.symbol), set()).add(r.timeframe)
     for e, s, tf in extra:
         wanted.setdefault((e, s), set()).add(tf)
 
-    out = _Loaded()
+    candles: dict[tuple[str, str], np.ndarray] = {}
+    base_tf: dict[tuple[str, str], str] = {}
     for (e, s), tfs in wanted.items():
         stored = store.stored_timeframes(e, s)
         if not stored:
@@ -200,81 +183,21 @@ def _load(
                 f"{', '.join(sorted(tfs, key=to_ms))}; import 1m candles: "
                 f"jbt import-candles {e} {s} START"
             )
-        out.base_tf[(e, s)] = base
+        base_tf[(e, s)] = base
         lo = None
         if start is not None:
             lo = start - warm * max(to_ms(tf) for tf in tfs) - to_ms("1W")
-        out.candles[(e, s)] = store.load_candles(e, s, base, lo, None if end is None else end - 1)
-        if len(out.candles[(e, s)]) == 0:
+        candles[(e, s)] = store.load_candles(e, s, base, lo, None if end is None else end - 1)
+        if len(candles[(e, s)]) == 0:
             raise CandlesMissingError(
                 f"no {base} candles stored for {e} {s} in the period; fetch them with: "
                 f"jbt import-candles {e} {s} {_cmd_date(start) if start is not None else 'START'}"
             )
-
-    # the period: [start, end)
-    if start is None:
-        start = 0
-        for r in routes:
-            arr = out.candles[(r.exchange, r.symbol)]
-            tf_ms = to_ms(r.timeframe)
-            first_bar = int(bar_open(int(arr[0, TIMESTAMP]) + tf_ms - 1, r.timeframe))
-            start = max(start, first_bar + warm * tf_ms)
-    if end is None:
-        end = min(int(a[-1, TIMESTAMP]) + to_ms(out.base_tf[k]) for k, a in out.candles.items())
-    if end <= start:
-        raise CandlesMissingError(
-            "not enough candles stored for the warm-up and at least one bar "
-            f"(warmup_candles = {warm}); import more history or lower warmup_candles"
-        )
-
-    for key, arr in out.candles.items():
-        e, s = key
-        tf = out.base_tf[key]
-        step = to_ms(tf)
-        first = -(-start // step) * step
-        ts = arr[:, TIMESTAMP].astype(np.int64)
-        lo, hi = np.searchsorted(ts, [first, end])
-        inside = ts[lo:hi]
-        expected = max(0, -(-(end - first) // step))
-        if len(inside) == expected:
-            continue
-        grid = first + step * np.arange(expected, dtype=np.int64)
-        missing = np.setdiff1d(grid, inside)
-        if bt.missing_candles == "fill" and lo > 0:
-            out.candles[key] = _fill(arr, ts, first, end, step)
-            out.filled[f"{e}:{s}"] = int(len(missing))
-            continue
-        a, b = int(missing[0]), int(missing[-1]) + step
-        raise CandlesMissingError(
-            f"{e} {s}: {len(missing)} {tf} candles missing between {_human(a)} and "
-            f"{_human(b)} UTC; fetch them with: jbt import-candles {e} {s} {_cmd_date(a)} "
-            f"--end {_cmd_date(b)} (or set missing_candles = \"fill\" in config.toml)"
-        )
-    out.start, out.end = int(start), int(end)
-    return out
-
-
-def _fill(arr: np.ndarray, ts: np.ndarray, first: int, end: int, step: int) -> np.ndarray:
-    """Every base time in [first, end) present: a missing candle repeats the previous close
-    as a flat candle with volume 0."""
-    before = arr[ts < first]
-    grid = first + step * np.arange(-(-(end - first) // step), dtype=np.int64)
-    idx = np.searchsorted(ts, grid, side="right") - 1  # the last stored candle at or before
-    out = np.empty((len(grid), 6), dtype=np.float64)
-    present = ts[idx] == grid
-    out[present] = arr[idx[present]]
-    prev_close = arr[idx[~present], CLOSE]
-    # a run of missing candles copies the close of the last stored one before it
-    out[~present, TIMESTAMP] = grid[~present]
-    for col in (OPEN, CLOSE, HIGH, LOW):
-        out[~present, col] = prev_close
-    out[~present, VOLUME] = 0.0
-    after = arr[ts >= end]
-    return np.concatenate([before, out, after])
+    return candles, base_tf
 
 
 def _save_failed(
-    config: Config, routes: list[RouteSpec], loaded: _Loaded, duration_s: float, exc: Exception
+    config: Config, routes: list[RouteSpec], plan: RunPlan, duration_s: float, exc: Exception
 ) -> None:
     """Keep a run that raised once its candles were loaded as a session with status "failed"
     and the error. Input errors found before (routes, dates, missing candles) save nothing."""
@@ -286,8 +209,8 @@ def _save_failed(
                 created_at=int(time.time() * 1000),
                 status="failed",
                 duration_s=duration_s,
-                start=loaded.start,
-                end=loaded.end,
+                start=plan.start,
+                end=plan.end,
                 routes=json.dumps([asdict(r) for r in routes]),
                 config=json.dumps(config.snapshot()),
                 starting_balance=config.backtest.starting_balance,
@@ -376,7 +299,3 @@ def _cmd_date(ms: int) -> str:
     """A date as the import command takes it (no spaces)."""
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == 0 else dt.strftime("%Y-%m-%dT%H:%M")
-
-
-def _human(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
