@@ -48,7 +48,6 @@ Look-ahead
 
 from __future__ import annotations
 
-import contextlib
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -60,6 +59,7 @@ from jbt.constants import CLOSE, OPEN
 from jbt.errors import InputError, StrategyError, locate_strategy_error
 from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
+from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
@@ -111,27 +111,19 @@ def run_plan(
     """
     t0 = _time.perf_counter()
     run = _Run(plan, strategies, hyperparameters or {}, fast_path)
-    with _indicator_cache(plan.arrays()):
-        run.execute()
+    with run_cache(*plan.arrays()) as cache:
+        run.execute(cache)
     result = run.result()
     result.duration_s = _time.perf_counter() - t0
     return result
-
-
-def _indicator_cache(arrays: list[np.ndarray]):
-    try:
-        from jbt.indicators import run_cache
-    except ImportError:  # the indicators package is optional for the engine
-        return contextlib.nullcontext()
-    return run_cache(*arrays)
 
 
 class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
-    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "before",
-                 "after", "should_short")
+    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
+                 "before", "after", "should_short")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
                  ctx: StrategyContext) -> None:
@@ -144,6 +136,8 @@ class _RouteRun:
         self.opens = plan.symbol.opens
         #: bars closed at the last call (the loop counts them up)
         self.n = plan.n_first - 1
+        #: the bars' registration in the run's indicator cache (set when the run starts)
+        self.cached: Any = None
         cls = type(strategy)
         base = Strategy
         self.before = None if cls.before is base.before else strategy.before
@@ -224,10 +218,12 @@ class _Run(Listener):
 
     # ------------------------------------------------------------------ the run
 
-    def execute(self) -> None:
+    def execute(self, cache: RunCache) -> None:
+        """The run, inside the indicator cache's context (``cache`` shows the strategies their
+        candles)."""
         try:
-            self._set_up()
-            self._loop()
+            self._set_up(cache)
+            self._loop(cache)
             self._finish()
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - re-raised with the strategy's location
             located = locate_strategy_error(exc, self.user_files, self.store.time)
@@ -235,7 +231,7 @@ class _Run(Listener):
                 raise
             raise located from exc
 
-    def _set_up(self) -> None:
+    def _set_up(self, cache: RunCache) -> None:
         plan = self.plan
         clock = plan.clock
         t = int(clock[0]) if len(clock) else plan.start
@@ -248,10 +244,11 @@ class _Run(Listener):
             # route's own first call (another route's timeframe ticks earlier)
             ctx = rr.ctx
             ctx.n = int(np.searchsorted(rr.plan.closes, t, side="right"))
-            ctx.candles = ctx.bars[: ctx.n]
+            rr.cached = cache.entry(ctx.bars)
+            ctx.candles = cache.prefix(rr.cached, ctx.n)
             rr.strategy.setUp()
 
-    def _loop(self) -> None:
+    def _loop(self, cache: RunCache) -> None:
         plan = self.plan
         store = self.store
         account = store.account
@@ -264,14 +261,25 @@ class _Run(Listener):
         equity = self.equity
         walk_all = not self.fast_path
         cancel_entries = self.sandbox.cancel_entries
+        open_routes = store.open_routes
+        value = account.value
+        marks = self.marks
+        # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
+        # needs no lookup
+        prefix = cache.prefix
 
         for i, t in enumerate(clock):
-            # 0. equity at the close of the previous bar of the shortest timeframe
+            # 0. equity at the close of the previous bar of the shortest timeframe: the balance,
+            # plus each open position marked at the close of the base candle before t
             if eq_steps[i]:
+                eq = account.balance
+                if open_routes:
+                    k = len(equity)
+                    for route in open_routes:
+                        pos = route.position
+                        eq += value(pos.qty, pos.entry_price, marks[route.index].item(k))
                 equity_time.append(t)
-                equity.append(
-                    self._equity_at(len(equity)) if store.open_routes else account.balance
-                )
+                equity.append(eq)
             # 1. the open at t fills what it has already passed
             if store.n_active or walk_all:
                 self._at_open(i, t)
@@ -282,7 +290,7 @@ class _Run(Listener):
                 rr.n = n
                 ctx = rr.ctx
                 ctx.n = n
-                ctx.candles = ctx.bars[:n]
+                ctx.candles = prefix(rr.cached, n)
                 prices[rr.symbol_key] = rr.opens[i]
                 strategy = rr.strategy
                 if rr.before is not None:
@@ -359,18 +367,6 @@ class _Run(Listener):
         events.sort(key=lambda e: (e[0], e[1]))
         for ts, index, (_t, o, c, h, low, _v) in events:
             process(books[index], int(ts), o, h, low, c)
-
-    def _equity_at(self, k: int) -> float:
-        """The ``k``-th equity sample: the balance marked at the close of the base candle
-        before the sample's time."""
-        account = self.store.account
-        value = account.value
-        marks = self.marks
-        eq = account.balance
-        for route in self.store.open_routes:
-            pos = route.position
-            eq += value(pos.qty, pos.entry_price, float(marks[route.index][k]))
-        return eq
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
         strategy = rr.strategy

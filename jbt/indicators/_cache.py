@@ -38,7 +38,7 @@ from jbt.indicators._source import IndicatorError
 # Builds a named tuple without its Python-level __new__ (the fields are already in order).
 _tuple_new = tuple.__new__
 
-_RUNS: ContextVar[_Run | None] = ContextVar("jbt_indicator_run_cache", default=None)
+_RUNS: ContextVar[RunCache | None] = ContextVar("jbt_indicator_run_cache", default=None)
 
 
 class _Registered:
@@ -56,7 +56,7 @@ class _Registered:
         ts = array[:, TIMESTAMP]
         self.ts_increasing = bool(len(array) and np.all(ts[1:] > ts[:-1]))
         self.ptr = array.ctypes.data
-        #: indicator kernel -> {arguments: cached series}
+        #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
 
     def is_prefix(self, candles: np.ndarray) -> bool:
@@ -70,7 +70,7 @@ class _Registered:
         )
 
 
-class _Run:
+class RunCache:
     """The arrays registered in one context, plus the last prefix view seen: a strategy
     usually passes the same ``self.candles`` object to several indicators in a bar."""
 
@@ -80,6 +80,22 @@ class _Run:
         self.entries = entries
         self.last = None
         self.last_entry = None
+
+    def entry(self, array: np.ndarray) -> _Registered:
+        """The registration of ``array`` (registered in this context), for :meth:`prefix`."""
+        entry = self.entries.get(id(array))
+        if entry is None or entry.array is not array:
+            raise IndicatorError("run_cache: this candle array is not registered")
+        return entry
+
+    def prefix(self, entry: _Registered, n: int) -> np.ndarray:
+        """``entry.array[:n]``, known to the cache at once: the engine shows the strategy its
+        candles through this, so the first indicator call of a bar needs no lookup (the view
+        is new every bar)."""
+        view = entry.array[:n]
+        self.last = view
+        self.last_entry = entry
+        return view
 
     def entry_for(self, candles) -> _Registered | None:
         entry = self.entries.get(id(getattr(candles, "base", None)))
@@ -110,16 +126,18 @@ def _check_registrable(array) -> None:
 
 @contextmanager
 def run_cache(*arrays: np.ndarray):
-    """Register ``arrays`` (the run's full candle arrays) for the duration of the block."""
+    """Register ``arrays`` (the run's full candle arrays) for the duration of the block; the
+    block gets the registry (``with run_cache(a) as cache: view = cache.prefix(a, n)``)."""
     for a in arrays:
         _check_registrable(a)
     current = _RUNS.get()
     entries = dict(current.entries) if current else {}
     for a in arrays:
         entries[id(a)] = _Registered(a)
-    token = _RUNS.set(_Run(entries))
+    run = RunCache(entries)
+    token = _RUNS.set(run)
     try:
-        yield
+        yield run
     finally:
         _RUNS.reset(token)
 
@@ -142,44 +160,46 @@ def dispatch(func, candles, sequential: bool, *args):
     """
     run = _RUNS.get()
     if run is not None:
-        entry = run.last_entry if candles is run.last else run.entry_for(candles)
-        if entry is not None:
-            per_func = entry.series.get(func)
-            if per_func is None:
-                per_func = entry.series[func] = {}
-            try:
-                cached = per_func.get(args)
-            except TypeError:  # an unhashable argument: let the kernel's check report it
+        if candles is run.last:
+            entry = run.last_entry
+        else:
+            entry = run.entry_for(candles)
+            if entry is None:
                 return _compute(func, candles, sequential, args)
-            if cached is None:
-                cached = per_func[args] = _to_lists(func(entry.array, *args))
-            n = len(candles)
-            cls, arrays, lists = cached
-            if sequential:
-                if cls is None:
-                    return arrays[:n]
-                return cls(*(a[:n] for a in arrays))
-            i = n - 1
+        series = entry.series
+        try:
+            cached = series[func, args]
+        except KeyError:
+            cached = series[func, args] = _to_lists(func(entry.array, *args))
+        except TypeError:  # an unhashable argument: let the kernel's check report it
+            return _compute(func, candles, sequential, args)
+        n = len(candles)
+        cls, arrays, lists = cached
+        if sequential:
             if cls is None:
-                value = lists[i]
-                if value != value:  # NaN: still inside the indicator's warm-up
-                    _too_few(func, n, args)
-                return value
-            if len(lists) == 3:
-                a, b, c = lists
-                values = (a[i], b[i], c[i])
-            elif len(lists) == 2:
-                a, b = lists
-                values = (a[i], b[i])
-            elif len(lists) == 4:
-                a, b, c, d = lists
-                values = (a[i], b[i], c[i], d[i])
-            else:
-                values = tuple(lst[i] for lst in lists)
-            for value in values:
-                if value != value:
-                    _too_few(func, n, args)
-            return _tuple_new(cls, values)
+                return arrays[:n]
+            return cls(*(a[:n] for a in arrays))
+        i = n - 1
+        if cls is None:
+            value = lists[i]
+            if value != value:  # NaN: still inside the indicator's warm-up
+                _too_few(func, n, args)
+            return value
+        if len(lists) == 3:
+            a, b, c = lists
+            values = (a[i], b[i], c[i])
+        elif len(lists) == 2:
+            a, b = lists
+            values = (a[i], b[i])
+        elif len(lists) == 4:
+            a, b, c, d = lists
+            values = (a[i], b[i], c[i], d[i])
+        else:
+            values = tuple(lst[i] for lst in lists)
+        for value in values:
+            if value != value:
+                _too_few(func, n, args)
+        return _tuple_new(cls, values)
     return _compute(func, candles, sequential, args)
 
 

@@ -46,12 +46,15 @@ class Strategy:
     def __init__(self) -> None:
         #: the strategy's own variables, kept between bars
         self.vars: dict[str, Any] = {}
+        #: hyperparameter values of the run: the declared defaults, overridden per run
+        self.hp: dict[str, Any] = {}
         #: the run as this strategy sees it; given by the engine (``_bind``) before setUp
         self._ctx: StrategyContext | None = None
 
     def _bind(self, context: StrategyContext) -> None:
         """Called once by the engine, before ``setUp()``: the route and run to work in."""
         self._ctx = context
+        self.hp = context.hp
 
     # ------------------------------------------------------------------ hooks
 
@@ -174,12 +177,6 @@ class Strategy:
         the run's bars (never a copy); ``candles[-1]`` closed at ``self.time``."""
         ctx = self._ctx
         return _NO_CANDLES if ctx is None else ctx.candles
-
-    @property
-    def hp(self) -> dict[str, Any]:
-        """Hyperparameter values of this run: the declared defaults, overridden per run."""
-        ctx = self._ctx
-        return {} if ctx is None else ctx.hp
 
     @property
     def index(self) -> int:
