@@ -230,6 +230,9 @@ class _Run(Listener):
             if located is exc:
                 raise
             raise located from exc
+        finally:
+            for rr in self.routes:  # the cached series go with the cache, not with the result
+                rr.cached = None
 
     def _set_up(self, cache: RunCache) -> None:
         plan = self.plan

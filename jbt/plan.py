@@ -89,8 +89,9 @@ class SymbolPlan:
     sim: np.ndarray
     #: the first base-candle open time at or after the start
     s0: int
-    #: per clock step: the open of the base candle opening at that time (NaN when none does)
-    opens: tuple[float, ...]
+    #: per clock step: the open of the base candle opening at that time (NaN when none does);
+    #: a list for speed and memory, never changed
+    opens: Sequence[float]
     #: per clock step: the highest high / lowest low of the base candles simulated in it
     ihigh: np.ndarray
     ilow: np.ndarray
@@ -338,7 +339,7 @@ def plan_run(
             np.full(len(b), mark0)
         symbols[key] = SymbolPlan(
             key=key, index=index, tf=tf, ms=ms, base=arr, sim=sim, s0=s0,
-            opens=tuple(opens.tolist()), ihigh=_readonly(ihigh), ilow=_readonly(ilow),
+            opens=opens.tolist(), ihigh=_readonly(ihigh), ilow=_readonly(ilow),
             eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)),
         )
 
@@ -405,12 +406,11 @@ def _bars(arr: np.ndarray, base_tf: str, tf: str, start: int, end: int,
 def _holes(arr: np.ndarray, s0: int, end: int, step: int) -> tuple[int, int, int] | None:
     """Base candles missing in ``[s0, end)``: (count, first missing, end of the last missing),
     or None. Works from the candles present, so its cost follows the data, not the period."""
-    ts = arr[:, TIMESTAMP].astype(np.int64)
-    lo, hi = np.searchsorted(ts, [s0, end])
-    inside = ts[lo:hi]
+    lo, hi = np.searchsorted(arr[:, TIMESTAMP], [s0, end])
     expected = max(0, -(-(end - s0) // step))
-    if len(inside) == expected:
+    if hi - lo == expected:
         return None
+    inside = arr[lo:hi, TIMESTAMP].astype(np.int64)
     if len(inside) == 0:
         return expected, s0, s0 + expected * step
     if np.any((inside - s0) % step) or np.any(np.diff(inside) <= 0):
