@@ -1,9 +1,10 @@
 """The per-run state of one backtest: clock, prices, orders, positions and the shared balance.
 
-A :class:`Store` is created by :func:`jbt.engine.run_backtest` for one run and thrown away with
+A :class:`Store` is created by :func:`jbt.engine.run_plan` for one run and thrown away with
 it; nothing here is module-level, so two runs in one process (API threads, an optimizer) never
 see each other. The rules that change this state (fills, fees, liquidations) live in
-:mod:`jbt.exchanges.sandbox`; this module only holds it.
+:mod:`jbt.exchanges.sandbox` and :mod:`jbt.exchanges.accounts` (the balance); this module only
+holds it.
 
 Objects handed to strategies (:class:`Order`, :class:`Position`) are the live state objects:
 read them, do not assign to them.

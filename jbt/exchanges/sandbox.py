@@ -1,6 +1,10 @@
 """The simulated exchange: how orders are placed, when they fill, at what price, and what they cost.
 
-One :class:`Sandbox` serves one run and changes only that run's :class:`~jbt.store.Store`.
+One :class:`Sandbox` serves one run and changes only that run's :class:`~jbt.store.Store`. It
+sequences fills (which order, at which point of the price path, in which order); what a fill
+does to the balance (costs, margin, liquidation prices, rejections) is the run's account's job:
+:class:`~jbt.exchanges.accounts.SpotAccount` or :class:`~jbt.exchanges.accounts.FuturesAccount`
+behind one interface.
 
 Order types
     The type follows from the price against the current price ``ref`` (the bar's open during a

@@ -24,6 +24,10 @@ hook returns, and a stop-loss/take-profit declared there waits until the entry f
 ``on_open_position(order)``, ``on_increased_position(order)``, ``on_reduced_position(order)`` and
 ``on_close_position(order, trade)`` run right after the fill that caused them, with
 ``self.price`` at the fill's point on the price path; ``terminate()`` runs once at the end.
+
+Everything the strategy reads comes through one :class:`~jbt.strategies.context.StrategyContext`
+the engine hands over once (``_bind``) before ``setUp()``: the clock, the broker, the route's
+candles and state. The engine writes nothing else into a strategy.
 """
 
 from __future__ import annotations
