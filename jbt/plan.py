@@ -21,9 +21,8 @@ these functions instead of repeating the checks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from types import MappingProxyType
 
 import numpy as np
 
@@ -120,7 +119,11 @@ class RoutePlan:
 
 @dataclass(frozen=True, eq=False)
 class RunPlan:
-    """What :func:`plan_run` prepared; read-only, reusable by any number of runs."""
+    """What :func:`plan_run` prepared; read-only, reusable by any number of runs, in threads
+    or in other processes. Its mappings and lists are never changed by a run; do not change
+    them either. A plan pickles as what it was made from (the config, the routes, the base
+    candles, the period), and is made again where it is unpickled: a worker process receives
+    the candles once and pays ``plan_run`` once."""
 
     config: Config
     routes: tuple[RouteSpec, ...]
@@ -148,6 +151,16 @@ class RunPlan:
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
         return [bars for bars, _ in self.candles.values()]
+
+    def __reduce__(self):
+        inputs = (self.config, self.routes, {d.key: d.base for d in self.symbols},
+                  dict(self.base_tf), self.start, self.end, self.extra_candles)
+        return _made_again, (inputs, dict(self.filled))
+
+
+def _made_again(inputs: tuple, filled: dict[str, int]) -> RunPlan:
+    """An unpickled plan: made again from its (already filled) base candles."""
+    return replace(plan_run(*inputs), filled=filled)  # the candles it filled at first
 
 
 def plan_run(
@@ -358,14 +371,14 @@ def plan_run(
         end=int(end),
         symbols=tuple(symbols.values()),
         route_plans=route_plans,
-        candles=MappingProxyType(arrays),
+        candles=arrays,
         clock=_steps(clock),
         groups=groups,
         group_of=group_of,
         eq_steps=bytes(eq_row.astype(np.uint8)),
         eq_route=eq_route,
-        base_tf=MappingProxyType({k: tf for k, (_a, tf) in bases.items()}),
-        filled=MappingProxyType(filled),
+        base_tf={k: tf for k, (_a, tf) in bases.items()},
+        filled=filled,
     )
 
 

@@ -132,7 +132,7 @@ def to_candles(data: Any, columns: Sequence[str] | None = None) -> np.ndarray:
 def to_dataframe(candles: np.ndarray):
     """jbt's candle array as a pandas DataFrame: a UTC DatetimeIndex named ``time`` and the
     columns ``open, high, low, close, volume``."""
-    import pandas as pd
+    pd = _pandas()
 
     index = pd.DatetimeIndex(pd.to_datetime(candles[:, TIMESTAMP].astype(np.int64), unit="ms",
                                             utc=True), name="time")
@@ -164,8 +164,7 @@ def _epoch_ms(values: Any) -> np.ndarray:
     """Datetimes (naive = UTC) or numbers (epoch ms) as float64 epoch milliseconds."""
     kind = getattr(getattr(values, "dtype", None), "kind", None)
     if kind == "M":  # datetime64, with or without a time zone
-        import pandas as pd
-
+        pd = _pandas()
         stamps = pd.DatetimeIndex(values)
         if stamps.tz is not None:
             stamps = stamps.tz_convert("UTC").tz_localize(None)
@@ -178,6 +177,14 @@ def _epoch_ms(values: Any) -> np.ndarray:
         raise InputError(
             "candles: the time column holds neither datetimes nor epoch milliseconds"
         ) from None
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - pandas is installed with jbt
+        raise InputError("DataFrames need pandas: pip install pandas") from None
+    return pandas
 
 
 def _base_timeframe(arr: np.ndarray, given: str | None, key: tuple[str, str]) -> str:

@@ -328,3 +328,25 @@ def test_validation_lives_in_the_plan_only():
 def test_no_type_ignore_attr_defined_in_the_engine():
     text = (JBT / "engine.py").read_text(encoding="utf-8")
     assert not re.search(r"type:\s*ignore\[attr-defined\]", text)
+
+
+def test_a_plan_pickles_for_worker_processes():
+    import pickle
+
+    cfg, candles, routes, strategies = _setup()
+    plan = plan_run(cfg, routes, candles, "1m", T0 + 3 * 60 * M, T0 + 10 * 60 * M)
+    copy = pickle.loads(pickle.dumps(plan))
+    assert _digest(copy) == _digest(plan)
+    assert all(not bars.flags.writeable for bars in copy.arrays())
+    assert not copy.symbols[0].sim.flags.writeable and not copy.route_plans[0].bars.flags.writeable
+    # routes of one symbol and timeframe still share one array
+    assert len(copy.arrays()) == len(plan.arrays())
+    for i in (1, 2):
+        assert result_signature(run_plan(copy, strategies, hyperparameters=_hp(i))) == \
+            result_signature(run_plan(plan, strategies, hyperparameters=_hp(i)))
+    data = random_walk(60, 2)
+    gappy = data[(data[:, 0] < T0 + 20 * M) | (data[:, 0] >= T0 + 25 * M)]
+    filled = _plan(gappy, missing_candles="fill")
+    again = pickle.loads(pickle.dumps(filled))
+    assert dict(again.filled) == {"sim:BTC-USDT": 5}
+    assert again.symbols[0].sim.tolist() == filled.symbols[0].sim.tolist()
