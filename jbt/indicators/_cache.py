@@ -142,14 +142,23 @@ def run_cache(*arrays: np.ndarray):
         _RUNS.reset(token)
 
 
-def _to_lists(result):
-    """Freeze a computed series and keep a list copy for fast scalar access."""
+def _frozen(result) -> list:
+    """A computed series, frozen, as a cache entry ``[named tuple class or None, the series,
+    its list copy]``; the list copy (fast scalar access) is made on the first scalar call, so a
+    series only ever read with ``sequential=True`` costs no list."""
     if isinstance(result, tuple):
         for arr in result:
             arr.flags.writeable = False
-        return (type(result), result, tuple(arr.tolist() for arr in result))
+        return [type(result), result, None]
     result.flags.writeable = False
-    return (None, result, result.tolist())
+    return [None, result, None]
+
+
+def _lists(cached: list):
+    series = cached[1]
+    lists = tuple(a.tolist() for a in series) if cached[0] is not None else series.tolist()
+    cached[2] = lists
+    return lists
 
 
 def dispatch(func, candles, sequential: bool, *args):
@@ -170,7 +179,7 @@ def dispatch(func, candles, sequential: bool, *args):
         try:
             cached = series[func, args]
         except KeyError:
-            cached = series[func, args] = _to_lists(func(entry.array, *args))
+            cached = series[func, args] = _frozen(func(entry.array, *args))
         except TypeError:  # an unhashable argument: let the kernel's check report it
             return _compute(func, candles, sequential, args)
         n = len(candles)
@@ -180,6 +189,8 @@ def dispatch(func, candles, sequential: bool, *args):
                 return arrays[:n]
             return cls(*(a[:n] for a in arrays))
         i = n - 1
+        if lists is None:
+            lists = _lists(cached)
         if cls is None:
             value = lists[i]
             if value != value:  # NaN: still inside the indicator's warm-up
