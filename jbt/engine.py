@@ -202,6 +202,8 @@ class _Run(Listener):
         self.marks = [rp.symbol.eq_marks for rp in plan.route_plans]
         self.equity_time: list[int] = []
         self.equity: list[float] = []
+        #: (step, balance, open positions) at each change seen by an equity sample
+        self.changes: list[tuple[int, float, tuple]] = []
 
     # Listener: the sandbox reports fills; the route's strategy hears about them.
     def opened(self, route: RouteState, order: Order) -> None:
@@ -260,29 +262,26 @@ class _Run(Listener):
         groups = [tuple(self.routes[j] for j in g) for g in plan.groups]
         group_of = plan.group_of
         eq_steps = plan.eq_steps
-        equity_time = self.equity_time
-        equity = self.equity
         walk_all = not self.fast_path
         cancel_entries = self.sandbox.cancel_entries
         open_routes = store.open_routes
-        value = account.value
-        marks = self.marks
+        # the equity curve is computed after the loop from the states the account went
+        # through: here only each change of the balance or of a position is noted, at the first
+        # equity sample that sees it (a change always comes with a fill or a balance change)
+        fills = store.fills
+        seen_fills = len(fills)
+        seen_balance = account.balance
+        changes = self.changes = [(-1, seen_balance, _positions(open_routes))]
         # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
         # needs no lookup
         prefix = cache.prefix
 
         for i, t in enumerate(clock):
-            # 0. equity at the close of the previous bar of the shortest timeframe: the balance,
-            # plus each open position marked at the close of the base candle before t
-            if eq_steps[i]:
-                eq = account.balance
-                if open_routes:
-                    k = len(equity)
-                    for route in open_routes:
-                        pos = route.position
-                        eq += value(pos.qty, pos.entry_price, marks[route.index].item(k))
-                equity_time.append(t)
-                equity.append(eq)
+            # 0. equity at the close of the previous bar of the shortest timeframe
+            if eq_steps[i] and (len(fills) != seen_fills or account.balance != seen_balance):
+                seen_fills = len(fills)
+                seen_balance = account.balance
+                changes.append((i, seen_balance, _positions(open_routes)))
             # 1. the open at t fills what it has already passed
             if store.n_active or walk_all:
                 self._at_open(i, t)
@@ -371,6 +370,37 @@ class _Run(Listener):
         for ts, index, (_t, o, c, h, low, _v) in events:
             process(books[index], int(ts), o, h, low, c)
 
+    def _equity_curve(self) -> None:
+        """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
+        balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
+        the states noted in the loop: the same sums in the same order as marking each sample
+        as it comes, done with NumPy per stretch of unchanged state."""
+        plan = self.plan
+        samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
+        clock = plan.clock
+        if isinstance(clock, range):
+            self.equity_time = (samples * clock.step + clock.start).tolist()
+        else:
+            self.equity_time = [clock[i] for i in samples.tolist()]
+        changes = self.changes
+        # the first sample each state is seen at (the first state: from the first sample)
+        firsts = np.searchsorted(samples, [step for step, _b, _p in changes]).tolist()
+        firsts[0] = 0
+        firsts.append(len(samples))
+        value = self.store.account.value
+        marks = self.marks
+        equity: list[float] = []
+        for (_step, balance, positions), k0, k1 in zip(changes, firsts[:-1], firsts[1:],
+                                                       strict=True):
+            if not positions:
+                equity.extend([balance] * (k1 - k0))
+                continue
+            stretch = np.full(k1 - k0, balance, dtype=np.float64)
+            for index, qty, entry_price in positions:
+                stretch += value(qty, entry_price, marks[index][k0:k1])
+            equity.extend(stretch.tolist())
+        self.equity = equity
+
     def _enter(self, rr: _RouteRun, direction: str) -> None:
         strategy = rr.strategy
         ctx = rr.ctx
@@ -414,6 +444,7 @@ class _Run(Listener):
             for o in rr.state.pending:
                 o.status = "open"
             rr.strategy.terminate()
+        self._equity_curve()
         self.equity_time.append(self.plan.end)
         self.equity.append(store.account.balance)
 
@@ -466,6 +497,11 @@ class _Run(Listener):
                 "extra_candles": [list(e) for e in plan.extra_candles],
             },
         )
+
+
+def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float], ...]:
+    """(route index, qty, entry price) of each open position, in the order they opened."""
+    return tuple((r.index, r.position.qty, r.position.entry_price) for r in open_routes)
 
 
 def _user_files(cls: type) -> set[str]:

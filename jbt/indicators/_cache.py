@@ -168,50 +168,50 @@ def dispatch(func, candles, sequential: bool, *args):
     series (``sequential``) or its last element as a float (otherwise).
     """
     run = _RUNS.get()
-    if run is not None:
-        if candles is run.last:
-            entry = run.last_entry
-        else:
-            entry = run.entry_for(candles)
-            if entry is None:
-                return _compute(func, candles, sequential, args)
-        series = entry.series
-        try:
-            cached = series[func, args]
-        except KeyError:
-            cached = series[func, args] = _frozen(func(entry.array, *args))
-        except TypeError:  # an unhashable argument: let the kernel's check report it
+    if run is None:
+        return _compute(func, candles, sequential, args)
+    if candles is run.last:
+        entry = run.last_entry
+    else:
+        entry = run.entry_for(candles)
+        if entry is None:
             return _compute(func, candles, sequential, args)
+    try:
+        cached = entry.series[func, args]
+    except KeyError:
+        cached = entry.series[func, args] = _frozen(func(entry.array, *args))
+    except TypeError:  # an unhashable argument: let the kernel's check report it
+        return _compute(func, candles, sequential, args)
+    if sequential:
+        if cached[0] is None:
+            return cached[1][:len(candles)]
         n = len(candles)
-        cls, arrays, lists = cached
-        if sequential:
-            if cls is None:
-                return arrays[:n]
-            return cls(*(a[:n] for a in arrays))
-        i = n - 1
-        if lists is None:
-            lists = _lists(cached)
-        if cls is None:
-            value = lists[i]
-            if value != value:  # NaN: still inside the indicator's warm-up
-                _too_few(func, n, args)
-            return value
-        if len(lists) == 3:
-            a, b, c = lists
-            values = (a[i], b[i], c[i])
-        elif len(lists) == 2:
-            a, b = lists
-            values = (a[i], b[i])
-        elif len(lists) == 4:
-            a, b, c, d = lists
-            values = (a[i], b[i], c[i], d[i])
-        else:
-            values = tuple(lst[i] for lst in lists)
-        for value in values:
-            if value != value:
-                _too_few(func, n, args)
-        return _tuple_new(cls, values)
-    return _compute(func, candles, sequential, args)
+        return cached[0](*(a[:n] for a in cached[1]))
+    cls, _arrays, lists = cached
+    if lists is None:
+        lists = _lists(cached)
+    n = len(candles)
+    i = n - 1
+    if cls is None:
+        value = lists[i]
+        if value != value:  # NaN: still inside the indicator's warm-up
+            _too_few(func, n, args)
+        return value
+    if len(lists) == 3:
+        a, b, c = lists
+        values = (a[i], b[i], c[i])
+    elif len(lists) == 2:
+        a, b = lists
+        values = (a[i], b[i])
+    elif len(lists) == 4:
+        a, b, c, d = lists
+        values = (a[i], b[i], c[i], d[i])
+    else:
+        values = tuple(lst[i] for lst in lists)
+    for value in values:
+        if value != value:
+            _too_few(func, n, args)
+    return _tuple_new(cls, values)
 
 
 def _compute(func, candles, sequential: bool, args: tuple):

@@ -350,3 +350,55 @@ def test_a_plan_pickles_for_worker_processes():
     again = pickle.loads(pickle.dumps(filled))
     assert dict(again.filled) == {"sim:BTC-USDT": 5}
     assert again.symbols[0].sim.tolist() == filled.symbols[0].sim.tolist()
+
+
+@pytest.mark.parametrize("futures", [False, True])
+def test_the_equity_curve_is_each_sample_marked_as_it_comes(futures):
+    """The curve computed after the loop equals marking the balance and the position at the
+    close of the last bar, sample by sample, as a strategy sees them (market orders only, so
+    nothing fills between the sample and the strategy's call)."""
+    marked: list[float] = []
+
+    class Marker(Strategy):
+        def setUp(self):
+            self.rng = random.Random(3)
+
+        def before(self):
+            if self.index == 0:
+                return
+            pos = self.position
+            close = float(self.candles[-1, 2])
+            value = pos.qty * (close - pos.entry_price) if futures else pos.qty * close
+            marked.append(self.balance + value if pos.qty else self.balance)
+
+        def should_long(self):
+            return self.rng.random() < 0.3
+
+        def should_short(self):
+            return futures and self.rng.random() < 0.3
+
+        def go_long(self):
+            self.buy = self.available_margin * 0.5 / self.price, self.price
+
+        def go_short(self):
+            self.sell = self.available_margin * 0.5 / self.price, self.price
+
+        def update_position(self):
+            r = self.rng.random()
+            if r < 0.2:
+                self.liquidate()
+            elif r < 0.4:
+                qty = abs(self.position.qty) * 0.3
+                if self.position.qty > 0:
+                    self.sell = qty, self.price
+                else:
+                    self.buy = qty, self.price
+
+    cfg = Config(backtest=BacktestConfig(fee=0.001, type="futures" if futures else "spot",
+                                         leverage=2.0 if futures else 1.0, warmup_candles=1))
+    r = run_backtest(cfg, [RouteSpec("sim", "BTC-USDT", "5m", "Marker")],
+                     {("sim", "BTC-USDT"): random_walk(12 * 60, 8)}, "1m", {"Marker": Marker},
+                     T0 + 5 * M, T0 + 12 * 60 * M)
+    assert len(r.trades) > 10
+    assert r.equity[:-1] == marked
+    assert r.equity_time[:-1] == [T0 + 10 * M + 5 * M * k for k in range(len(marked))]
