@@ -227,7 +227,7 @@ class _Run(Listener):
             self._set_up(cache)
             self._loop(cache)
             self._finish()
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - re-raised with the strategy's location
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - re-raised with the strategy's location
             located = locate_strategy_error(exc, self.user_files, self.store.time)
             if located is exc:
                 raise

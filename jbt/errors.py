@@ -37,6 +37,21 @@ class StrategyError(JbtError):
     """User strategy code raised; the message names the file, line and bar time."""
 
 
+class Cancelled(JbtError):
+    """Work stopped because it was asked to (Ctrl-C, ``DELETE /jobs/ID``, shutdown) while it
+    was waiting; what was saved before is kept."""
+
+    exit_code = 130
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user's Ctrl-C, as raised by the command line's SIGINT handler.
+
+    A plain ``KeyboardInterrupt`` raised by strategy code is the strategy's error, not the
+    user's: the engine reports it as a :class:`StrategyError` and lets this one through.
+    """
+
+
 # ------------------------------------------------------------------ where user code raised
 
 
@@ -60,14 +75,28 @@ def raised_at(exc: BaseException, is_user_file: Callable[[str], bool]) -> tuple[
 
 def locate_strategy_error(exc: BaseException, user_files: set[str], time_ms: int) -> BaseException:
     """``exc`` raised during a run as a :class:`StrategyError` naming the strategy's file, line
-    and the bar's time (``exc`` itself when no strategy file is involved)."""
-    where = raised_at(exc, lambda f: os.path.normcase(os.path.abspath(f)) in user_files)
+    and the bar's time (``exc`` itself when no strategy file is involved, or for the user's
+    Ctrl-C)."""
+    if isinstance(exc, Interrupted):  # the user's Ctrl-C: not the strategy's doing
+        return exc
+
+    def is_user(filename: str) -> bool:
+        return os.path.normcase(os.path.abspath(filename)) in user_files
+
+    where = raised_at(exc, is_user)
     if where is None:
         return exc
+    if isinstance(exc, KeyboardInterrupt):
+        frames = traceback.extract_tb(exc.__traceback__)
+        if not frames or not is_user(frames[-1].filename):
+            return exc  # raised elsewhere while the strategy ran: a Ctrl-C, not the strategy's
     filename, line = where
     what = str(exc) if isinstance(exc, JbtError) else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SystemExit):
         what = (f"SystemExit: the strategy called sys.exit({exc.code!r}); a strategy cannot "
+                "stop the run (return from the hook instead)")
+    elif isinstance(exc, KeyboardInterrupt):
+        what = ("KeyboardInterrupt: raised by the strategy, not by Ctrl-C; a strategy cannot "
                 "stop the run (return from the hook instead)")
     when = datetime.fromtimestamp(time_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return StrategyError(f"{display_path(filename)} line {line} at {when}: {what}")

@@ -27,7 +27,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from jbt.config import Config
-from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP, VOLUME
+from jbt.constants import CLOSE, HIGH, LOW, MINUTE_MS, OPEN, TIMESTAMP, VOLUME
+from jbt.dates import now_ms
 from jbt.errors import CandlesMissingError, InputError
 from jbt.results import RouteSpec
 from jbt.timeframes import aggregate, bar_open, normalize, to_ms
@@ -211,46 +212,49 @@ def plan_run(
         view.flags.writeable = False
         bases[key] = (view, tf)
 
-    # ---- the period [start, end)
+    # ---- the period [start, end): left out, from the candles; given, checked against them
     warm = bt.warmup_candles
     if start is None:
-        start = 0
+        start = max(int(a[0, TIMESTAMP]) for a, _ in bases.values())
         for r in specs:
             arr = bases[(r.exchange, r.symbol)][0]
             tf_ms = to_ms(r.timeframe)
             first_bar = int(bar_open(int(arr[0, TIMESTAMP]) + tf_ms - 1, r.timeframe))
             start = max(start, first_bar + warm * tf_ms)
-        lacking = f"not enough candles for the warm-up and at least one bar (warmup_candles = " \
-                  f"{warm}); import more history or lower warmup_candles"
-    else:
-        lacking = "no candles inside the backtest period"
-    first = max(int(a[0, TIMESTAMP]) for a, _ in bases.values())
-    last_end = min(int(a[-1, TIMESTAMP]) + to_ms(tf) for a, tf in bases.values())
-    start = max(int(start), first)
-    end = last_end if end is None else min(int(end), last_end)
+    if end is None:
+        end = min(int(a[-1, TIMESTAMP]) + to_ms(tf) for a, tf in bases.values())
+    start, end = int(start), int(end)
     if end <= start:
-        raise CandlesMissingError(lacking)
+        raise CandlesMissingError(
+            "not enough candles stored for the warm-up and at least one bar "
+            f"(warmup_candles = {warm}); import more history or lower warmup_candles"
+        )
 
-    # ---- missing candles inside the period: refused or filled
+    # ---- missing candles in the period: refused, or holes between candles filled
     filled: dict[str, int] = {}
     for key, (arr, tf) in list(bases.items()):
+        e, s = key
         step = to_ms(tf)
         s0 = -(-start // step) * step
         holes = _holes(arr, s0, end, step)
         if holes is None:
             continue
         count, a, b = holes
-        if bt.missing_candles == "fill":
+        warm_ms = warm * max(to_ms(t) for t in wanted[key])
+        last = int(arr[-1, TIMESTAMP])
+        if b > last + step:  # the period runs past the candles: filling cannot help
+            raise CandlesMissingError(candles_end_message(e, s, tf, last, start, end, warm_ms))
+        if bt.missing_candles == "fill" and a > int(arr[0, TIMESTAMP]):
             arr = _fill(arr, s0, end, step)
             arr.flags.writeable = False
             bases[key] = (arr, tf)
-            filled[f"{key[0]}:{key[1]}"] = count
+            filled[f"{e}:{s}"] = count
             continue
+        since = min(a, start - warm_ms) if a == s0 else a  # the start: its warm-up too
         raise CandlesMissingError(
-            f"{key[0]} {key[1]}: {count} {tf} candles missing between {_human(a)} and "
-            f"{_human(b)} UTC; fetch them with: jbt import-candles {key[0]} {key[1]} "
-            f"{_cmd_date(a)} --end {_cmd_date(b)} (or set missing_candles = \"fill\" in "
-            "config.toml)"
+            f"{e} {s}: {count} {tf} candles missing between {_human(a)} and {_human(b)} UTC; "
+            f"fetch them with: {import_command(e, s, since, b)} (or set missing_candles = "
+            "\"fill\" in config.toml)"
         )
 
     # ---- each symbol's simulated candles
@@ -460,6 +464,33 @@ def _fill(arr: np.ndarray, first: int, end: int, step: int) -> np.ndarray:
     return np.concatenate([before, out, after])
 
 
+def import_command(exchange: str, symbol: str, since: int, end: int | None = None, *,
+                   now: int | None = None) -> str:
+    """A ``jbt import-candles`` command that would run: dates before now, END after START and
+    left out when it is now or later (the import's default)."""
+    now = now_ms() if now is None else now
+    since = min(since, now - MINUTE_MS) // MINUTE_MS * MINUTE_MS
+    cmd = f"jbt import-candles {exchange} {symbol} {_cmd_date(since)}"
+    if end is not None and end < now:
+        end = max(-(-end // MINUTE_MS) * MINUTE_MS, since + MINUTE_MS)
+        cmd += f" --end {_cmd_date(end)}"
+    return cmd
+
+
+def candles_end_message(exchange: str, symbol: str, tf: str, last: int, start: int | None,
+                        end: int, warm_ms: int, now: int | None = None) -> str:
+    """END is after the last candle (open time ``last``): say so, and how to fetch what the
+    period and its warm-up need (not everything since the last candle)."""
+    since = last + to_ms(tf)
+    if start is not None:
+        since = max(since, start - warm_ms)
+    return (
+        f"{exchange} {symbol}: the stored {tf} candles end at {_human(last)} UTC, before "
+        f"END {_human(end)} UTC; leave END out to stop there, or fetch the rest with: "
+        f"{import_command(exchange, symbol, since, end, now=now)}"
+    )
+
+
 def _date(ms: int) -> str:
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == dt.second == 0 else \
@@ -476,5 +507,5 @@ def _human(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-__all__ = ["RoutePlan", "RunPlan", "SymbolPlan", "check_extra", "check_period", "check_routes",
-           "plan_run"]
+__all__ = ["RoutePlan", "RunPlan", "SymbolPlan", "candles_end_message", "check_extra",
+           "check_period", "check_routes", "import_command", "plan_run"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,8 @@ class Prepared:
     strategies: dict[str, type]
     #: the project folder (its database is where ``save=True`` writes)
     project: Path
+    #: what loading the candles noticed (candles stored after now, left out), for the warnings
+    notes: list[str] = field(default_factory=list)
 
     def run(
         self,
@@ -248,7 +250,7 @@ class Prepared:
                          hyperparameters)
         t0 = time.perf_counter()
         result = backtest_mode.run_planned(self.plan, self.strategies, hyperparameters=hp,
-                                           fast_path=fast_path)
+                                           fast_path=fast_path, notes=self.notes)
         result.duration_s = time.perf_counter() - t0
         if save:
             with _database(self.plan.config):
@@ -280,11 +282,13 @@ def prepare(
         from jbt.modes import backtest_mode
 
         with _database(cfg):
-            arrays, base_tf = backtest_mode.load(cfg, specs, extra, start_ms, end_ms)
+            arrays, base_tf, end_ms, notes = backtest_mode.load(cfg, specs, extra, start_ms,
+                                                                 end_ms)
     else:
         arrays, base_tf = _given_candles(candles, specs, extra, timeframe, columns)
+        notes = []
     plan = plan_run(cfg, specs, arrays, base_tf, start_ms, end_ms, extra)
-    return Prepared(plan, strategies, project_dir)
+    return Prepared(plan, strategies, project_dir, notes)
 
 
 def backtest(

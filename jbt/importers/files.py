@@ -47,7 +47,6 @@ _MIN_MS = 10**11
 _MIN_US = 10**14
 _MAX_US = 10**17
 _EXCHANGE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-_SYMBOL = re.compile(r"[A-Z0-9]+-[A-Z0-9]+")
 
 
 @dataclass
@@ -95,11 +94,10 @@ def check_exchange(exchange: str) -> str:
 
 
 def check_symbol(symbol: str) -> str:
-    """Symbols are written BASE-QUOTE on our side: ``BTC-USDT``."""
-    name = str(symbol).strip().upper()
-    if not _SYMBOL.fullmatch(name):
-        raise InputError(f"symbol '{symbol}' must be written BASE-QUOTE, e.g. BTC-USDT")
-    return name
+    """Symbols are written BASE-QUOTE on our side: ``BTC-USDT`` (:mod:`jbt.symbols`)."""
+    from jbt.symbols import normalize_symbol
+
+    return normalize_symbol(symbol)
 
 
 def import_file(

@@ -38,12 +38,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import peewee as pw
 
 from jbt.config import Config
+from jbt.constants import DAY_MS
+from jbt.dates import now_ms
 from jbt.errors import CandlesMissingError, InputError
-from jbt.plan import RunPlan, check_extra, check_period, check_routes, plan_run
+from jbt.plan import (
+    RunPlan,
+    candles_end_message,
+    check_extra,
+    check_period,
+    check_routes,
+    import_command,
+    plan_run,
+)
 from jbt.results import BacktestResult, RouteSpec
-from jbt.timeframes import to_ms
+from jbt.symbols import normalize_symbol
+from jbt.timeframes import normalize, to_ms
+
+__all__ = ["import_command", "load", "no_candles_message", "run", "run_planned", "save_session"]
 
 
 def run(
@@ -63,7 +77,9 @@ def run(
 
     ``start``/``end`` are epoch ms (``end`` exclusive). ``strategies`` maps names to classes
     (default: imported from the project's ``strategies/`` folder). With ``save`` the session,
-    its orders, fills and closed trades are written to the database and ``session_id`` is set.
+    its orders, fills and closed trades are written to the database and ``session_id`` is set;
+    when the database refuses (a full disk, a read-only file) the result is returned all the
+    same, with ``session_id`` None and the reason in ``result.extra["save_error"]``.
     The database is the one bound by :func:`jbt.models.open_database` (opened from the config
     when none is). ``hyperparameters[strategy name]`` overrides what a strategy declares
     (values converted to the declared type and checked against min/max before anything runs, an
@@ -79,8 +95,12 @@ def run(
         routes = declared.routes
         if extra_candles is None:
             extra_candles = declared.extra_candles
+    routes = [RouteSpec(r.exchange.strip().lower(), normalize_symbol(r.symbol),
+                        normalize(r.timeframe), r.strategy) for r in routes]
+    extra = [(e.strip().lower(), normalize_symbol(s), normalize(tf))
+             for e, s, tf in (extra_candles or ())]
     routes = check_routes(routes)
-    extra = check_extra(extra_candles or ())
+    extra = check_extra(extra)
     check_period(start, end)
     if strategies is None:
         strategies = routes_mod.load_strategies(project, routes)
@@ -96,14 +116,14 @@ def run(
     if database_proxy.obj is None:
         open_database(config.database_url())
     t_load = time.perf_counter()
-    candles, base_tf = load(config, routes, extra, start, end)
+    candles, base_tf, end, notes = load(config, routes, extra, start, end)
     load_s = time.perf_counter() - t_load
 
     t_run = time.perf_counter()
     plan = plan_run(config, routes, candles, base_tf, start, end, extra)
     try:
         result = run_planned(plan, strategies, hyperparameters=hyperparameters,
-                             fast_path=fast_path)
+                             fast_path=fast_path, notes=notes)
     except Exception as exc:
         if save:
             _save_failed(config, routes, plan, time.perf_counter() - t_run, exc)
@@ -111,7 +131,14 @@ def run(
     result.duration_s = time.perf_counter() - t_run
     result.extra["load_s"] = load_s
     if save:
-        result.session_id = save_session(result)
+        try:
+            result.session_id = save_session(result)
+        except (pw.DatabaseError, pw.InterfaceError) as exc:
+            # the finished result is still returned (and printed, exported): never lost
+            from jbt.dberrors import database_error_message
+
+            result.extra["save_error"] = database_error_message(exc) or (
+                f"{type(exc).__name__}: {exc}")
     return result
 
 
@@ -121,9 +148,11 @@ def run_planned(
     *,
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
     fast_path: bool = True,
+    notes: Iterable[str] = (),
 ) -> BacktestResult:
-    """The run proper, once the plan is made: the engine, the warm-up warnings, the metrics.
-    What :func:`run` and :func:`jbt.research.backtest` return (before saving)."""
+    """The run proper, once the plan is made: the engine, the warnings (the engine's, then
+    ``notes`` from loading, then the warm-up's), the metrics. What :func:`run` and
+    :func:`jbt.research.backtest` return (before saving)."""
     from jbt.engine import run_plan
     from jbt.metrics import compute_metrics
 
@@ -131,6 +160,7 @@ def run_planned(
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in plan.base_tf.items()}
     result.extra["filled_candles"] = dict(plan.filled)
     warnings = result.extra.setdefault("warnings", [])
+    warnings.extend(notes)
     want = plan.config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
@@ -150,14 +180,24 @@ def load(
     extra: list[tuple[str, str, str]],
     start: int | None,
     end: int | None,
-) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], str]]:
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], str], int | None, list[str]]:
     """The base candles of every symbol of the routes and extra candles, from the database:
-    ``(candles, base timeframes)``, the period plus the warm-up before it (all stored history
-    when ``start`` is None). Checks only that something is stored; :func:`jbt.plan.plan_run`
-    checks the period and the gaps."""
+    ``(candles, base timeframes, end, warnings)``, the period plus the warm-up before it (all
+    stored history when ``start`` is None). :func:`jbt.plan.plan_run` then checks the period
+    and the gaps.
+
+    Work is bounded by what is stored, never by what was asked: rows are read up to END and
+    never past now (a stored candle from the future is left out, with a warning), an END after
+    now is cut to now (the ``end`` returned), an END after the last stored candle is refused
+    before anything is read, and missing candles are counted from the stored timestamps, so an
+    END of 9999-12-31 costs no more than the stored data.
+    """
     from jbt import candles as store
 
     warm = config.backtest.warmup_candles
+    now = now_ms()
+    if start is not None and start >= now:
+        raise InputError(f"START {_human(start)} UTC is in the future; give a START before now")
     wanted: dict[tuple[str, str], set[str]] = {}
     for r in routes:
         wanted.setdefault((r.exchange, r.symbol), set()).add(r.timeframe)
@@ -166,34 +206,79 @@ def load(
 
     candles: dict[tuple[str, str], np.ndarray] = {}
     base_tf: dict[tuple[str, str], str] = {}
+    warnings: list[str] = []
+    warm_ms: dict[tuple[str, str], int] = {}
     for (e, s), tfs in wanted.items():
+        warm_ms[(e, s)] = warm * max(map(to_ms, tfs))
         stored = store.stored_timeframes(e, s)
         if not stored:
-            since = _cmd_date(start - warm * max(map(to_ms, tfs))) if start is not None else (
-                "START"
-            )
-            raise CandlesMissingError(
-                f"no candles stored for {e} {s}; fetch them with: "
-                f"jbt import-candles {e} {s} {since}"
-            )
+            raise CandlesMissingError(no_candles_message(
+                e, s, start, end, warm_ms[(e, s)], store.stored_symbols(), now=now))
         base = next((b for b in stored if all(to_ms(tf) % to_ms(b) == 0 for tf in tfs)), None)
         if base is None:
             raise CandlesMissingError(
                 f"{e} {s}: stored timeframes {', '.join(stored)} cannot make "
                 f"{', '.join(sorted(tfs, key=to_ms))}; import 1m candles: "
-                f"jbt import-candles {e} {s} START"
+                f"{import_command(e, s, _since(start, warm_ms[(e, s)], now), end, now=now)}"
             )
         base_tf[(e, s)] = base
+        if end is not None:  # END past the stored candles: said before anything is read
+            step = to_ms(base)
+            last_stored = store.last_timestamp(e, s, base, before=now)
+            if last_stored is not None and min(end, now // step * step) > last_stored + step:
+                raise CandlesMissingError(candles_end_message(
+                    e, s, base, last_stored, start, end, warm_ms[(e, s)], now))
         lo = None
         if start is not None:
-            lo = start - warm * max(to_ms(tf) for tf in tfs) - to_ms("1W")
-        candles[(e, s)] = store.load_candles(e, s, base, lo, None if end is None else end - 1)
+            lo = start - warm_ms[(e, s)] - to_ms("1W")
+        hi = now if end is None else min(end, now)
+        candles[(e, s)] = store.load_candles(e, s, base, lo, hi - 1)
+        future = store.count_candles(e, s, base, now, None)
+        if future:
+            many = future > 1
+            warnings.append(
+                f"{e} {s}: {future:,} stored {base} candle{'s open' if many else ' opens'} after "
+                f"now (no exchange has {'them' if many else 'it'}); left out of the run"
+            )
         if len(candles[(e, s)]) == 0:
+            since = _since(start, warm_ms[(e, s)], now)
             raise CandlesMissingError(
                 f"no {base} candles stored for {e} {s} in the period; fetch them with: "
-                f"jbt import-candles {e} {s} {_cmd_date(start) if start is not None else 'START'}"
+                f"{import_command(e, s, since, end, now=now)}"
             )
-    return candles, base_tf
+    if end is not None and end > now:
+        # no candle opens after now: the period stops at the last closed base bar
+        coarsest = max(to_ms(tf) for tf in base_tf.values())
+        end = now // coarsest * coarsest
+    return candles, base_tf, end, warnings
+
+
+def _since(start: int | None, warm_ms: int, now: int) -> int:
+    """Where a suggested import starts: the warm-up before START, or, without START, a year
+    back (more when the warm-up is longer)."""
+    if start is not None:
+        return start - warm_ms
+    return (now - max(365 * DAY_MS, warm_ms + 30 * DAY_MS)) // DAY_MS * DAY_MS
+
+
+def no_candles_message(exchange: str, symbol: str, start: int | None, end: int | None,
+                       warm_ms: int, stored: Iterable[tuple[str, str]], *,
+                       now: int | None = None) -> str:
+    """No candle of ``exchange symbol`` is stored: "did you mean" against the ``stored``
+    (exchange, symbol) pairs, and the import command that fetches the period and its warm-up."""
+    from jbt.symbols import did_you_mean
+
+    now = now_ms() if now is None else now
+    stored = list(stored)
+    cmd = import_command(exchange, symbol, _since(start, warm_ms, now), end, now=now)
+    what = f"no candles stored for {exchange} {symbol}"
+    hint = did_you_mean(symbol, [s for e, s in stored if e == exchange], label=" (stored)")
+    if hint:
+        return f"{what}{hint} Otherwise fetch them with: {cmd}"
+    elsewhere = sorted({e for e, s in stored if s == symbol})
+    if elsewhere:
+        what += f" (stored for {', '.join(elsewhere)})"
+    return f"{what}; fetch them with: {cmd}"
 
 
 def _save_failed(
@@ -295,7 +380,5 @@ def save_session(result: BacktestResult) -> int:
     return sid
 
 
-def _cmd_date(ms: int) -> str:
-    """A date as the import command takes it (no spaces)."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == 0 else dt.strftime("%Y-%m-%dT%H:%M")
+def _human(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -38,6 +38,7 @@ import numpy as np
 
 from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import StrategyError
+from jbt.exchanges.sandbox import check_orders
 from jbt.strategies.context import StrategyContext
 
 _NO_CANDLES = np.empty((0, 6))
@@ -158,10 +159,12 @@ class Strategy:
         if ctx is None:
             raise StrategyError(f"self.{name} can only be set while the strategy runs")
         route = ctx.route
-        route.assigned[name] = value
         if ctx.entry is not None:  # inside go_long()/go_short(): placed when it returns
+            check_orders(value, name)  # a bad qty or price fails here, at the strategy's line
+            route.assigned[name] = value
             ctx.entry[name] = value
             return
+        route.assigned[name] = value
         if name == "buy" or name == "sell":
             ctx.broker.set_side_orders(route, name, value)
         else:

@@ -275,17 +275,30 @@ def test_plan_checks_routes_and_period():
         plan_run(Config(), [route], {("sim", "BTC-USDT"): hourly}, "1h", T0, T0 + 5 * 60 * M)
 
 
-def test_the_period_is_cut_to_the_candles_and_a_missing_start_waits_for_the_warm_up():
-    plan = _plan(start=T0 - 60 * M, end=T0 + 600 * M)
-    assert (plan.start, plan.end) == (T0, T0 + 60 * M)
+def test_a_period_left_out_comes_from_the_candles_and_one_given_is_checked_against_them():
     plan = _plan(start=None, end=None, warmup_candles=3)
-    # 5m bars from 00:00; three of them closed at 00:15
+    # 5m bars from 00:00; three of them closed at 00:15; the end is the candles' end
     assert (plan.start, plan.end) == (T0 + 15 * M, T0 + 60 * M)
-    with pytest.raises(CandlesMissingError, match=r"not enough candles for the warm-up .*"
-                                                  r"warmup_candles = 20"):
+    with pytest.raises(CandlesMissingError, match=r"not enough candles stored for the warm-up "
+                                                  r".*warmup_candles = 20"):
         _plan(start=None, end=None, warmup_candles=20)
-    with pytest.raises(CandlesMissingError, match="no candles inside the backtest period"):
-        _plan(start=T0 + 90 * M, end=T0 + 120 * M)
+    # a start before the candles: the minutes before them are missing, warm-up included
+    with pytest.raises(CandlesMissingError) as err:
+        _plan(start=T0 - 60 * M, end=T0 + 30 * M)
+    assert str(err.value) == (
+        "sim BTC-USDT: 60 1m candles missing between 2019-12-31 23:00 and 2020-01-01 00:00 UTC; "
+        "fetch them with: jbt import-candles sim BTC-USDT 2019-12-31T22:50 --end "
+        "2020-01-01 (or set missing_candles = \"fill\" in config.toml)"
+    )
+    # an end after them: said, with what to fetch (filling cannot help)
+    for policy in ("refuse", "fill"):
+        with pytest.raises(CandlesMissingError) as err:
+            _plan(start=T0 + 10 * M, end=T0 + 120 * M, missing_candles=policy)
+        assert str(err.value) == (
+            "sim BTC-USDT: the stored 1m candles end at 2020-01-01 00:59 UTC, before END "
+            "2020-01-01 02:00 UTC; leave END out to stop there, or fetch the rest with: "
+            "jbt import-candles sim BTC-USDT 2020-01-01T01:00 --end 2020-01-01T02:00"
+        )
 
 
 def test_missing_candles_are_refused_with_the_import_command_or_filled():
@@ -319,7 +332,7 @@ def test_validation_lives_in_the_plan_only():
     """The period, route and gap messages are written once, in jbt/plan.py."""
     sources = {p: p.read_text(encoding="utf-8") for p in JBT.rglob("*.py")}
     for needle in ("must be before end", "candles missing between", "duplicated route",
-                   "not enough candles for the warm-up", "must be after START"):
+                   "not enough candles stored for the warm-up", "must be after START"):
         where = sorted(str(p.relative_to(JBT)) for p, s in sources.items() if needle in s)
         assert where in ([], ["plan.py"]), (needle, where)
     assert len([p for p, s in sources.items() if "candles missing between" in s]) == 1
