@@ -9,7 +9,8 @@ its account, a :class:`~jbt.exchanges.sandbox.Sandbox`, one strategy and one
 threads at once.
 
 Timeline
-    The period is ``[start, end)`` (``end`` exclusive), cut to the candles given. A route's bars
+    The period is ``[start, end)`` (``end`` exclusive), checked against the candles given (see
+    :func:`jbt.plan.plan_run`). A route's bars
     are its symbol's base candles aggregated to the route's timeframe, aligned to UTC. The clock
     steps through every time at which some route has a bar closing, in order; at such a time
     ``t`` it

@@ -11,7 +11,7 @@ it with thousands of hyperparameter sets; each run gives what a fresh
 :func:`jbt.engine.run_backtest` gives.
 
 Validation lives here and only here: routes (at least one, no duplicate, a timeframe that is a
-multiple of the stored base), the period (``start < end``, cut to the candles given, enough
+multiple of the stored base), the period (``start < end``, inside the candles given, enough
 history for the warm-up when ``start`` is left out) and missing candles inside the period
 (refused with the ``jbt import-candles`` command that fetches them, or filled when
 ``missing_candles = "fill"``). The backtest mode, the HTTP API and :mod:`jbt.research` call
@@ -129,7 +129,7 @@ class RunPlan:
     config: Config
     routes: tuple[RouteSpec, ...]
     extra_candles: tuple[CandleKey, ...]
-    #: the period simulated, ``[start, end)`` in epoch ms, cut to the candles given
+    #: the period simulated, ``[start, end)`` in epoch ms
     start: int
     end: int
     symbols: tuple[SymbolPlan, ...]
@@ -179,10 +179,11 @@ def plan_run(
     name or one per symbol), sorted by time, in jbt's column order, including the history
     before the start that the warm-up may use. ``start``/``end`` are epoch ms (``end``
     exclusive); None means: from the first time every route has ``warmup_candles`` bars of
-    history / to the end of the candles. The period is cut to the candles given. Base candles
-    missing inside the period raise :class:`CandlesMissingError` naming the import command, or
-    are filled (``missing_candles = "fill"``: the previous close carried forward as a flat,
-    zero-volume candle). The arrays given are read, never written; the plan keeps read-only
+    history / to the end of the candles. Base candles missing in the period raise
+    :class:`CandlesMissingError` naming the import command that fetches them; holes between
+    candles are filled instead when ``missing_candles = "fill"`` (the previous close carried
+    forward as a flat, zero-volume candle), but a period starting before the first candle or
+    ending after the last is refused either way. The arrays given are read, never written; the plan keeps read-only
     views of them, so do not modify them while the plan is in use.
     """
     bt = config.backtest
