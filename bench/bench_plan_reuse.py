@@ -9,7 +9,8 @@ bars, the clock and the per-step lookups) before the bar loop; a reused plan
 (``plan_run`` once, then ``run_plan`` per run) pays the loop only. The strategy is the
 repository's EMA cross with ``fast``/``slow`` varied run by run (the same list of values both
 ways, a fresh run and a reused one back to back, so that load changes on a shared machine hit
-both); both ways must give the same trades. Printed: the median and the best per-run time of
+both); both ways must give the same trades. Times are the process's CPU time (``--wall`` for the wall clock: on a shared machine
+the CPU time moves less with the load). Printed: the median and the best per-run time of
 each way, and reused ÷ fresh as the median of the back-to-back pairs' ratios (target at 1h:
 ≤ 0.60).
 """
@@ -35,7 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tf", action="append", choices=("4h", "1h", "15m"))
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--wall", action="store_true",
+                        help="time with the wall clock instead of this process's CPU time")
     args = parser.parse_args()
+    clock = time.perf_counter if args.wall else time.process_time
 
     from bench_backtest import T0, make_candles
 
@@ -51,8 +55,8 @@ def main() -> None:
     cfg = Config(backtest=BacktestConfig(fee=0.001, warmup_candles=210))
     params = [{"EmaCross": {"fast": 5 + (3 * i) % 40, "slow": 50 + (7 * i) % 150}}
               for i in range(args.runs)]
-    print(f"EmaCross on {525_600:,} seeded 1m candles, {args.runs} runs each way "
-          f"(load average {os.getloadavg()[0]:.2f})")
+    print(f"EmaCross on {525_600:,} seeded 1m candles, {args.runs} runs each way, "
+          f"{'wall-clock' if args.wall else 'CPU'} time (load average {os.getloadavg()[0]:.2f})")
     print(f"{'tf':>4} {'fresh ms (median/best)':>24} {'reused ms (median/best)':>25} "
           f"{'reused/fresh':>13} {'target':>7}  same trades")
     for tf in args.tf or ("1h", "15m"):
@@ -64,12 +68,12 @@ def main() -> None:
         run_plan(plan, strategies)
         fresh, reused, same = [], [], True
         for hp in params:
-            t = time.perf_counter()
+            t = clock()
             a = run_backtest(cfg, route, candles, "1m", strategies, T0, end, hyperparameters=hp)
-            fresh.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            fresh.append(clock() - t)
+            t = clock()
             b = run_plan(plan, strategies, hyperparameters=hp)
-            reused.append(time.perf_counter() - t)
+            reused.append(clock() - t)
             same &= [vars(x) for x in a.trades] == [vars(x) for x in b.trades] and \
                 a.equity == b.equity
         f, r = statistics.median(fresh), statistics.median(reused)

@@ -172,6 +172,13 @@ def dispatch(func, candles, sequential: bool, *args):
         return _compute(func, candles, sequential, args)
     if candles is run.last:
         entry = run.last_entry
+        if sequential:  # the common case first: a computed series, for the bar's candles
+            try:
+                cached = entry.series.get((func, args))
+            except TypeError:  # an unhashable argument: let the kernel's check report it
+                return _compute(func, candles, sequential, args)
+            if cached is not None and cached[0] is None:
+                return cached[1][:len(candles)]
     else:
         entry = run.entry_for(candles)
         if entry is None:
