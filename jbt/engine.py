@@ -174,6 +174,7 @@ class _Run(Listener):
                                slippage=bt.slippage, listener=self)
         self.routes: list[_RouteRun] = []
         self.user_files: set[str] = set()
+        strategies_by_route: list[Strategy] = []
         for rp in plan.route_plans:
             spec = rp.spec
             state = RouteState(rp.index, spec, store.prices)
@@ -195,8 +196,9 @@ class _Run(Listener):
                 )
             hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
                                          hyperparameters.get(spec.strategy, {}))
-            ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.n_first, hp,
-                                  plan.candles)
+            ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
+                                  plan.candles, plan.extra_candles, strategies_by_route)
+            strategies_by_route.append(strategy)
             strategy._bind(ctx)
             self.routes.append(_RouteRun(rp, state, strategy, ctx))
         # per route index: the mark prices of the equity samples (its symbol's)

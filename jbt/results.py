@@ -126,4 +126,6 @@ class BacktestResult:
             "warnings": list(self.extra.get("warnings", [])),
             # why the run was not saved, when saving failed (a full disk, a read-only database)
             "save_error": self.extra.get("save_error"),
+            # what strategies logged (self.log) and drew (chart helpers), when they did
+            **{k: self.extra[k] for k in ("logs", "charts") if self.extra.get(k)},
         }

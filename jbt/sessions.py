@@ -106,7 +106,8 @@ def load_session(session_id: int) -> BacktestResult:
         fills = [FillRecord(**f) for f in data["fills"]]
         starting, finishing = data["starting_balance"], data["finishing_balance"]
         extra = {"warnings": data.get("warnings", []),
-                 "base_timeframes": data.get("base_timeframes", {})}
+                 "base_timeframes": data.get("base_timeframes", {}),
+                 **{k: data[k] for k in ("logs", "charts") if k in data}}
     else:
         trades, orders, fills = _from_tables(row)
         starting, finishing = _num(row.starting_balance), _num(row.finishing_balance)

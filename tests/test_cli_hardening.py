@@ -301,7 +301,8 @@ def test_a_stray_future_candle_is_left_out_and_refused_at_import(project, tmp_pa
 
 @pytest.mark.parametrize(("assignment", "what"), [
     ('float("nan"), self.price', "qty must be a positive number, got nan"),
-    ("-1.0, self.price", "qty must be a positive number, got -1.0"),
+    # (a negative qty is Jesse's signed form: its absolute value is used; 0 is still wrong)
+    ("0.0, self.price", "qty must be a positive number, got 0.0"),
     ('0.1, float("nan")', "price must be a positive number, got nan"),
 ])
 def test_bad_order_numbers_name_the_strategy_line_and_bar(project, assignment, what):

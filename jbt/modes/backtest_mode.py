@@ -151,16 +151,22 @@ def run_planned(
     notes: Iterable[str] = (),
 ) -> BacktestResult:
     """The run proper, once the plan is made: the engine, the warnings (the engine's, then
-    ``notes`` from loading, then the warm-up's), the metrics. What :func:`run` and
-    :func:`jbt.research.backtest` return (before saving)."""
+    ``notes`` from loading, then the hyperparameter defaults' and the warm-up's), what the
+    strategies logged and drew, the metrics. What :func:`run` and :func:`jbt.research.backtest`
+    return (before saving)."""
     from jbt.engine import run_plan
     from jbt.metrics import compute_metrics
+    from jbt.strategies import output
+    from jbt.strategies.hyperparameters import default_warnings
 
-    result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
+    with output.collect() as drawn:
+        result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
+    output.attach(result, drawn)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in plan.base_tf.items()}
     result.extra["filled_candles"] = dict(plan.filled)
     warnings = result.extra.setdefault("warnings", [])
     warnings.extend(notes)
+    warnings.extend(default_warnings(strategies, [r.strategy for r in plan.routes]))
     want = plan.config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
@@ -375,6 +381,7 @@ def save_session(result: BacktestResult) -> int:
             "fills": [asdict(f) for f in result.fills],
             "warnings": list(result.extra.get("warnings", [])),
             "base_timeframes": dict(result.extra.get("base_timeframes", {})),
+            **{k: result.extra[k] for k in ("logs", "charts") if result.extra.get(k)},
         }
         SessionData.create(session=sid, data=json.dumps(exact, allow_nan=False))
     return sid

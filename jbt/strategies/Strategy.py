@@ -39,13 +39,14 @@ import numpy as np
 from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import StrategyError
 from jbt.exchanges.sandbox import check_orders
+from jbt.strategies._jesse_compat import JesseCompat, unsigned
 from jbt.strategies.context import StrategyContext
 
 _NO_CANDLES = np.empty((0, 6))
 _NO_CANDLES.flags.writeable = False
 
 
-class Strategy:
+class Strategy(JesseCompat):
     """Inherit from this and implement at least ``should_long`` and ``go_long``."""
 
     def __init__(self) -> None:
@@ -158,6 +159,7 @@ class Strategy:
         ctx = self._ctx
         if ctx is None:
             raise StrategyError(f"self.{name} can only be set while the strategy runs")
+        value = unsigned(value)  # Jesse's signed quantities (negative for shorts)
         route = ctx.route
         if ctx.entry is not None:  # inside go_long()/go_short(): placed when it returns
             check_orders(value, name)  # a bad qty or price fails here, at the strategy's line

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 class StrategyContext:
     """One route's window on its run."""
 
-    __slots__ = ("route", "store", "broker", "bars", "candles", "n", "n_first", "hp",
-                 "entry", "_candles")
+    __slots__ = ("route", "store", "broker", "bars", "closes", "candles", "n", "n_first", "hp",
+                 "entry", "strategies", "extra_candles", "_candles")
 
     def __init__(
         self,
@@ -35,9 +35,12 @@ class StrategyContext:
         store: Store,
         broker: Sandbox,
         bars: np.ndarray,
+        closes: np.ndarray,
         n_first: int,
         hp: dict[str, Any],
         candles: Mapping[tuple[str, str, str], tuple[np.ndarray, np.ndarray]],
+        extra_candles: tuple[tuple[str, str, str], ...],
+        strategies: list[Any],
     ) -> None:
         #: the route's position and orders (the sandbox's record of it)
         self.route = route
@@ -45,8 +48,9 @@ class StrategyContext:
         self.store = store
         #: the simulated exchange orders go to
         self.broker = broker
-        #: every bar of the route (warm-up included), read-only
+        #: every bar of the route (warm-up included), read-only, and each bar's close time
         self.bars = bars
+        self.closes = closes
         #: how many bars have closed, and ``bars[:n]`` (what ``self.candles`` is)
         self.n = n_first
         self.candles = bars[:n_first]
@@ -56,6 +60,10 @@ class StrategyContext:
         self.hp = hp
         #: while ``go_long()``/``go_short()`` runs: the orders it declared, else None
         self.entry: dict[str, Any] | None = None
+        #: the strategy of every route of the run, in route order (one list for the run)
+        self.strategies = strategies
+        #: the run's ``extra_candles`` (exchange, symbol, timeframe)
+        self.extra_candles = extra_candles
         self._candles = candles
 
     def closed_candles(self, exchange: str, symbol: str, timeframe: str) -> np.ndarray:
