@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbt.errors import InputError, StrategyError
+from jbt.errors import InputError, StrategyError, raised_at
 from jbt.results import RouteSpec
 from jbt.symbols import normalize_symbol
 from jbt.timeframes import normalize
@@ -290,13 +290,17 @@ def load_strategies(project_dir: Path | str, routes: list[RouteSpec]) -> dict[st
 
 
 def _error_line(exc: BaseException, path: Path) -> str:
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        return f" line {exc.lineno}"
-    tb = exc.__traceback__
-    line = None
-    target = str(path.resolve())
-    while tb is not None:
-        if str(Path(tb.tb_frame.f_code.co_filename).resolve()) == target:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" line {line}" if line else ""
+    target = path.resolve()
+    where = raised_at(exc, lambda f: Path(f).resolve() == target)
+    return f" line {where[1]}" if where and where[1] else ""
+
+
+def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, str | int | None]:
+    """Which strategy, file and line raised: the innermost place inside ``<project>/strategies/``
+    on the error's chain of causes (a traceback frame, or where a SyntaxError points)."""
+    root = (Path(project_dir) / STRATEGIES_DIR).resolve()
+    where = raised_at(exc, lambda f: Path(f).resolve().is_relative_to(root))
+    if where is None:
+        return {"strategy": None, "file": None, "line": None}
+    rel = Path(where[0]).resolve().relative_to(root)
+    return {"strategy": rel.parts[0], "file": str(Path(STRATEGIES_DIR) / rel), "line": where[1]}

@@ -1,9 +1,10 @@
 """The per-run state of one backtest: clock, prices, orders, positions and the shared balance.
 
-A :class:`Store` is created by :func:`jbt.engine.run_backtest` for one run and thrown away with
+A :class:`Store` is created by :func:`jbt.engine.run_plan` for one run and thrown away with
 it; nothing here is module-level, so two runs in one process (API threads, an optimizer) never
 see each other. The rules that change this state (fills, fees, liquidations) live in
-:mod:`jbt.exchanges.sandbox`; this module only holds it.
+:mod:`jbt.exchanges.sandbox` and :mod:`jbt.exchanges.accounts` (the balance); this module only
+holds it.
 
 Objects handed to strategies (:class:`Order`, :class:`Position`) are the live state objects:
 read them, do not assign to them.
@@ -11,9 +12,12 @@ read them, do not assign to them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jbt.results import RouteSpec
+from jbt.results import ClosedTrade, RouteSpec
+
+if TYPE_CHECKING:
+    from jbt.exchanges.accounts import Account
 
 INF = float("inf")
 
@@ -186,7 +190,10 @@ class TradeBook:
 
 
 class RouteState:
-    """Everything the engine keeps for one route during a run."""
+    """What the sandbox keeps for one route during a run: its position and orders."""
+
+    __slots__ = ("index", "spec", "key", "symbol_key", "position", "orders", "pending",
+                 "queued_stop_loss", "queued_take_profit", "assigned", "trade", "closed_trades")
 
     def __init__(self, index: int, spec: RouteSpec, prices: dict[tuple[str, str], float]) -> None:
         self.index = index
@@ -199,13 +206,12 @@ class RouteState:
         #: the route's orders still waiting in the sandbox
         self.pending: list[Order] = []
         #: stop-loss / take-profit declared while flat: submitted when the entry fills
-        self.queued_stop_loss: list[tuple[float, float]] | None = None
-        self.queued_take_profit: list[tuple[float, float]] | None = None
+        self.queued_stop_loss: list[tuple[float, float | None]] | None = None
+        self.queued_take_profit: list[tuple[float, float | None]] | None = None
         #: what the strategy last assigned to self.buy / sell / stop_loss / take_profit
         self.assigned: dict[str, Any] = {}
         self.trade: TradeBook | None = None
-        self.closed_trades: list = []
-        self.strategy: Any = None
+        self.closed_trades: list[ClosedTrade] = []
 
     def has_pending_entry(self) -> bool:
         for o in self.pending:
@@ -267,13 +273,9 @@ class SymbolBook:
 class Store:
     """The state of one run. Created fresh by the engine; owned by nobody else."""
 
-    def __init__(self, starting_balance: float, futures: bool) -> None:
-        self.starting_balance = starting_balance
-        #: spot: free quote currency; futures: the wallet (realized PnL and fees only)
-        self.balance = starting_balance
-        self.futures = futures
-        #: futures: margin held by open positions (sum of |qty| x entry / leverage)
-        self.margin_used = 0.0
+    def __init__(self, account: Account) -> None:
+        #: the balance and what fills do to it (spot or futures rules)
+        self.account = account
         #: the clock (epoch ms): the bar open during strategy calls, the candle during fills
         self.time = 0
         #: current price per (exchange, symbol): the open at a call, the path point at a fill
@@ -285,7 +287,7 @@ class Store:
         self.orders: list[Order] = []
         #: fills: (order id, route key, side, qty, price, fee, time)
         self.fills: list[tuple[int, str, str, float, float, float, int]] = []
-        self.closed_trades: list = []
+        self.closed_trades: list[ClosedTrade] = []
         self.warnings: list[str] = []
         #: routes with an open position (for marking equity to market cheaply)
         self.open_routes: list[RouteState] = []
@@ -300,19 +302,9 @@ class Store:
 
     def equity(self) -> float:
         """Balance marked to market at the current prices."""
-        eq = self.balance
-        if self.futures:
-            for r in self.open_routes:
-                p = r.position
-                eq += p.qty * (self.prices[r.symbol_key] - p.entry_price)
-        else:
-            for r in self.open_routes:
-                eq += r.position.qty * self.prices[r.symbol_key]
+        account = self.account
+        eq = account.balance
+        for r in self.open_routes:
+            p = r.position
+            eq += account.value(p.qty, p.entry_price, self.prices[r.symbol_key])
         return eq
-
-    @property
-    def available_margin(self) -> float:
-        """What new orders can use: spot, the free balance; futures, wallet minus held margin."""
-        if self.futures:
-            return self.balance - self.margin_used
-        return self.balance

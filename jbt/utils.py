@@ -1,5 +1,8 @@
 """Helpers Jesse strategies lean on, with Jesse's names and arguments.
 
+This module builds on :mod:`jbt.indicators` (``crossed`` lives there as ``ta.crossed``;
+``signal_line`` is ``ta.ma``), never the other way round.
+
 ``crossed``, ``size_to_qty``, ``qty_to_size``, ``risk_to_size``, ``risk_to_qty``,
 ``estimate_risk``, ``limit_stop_loss``, ``anchor_timeframe``, ``floor_with_precision``,
 ``strictly_increasing``, ``strictly_decreasing``, ``sum_floats``, ``subtract_floats``,
@@ -17,6 +20,8 @@ from decimal import Decimal
 import numpy as np
 
 from jbt.errors import InputError
+from jbt.indicators.helpers import crossed as crossed  # Jesse's name: jbt.utils.crossed
+from jbt.indicators.moving_averages import ma
 from jbt.timeframes import normalize
 
 _ANCHORS = {
@@ -45,42 +50,6 @@ def anchor_timeframe(timeframe: str) -> str:
             f"anchor_timeframe: no anchor timeframe for {tf}; use one of: {', '.join(_ANCHORS)}"
         )
     return _ANCHORS[tf]
-
-
-def _previous(series, sequential: bool):
-    if isinstance(series, np.ndarray) and series.ndim:
-        return np.r_[np.nan, series[:-1]] if sequential else series[-2]
-    return series
-
-
-def crossed(series1, series2, direction: str | None = None, sequential: bool = False):
-    """Whether ``series1`` crossed ``series2`` (an array of the same length, or a number).
-
-    Crossed above: ``series1`` was ``<=`` and is now ``>``; below: was ``>=`` and is now ``<``.
-    ``direction`` is "above", "below" or None (either). Returns a bool for the last value, or
-    with ``sequential=True`` a bool array (False at index 0, where nothing came before).
-    """
-    if direction not in (None, "above", "below"):
-        raise InputError(f"crossed: direction must be 'above', 'below' or None (got {direction!r})")
-    s1 = np.asarray(series1, dtype=np.float64)
-    s2 = np.asarray(series2, dtype=np.float64) if isinstance(series2, (np.ndarray, list, tuple)) \
-        else float(series2)
-    if not sequential and len(s1) < 2:
-        return False
-    prev1 = _previous(s1, sequential)
-    prev2 = _previous(s2, sequential)
-    cur1 = s1 if sequential else s1[-1]
-    cur2 = s2[-1] if (not sequential and isinstance(s2, np.ndarray) and s2.ndim) else s2
-    with np.errstate(invalid="ignore"):
-        above = np.logical_and(prev1 <= prev2, cur1 > cur2)
-        below = np.logical_and(prev1 >= prev2, cur1 < cur2)
-    if direction == "above":
-        result = above
-    elif direction == "below":
-        result = below
-    else:
-        result = np.logical_or(above, below)
-    return result if sequential else bool(result)
 
 
 def floor_with_precision(num: float, precision: int = 0) -> float:
@@ -201,8 +170,6 @@ def z_score(series) -> np.ndarray:
 def signal_line(series, period: int = 10, matype: int = 0) -> np.ndarray:
     """A moving average of ``series`` (``matype`` as in ``ta.ma``): the signal line of an
     oscillator series."""
-    from jbt.indicators import ma
-
     return ma(np.asarray(series, dtype=np.float64), period=period, matype=matype,
               sequential=True)
 

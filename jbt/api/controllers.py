@@ -34,7 +34,6 @@ from jbt.api.schemas import (
     StrategyErrorOut,
 )
 from jbt.api.worker import BacktestTask, public_result
-from jbt.errors import InputError
 
 __all__ = ["router", "public_result"]
 
@@ -53,12 +52,11 @@ def _ctx(request: Request) -> ApiContext:
 
 
 def _period(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """The dates as epoch ms; the period itself is checked by the backtest (``plan_run``)."""
     from jbt.dates import parse_date
 
     start_ms = parse_date(start, name="start") if start is not None else None
     end_ms = parse_date(end, name="end") if end is not None else None
-    if start_ms is not None and end_ms is not None and start_ms >= end_ms:
-        raise InputError(f"start ({start}) must be before end ({end})")
     return start_ms, end_ms
 
 

@@ -3,12 +3,13 @@ one bounded ``detail`` line, an ``error`` kind, and for strategy errors where th
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Any
 
 from jbt.errors import StrategyError
-from jbt.routes import STRATEGIES_DIR
+from jbt.routes import strategy_location
+
+__all__ = ["bounded", "error_body", "strategy_exit", "strategy_location", "validation_message"]
 
 #: The longest ``detail`` an answer carries (characters); a longer message is cut there.
 MAX_DETAIL = 1000
@@ -42,34 +43,6 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str
     detail = "; ".join(f"{'.'.join(i['loc']) or 'body'}: {i['msg']}" for i in items)
     more = f"; and {len(errors) - MAX_ERRORS} more errors" if len(errors) > MAX_ERRORS else ""
     return bounded(detail, MAX_DETAIL - len(more)) + more or "invalid request", items
-
-
-def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, Any]:
-    """Which strategy, file and line raised: the innermost place inside ``<project>/strategies/``
-    on the error's chain of causes (a traceback frame, or where a SyntaxError points)."""
-    root = (project_dir / STRATEGIES_DIR).resolve()
-
-    def located(filename: str, line: int) -> dict[str, Any] | None:
-        path = Path(filename).resolve()
-        if not path.is_relative_to(root):
-            return None
-        rel = path.relative_to(root)
-        return {"strategy": rel.parts[0], "file": str(Path(STRATEGIES_DIR) / rel), "line": line}
-
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-            found = located(cause.filename, cause.lineno)
-            if found:
-                return found
-        for frame in reversed(traceback.extract_tb(cause.__traceback__)):
-            found = located(frame.filename, frame.lineno or 0)
-            if found:
-                return found
-        cause = cause.__cause__ or cause.__context__
-    return {"strategy": None, "file": None, "line": None}
 
 
 def strategy_exit(exc: BaseException, project_dir: Path) -> StrategyError:

@@ -1,6 +1,10 @@
 """The simulated exchange: how orders are placed, when they fill, at what price, and what they cost.
 
-One :class:`Sandbox` serves one run and changes only that run's :class:`~jbt.store.Store`.
+One :class:`Sandbox` serves one run and changes only that run's :class:`~jbt.store.Store`. It
+sequences fills (which order, at which point of the price path, in which order); what a fill
+does to the balance (costs, margin, liquidation prices, rejections) is the run's account's job:
+:class:`~jbt.exchanges.accounts.SpotAccount` or :class:`~jbt.exchanges.accounts.FuturesAccount`
+behind one interface.
 
 Order types
     The type follows from the price against the current price ``ref`` (the bar's open during a
@@ -67,8 +71,6 @@ from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
 
 #: A reduce-only fill leaving less than this fraction of the position closes it entirely.
 _DUST = 1e-9
-#: The largest spot shortfall (relative to the cost) taken off the fee instead of rejecting.
-_OVERSPEND_TOLERANCE = 1e-9
 
 
 class Listener:
@@ -93,18 +95,19 @@ class Sandbox:
         maker_fee: float,
         taker_fee: float,
         slippage: float,
-        leverage: float,
-        maintenance_margin: float,
         listener: Listener | None = None,
     ) -> None:
         self.store = store
+        #: the spot or futures rules every fill goes through (``store.account``)
+        self.account = store.account
         self.maker_fee = maker_fee
         self.taker_fee = taker_fee
         self.slippage = slippage
-        self.leverage = leverage if store.futures else 1.0
-        self.maintenance_margin = maintenance_margin
         self.listener = listener or Listener()
-        self.futures = store.futures
+
+    @property
+    def leverage(self) -> float:
+        return self.account.leverage
 
     # ------------------------------------------------------------------ placing orders
 
@@ -116,7 +119,7 @@ class Sandbox:
         for qty, price in orders:
             pos = route.position.qty
             if pos == 0.0 or (pos > 0) == (side == "buy"):
-                if side == "sell" and not self.futures:
+                if side == "sell" and not self.account.can_short:
                     raise StrategyError(
                         "spot cannot sell short: self.sell needs an open long position "
                         '(set type = "futures" in config.toml to short)'
@@ -362,7 +365,10 @@ class Sandbox:
     # ------------------------------------------------------------------ fills and accounting
 
     def _fill(self, order: Order, price: float, fee_rate: float) -> None:
+        """Execute ``order`` at ``price``: the account prices it, then the position, the open
+        trade and the pending orders follow, then the strategy hears about it."""
         store = self.store
+        account = self.account
         route = order.route
         pos = route.position
         buy = order.side == "buy"
@@ -377,22 +383,14 @@ class Sandbox:
             order.status = "cancelled"
             return
         fee = qty * price * fee_rate
-        spend_all = False
         if increasing:
-            if self.futures:
-                need = qty * price / self.leverage + fee
-                free = store.balance - store.margin_used
-                if need > free * (1.0 + _OVERSPEND_TOLERANCE) + 1e-12:
-                    self._reject(order, price, need, free)
-                    return
-            else:
-                cost = qty * price + fee
-                if cost > store.balance:
-                    if cost - store.balance > cost * _OVERSPEND_TOLERANCE:
-                        self._reject(order, price, cost, store.balance)
-                        return
-                    fee = store.balance - qty * price
-                    spend_all = True
+            charge = account.entry(qty, price, fee)
+            if charge is None:
+                self._reject(order, price, *account.requirement(qty, price, fee))
+                return
+            fee, delta = charge
+        else:
+            delta = account.exit(pos, qty, price, fee)
         order.status = "filled"
         order.filled_at = store.time
         order.fill_price = price
@@ -405,7 +403,7 @@ class Sandbox:
         if trade is None:
             trade = route.trade = TradeBook("long" if buy else "short", store.time)
         trade.fee += fee
-        old_margin = abs(pos.qty) * pos.entry_price / self.leverage if self.futures else 0.0
+        old_margin = account.margin(pos)
         if increasing:
             size = abs(pos.qty)
             new_size = size + qty
@@ -416,32 +414,18 @@ class Sandbox:
             trade.entry_price += (price - trade.entry_price) * (qty / trade.entry_qty)
             if new_size > trade.max_qty:
                 trade.max_qty = new_size
-            if self.futures:
-                delta = -fee
-            elif spend_all:
-                delta = -store.balance
-            else:
-                delta = -(qty * price + fee)
         else:
             direction = 1.0 if pos.qty > 0 else -1.0
             remaining = abs(pos.qty) - qty
             trade.exit_qty += qty
             trade.exit_price += (price - trade.exit_price) * (qty / trade.exit_qty)
-            if self.futures:
-                delta = direction * qty * (price - pos.entry_price) - fee
-            else:
-                delta = qty * price - fee
             pos.qty = direction * remaining if remaining > 0.0 else 0.0
             if pos.qty == 0.0:
                 pos.entry_price = 0.0
-        store.balance += delta
+        account.balance += delta
         trade.pnl += delta
-        if self.futures:
-            store.margin_used += abs(pos.qty) * pos.entry_price / self.leverage - old_margin
-            if pos.qty == 0.0:
-                pos.liquidation_price = None
-            else:
-                pos.liquidation_price = self._liquidation_price(pos.qty, pos.entry_price)
+        account.position_changed(pos, old_margin)
+        if account.liquidates:
             store.books[route.symbol_key].touch()
 
         listener = self.listener
@@ -456,11 +440,7 @@ class Sandbox:
                 listener.increased(route, order)
         elif pos.qty == 0.0:
             store.open_routes.remove(route)
-            if self.futures:
-                store.margin_used = sum(
-                    abs(r.position.qty) * r.position.entry_price / self.leverage
-                    for r in store.open_routes
-                )
+            account.position_closed(store.open_routes)
             self.cancel_all(route)
             route.assigned.clear()  # self.buy / stop_loss / ... read None again once flat
             closed = self._close_trade(route, order)
@@ -478,18 +458,10 @@ class Sandbox:
                     return
                 self._submit(route, side, qty, price, role)
 
-    def _liquidation_price(self, qty: float, entry: float) -> float | None:
-        lev, mm = self.leverage, self.maintenance_margin
-        if qty > 0:
-            if lev <= 1.0:
-                return None
-            return entry * (1.0 - 1.0 / lev) / (1.0 - mm)
-        return entry * (1.0 + 1.0 / lev) / (1.0 + mm)
-
     def _reject(self, order: Order, price: float, need: float, free: float) -> None:
         order.status = "rejected"
         order.fill_price = None
-        what = "margin and fee" if self.futures else "cost"
+        what = self.account.needs
         self.store.warnings.append(
             f"order #{order.id} ({order.route.key} {order.side} {order.qty:g} @ {price:g}) "
             f"rejected at {_fmt_time(self.store.time)}: {what} {need:.8g} exceeds the available "
@@ -520,7 +492,7 @@ class Sandbox:
             pnl=t.pnl,
             fee=t.fee,
             closed_by=closed_by,
-            leverage=self.leverage,
+            leverage=self.account.leverage,
         )
         self.store.closed_trades.append(trade)
         route.closed_trades.append(trade)

@@ -133,6 +133,7 @@ from jbt.indicators.volatility import (
     natr,
     stddev,
     trange,
+    vlma,
 )
 from jbt.indicators.volume import (
     VPCI,
@@ -167,7 +168,7 @@ INDICATORS = {
         rsi, macd, stoch, stochrsi, srsi, cci, mfi, roc, mom, willr, cmo, trix, ultosc, ao, ppo,
         adx, di, aroon, psar, sar, supertrend, ichimoku, ichimoku_cloud, linearreg,
         linearreg_slope,
-        atr, natr, trange, bollinger_bands, keltner, donchian, stddev,
+        atr, natr, trange, bollinger_bands, keltner, donchian, stddev, vlma,
         obv, ad, adosc, cmf, vwap,
         highest, lowest, zscore, heikin_ashi, heikin_ashi_candles,
         efi, emv, kvo, marketfi, nvi, pvi, volume, vosc, vpci, vpt, vwmacd, wad,

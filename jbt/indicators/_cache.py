@@ -38,7 +38,7 @@ from jbt.indicators._source import IndicatorError
 # Builds a named tuple without its Python-level __new__ (the fields are already in order).
 _tuple_new = tuple.__new__
 
-_RUNS: ContextVar[_Run | None] = ContextVar("jbt_indicator_run_cache", default=None)
+_RUNS: ContextVar[RunCache | None] = ContextVar("jbt_indicator_run_cache", default=None)
 
 
 class _Registered:
@@ -56,7 +56,7 @@ class _Registered:
         ts = array[:, TIMESTAMP]
         self.ts_increasing = bool(len(array) and np.all(ts[1:] > ts[:-1]))
         self.ptr = array.ctypes.data
-        #: indicator kernel -> {arguments: cached series}
+        #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
 
     def is_prefix(self, candles: np.ndarray) -> bool:
@@ -70,7 +70,7 @@ class _Registered:
         )
 
 
-class _Run:
+class RunCache:
     """The arrays registered in one context, plus the last prefix view seen: a strategy
     usually passes the same ``self.candles`` object to several indicators in a bar."""
 
@@ -80,6 +80,22 @@ class _Run:
         self.entries = entries
         self.last = None
         self.last_entry = None
+
+    def entry(self, array: np.ndarray) -> _Registered:
+        """The registration of ``array`` (registered in this context), for :meth:`prefix`."""
+        entry = self.entries.get(id(array))
+        if entry is None or entry.array is not array:
+            raise IndicatorError("run_cache: this candle array is not registered")
+        return entry
+
+    def prefix(self, entry: _Registered, n: int) -> np.ndarray:
+        """``entry.array[:n]``, known to the cache at once: the engine shows the strategy its
+        candles through this, so the first indicator call of a bar needs no lookup (the view
+        is new every bar)."""
+        view = entry.array[:n]
+        self.last = view
+        self.last_entry = entry
+        return view
 
     def entry_for(self, candles) -> _Registered | None:
         entry = self.entries.get(id(getattr(candles, "base", None)))
@@ -110,28 +126,39 @@ def _check_registrable(array) -> None:
 
 @contextmanager
 def run_cache(*arrays: np.ndarray):
-    """Register ``arrays`` (the run's full candle arrays) for the duration of the block."""
+    """Register ``arrays`` (the run's full candle arrays) for the duration of the block; the
+    block gets the registry (``with run_cache(a) as cache: view = cache.prefix(a, n)``)."""
     for a in arrays:
         _check_registrable(a)
     current = _RUNS.get()
     entries = dict(current.entries) if current else {}
     for a in arrays:
         entries[id(a)] = _Registered(a)
-    token = _RUNS.set(_Run(entries))
+    run = RunCache(entries)
+    token = _RUNS.set(run)
     try:
-        yield
+        yield run
     finally:
         _RUNS.reset(token)
 
 
-def _to_lists(result):
-    """Freeze a computed series and keep a list copy for fast scalar access."""
+def _frozen(result) -> list:
+    """A computed series, frozen, as a cache entry ``[named tuple class or None, the series,
+    its list copy]``; the list copy (fast scalar access) is made on the first scalar call, so a
+    series only ever read with ``sequential=True`` costs no list."""
     if isinstance(result, tuple):
         for arr in result:
             arr.flags.writeable = False
-        return (type(result), result, tuple(arr.tolist() for arr in result))
+        return [type(result), result, None]
     result.flags.writeable = False
-    return (None, result, result.tolist())
+    return [None, result, None]
+
+
+def _lists(cached: list):
+    series = cached[1]
+    lists = tuple(a.tolist() for a in series) if cached[0] is not None else series.tolist()
+    cached[2] = lists
+    return lists
 
 
 def dispatch(func, candles, sequential: bool, *args):
@@ -141,46 +168,57 @@ def dispatch(func, candles, sequential: bool, *args):
     series (``sequential``) or its last element as a float (otherwise).
     """
     run = _RUNS.get()
-    if run is not None:
-        entry = run.last_entry if candles is run.last else run.entry_for(candles)
-        if entry is not None:
-            per_func = entry.series.get(func)
-            if per_func is None:
-                per_func = entry.series[func] = {}
+    if run is None:
+        return _compute(func, candles, sequential, args)
+    if candles is run.last:
+        entry = run.last_entry
+        if sequential:  # the common case first: a computed series, for the bar's candles
             try:
-                cached = per_func.get(args)
+                cached = entry.series.get((func, args))
             except TypeError:  # an unhashable argument: let the kernel's check report it
                 return _compute(func, candles, sequential, args)
-            if cached is None:
-                cached = per_func[args] = _to_lists(func(entry.array, *args))
-            n = len(candles)
-            cls, arrays, lists = cached
-            if sequential:
-                if cls is None:
-                    return arrays[:n]
-                return cls(*(a[:n] for a in arrays))
-            i = n - 1
-            if cls is None:
-                value = lists[i]
-                if value != value:  # NaN: still inside the indicator's warm-up
-                    _too_few(func, n, args)
-                return value
-            if len(lists) == 3:
-                a, b, c = lists
-                values = (a[i], b[i], c[i])
-            elif len(lists) == 2:
-                a, b = lists
-                values = (a[i], b[i])
-            elif len(lists) == 4:
-                a, b, c, d = lists
-                values = (a[i], b[i], c[i], d[i])
-            else:
-                values = tuple(lst[i] for lst in lists)
-            for value in values:
-                if value != value:
-                    _too_few(func, n, args)
-            return _tuple_new(cls, values)
-    return _compute(func, candles, sequential, args)
+            if cached is not None and cached[0] is None:
+                return cached[1][:len(candles)]
+    else:
+        entry = run.entry_for(candles)
+        if entry is None:
+            return _compute(func, candles, sequential, args)
+    try:
+        cached = entry.series[func, args]
+    except KeyError:
+        cached = entry.series[func, args] = _frozen(func(entry.array, *args))
+    except TypeError:  # an unhashable argument: let the kernel's check report it
+        return _compute(func, candles, sequential, args)
+    if sequential:
+        if cached[0] is None:
+            return cached[1][:len(candles)]
+        n = len(candles)
+        return cached[0](*(a[:n] for a in cached[1]))
+    cls, _arrays, lists = cached
+    if lists is None:
+        lists = _lists(cached)
+    n = len(candles)
+    i = n - 1
+    if cls is None:
+        value = lists[i]
+        if value != value:  # NaN: still inside the indicator's warm-up
+            _too_few(func, n, args)
+        return value
+    if len(lists) == 3:
+        a, b, c = lists
+        values = (a[i], b[i], c[i])
+    elif len(lists) == 2:
+        a, b = lists
+        values = (a[i], b[i])
+    elif len(lists) == 4:
+        a, b, c, d = lists
+        values = (a[i], b[i], c[i], d[i])
+    else:
+        values = tuple(lst[i] for lst in lists)
+    for value in values:
+        if value != value:
+            _too_few(func, n, args)
+    return _tuple_new(cls, values)
 
 
 def _compute(func, candles, sequential: bool, args: tuple):

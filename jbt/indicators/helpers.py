@@ -7,14 +7,76 @@ from collections import namedtuple
 import numpy as np
 
 from jbt.constants import CLOSE, HIGH, LOW, OPEN
+from jbt.errors import InputError
 from jbt.indicators import _core
 from jbt.indicators._cache import dispatch
 from jbt.indicators._source import as_candles, check_float, check_int, source
 from jbt.indicators.moving_averages import ma_series
 from jbt.indicators.volatility import deviation
-from jbt.utils import crossed
 
 HeikinAshi = namedtuple("HeikinAshi", ["open", "close", "high", "low"])
+
+_ndarray = np.ndarray
+_DIRECTIONS = (None, "above", "below")
+
+
+def crossed(series1, series2, direction: str | None = None, sequential: bool = False):
+    """Whether ``series1`` crossed ``series2`` (an array of the same length, or a number).
+
+    Crossed above: ``series1`` was ``<=`` and is now ``>``; below: was ``>=`` and is now ``<``.
+    ``direction`` is "above", "below" or None (either). Returns a bool for the last value, or
+    with ``sequential=True`` a bool array (False at index 0, where nothing came before).
+    Also ``jbt.utils.crossed`` (Jesse's name).
+    """
+    if direction not in _DIRECTIONS:
+        raise InputError(f"crossed: direction must be 'above', 'below' or None (got {direction!r})")
+    if not sequential and type(series1) is _ndarray and series1.ndim == 1 \
+            and series1.dtype.char == "d" and len(series1) >= 2:
+        # the last two values of a float64 series (what strategies call every bar): compared
+        # as Python floats, the same answer as the array form below without its overhead
+        if type(series2) is _ndarray and series2.ndim == 1 and series2.dtype.char == "d":
+            p2 = series2.item(-2)
+            c2 = series2.item(-1)
+        elif type(series2) is float or type(series2) is int:
+            p2 = c2 = float(series2)
+        else:
+            return _crossed(series1, series2, direction, sequential)
+        p1 = series1.item(-2)
+        c1 = series1.item(-1)
+        if direction == "above":
+            return p1 <= p2 and c1 > c2
+        if direction == "below":
+            return p1 >= p2 and c1 < c2
+        return (p1 <= p2 and c1 > c2) or (p1 >= p2 and c1 < c2)
+    return _crossed(series1, series2, direction, sequential)
+
+
+def _previous(series, sequential: bool):
+    if isinstance(series, np.ndarray) and series.ndim:
+        return np.r_[np.nan, series[:-1]] if sequential else series[-2]
+    return series
+
+
+def _crossed(series1, series2, direction, sequential):
+    s1 = np.asarray(series1, dtype=np.float64)
+    s2 = np.asarray(series2, dtype=np.float64) if isinstance(series2, (np.ndarray, list, tuple)) \
+        else float(series2)
+    if not sequential and len(s1) < 2:
+        return False
+    prev1 = _previous(s1, sequential)
+    prev2 = _previous(s2, sequential)
+    cur1 = s1 if sequential else s1[-1]
+    cur2 = s2[-1] if (not sequential and isinstance(s2, np.ndarray) and s2.ndim) else s2
+    with np.errstate(invalid="ignore"):
+        above = np.logical_and(prev1 <= prev2, cur1 > cur2)
+        below = np.logical_and(prev1 >= prev2, cur1 < cur2)
+    if direction == "above":
+        result = above
+    elif direction == "below":
+        result = below
+    else:
+        result = np.logical_or(above, below)
+    return result if sequential else bool(result)
 
 
 def _highest(candles, period, source_type):

@@ -1,7 +1,7 @@
 """More moving averages (Jesse's ``ta.ma`` types 7-39 and the indicators behind them).
 
 alma, cwma, epma, fwma, hwma, jma, jsa, maaq, mcginley_dynamic, mwdx, nma, pwma, sinwma,
-sqwma, srwma, swma, t3, vidya, vlma, vpwma, wilders, zlema, plus the kernels ``ta.ma`` uses
+sqwma, srwma, swma, t3, vidya, vpwma, wilders, zlema, plus the kernels ``ta.ma`` uses
 for them (``series``). Each indicator takes candles or a 1-D series, like the other
 averages. Jesse defines several of these in its own way; the docstrings state exactly what is
 computed, and the values equal Jesse 3.x's (``bench/jesse_indicators.py`` compares them) except
@@ -229,48 +229,6 @@ def zlema_series(x: np.ndarray, period: int) -> np.ndarray:
     data = x[lag:] + (x[lag:] - x[: n - lag])
     out[lag:] = first_seeded_ema(data, 2 / (period + 1))
     return out
-
-
-def _expanding_std(x: np.ndarray, window: int) -> np.ndarray:
-    """Population std of the last ``window`` values (of all values before the first window)."""
-    n = len(x)
-    out = np.empty(n)
-    head = min(n, window - 1)
-    for i in range(head):
-        out[i] = np.std(x[: i + 1])
-    if n >= window:
-        out[window - 1:] = _core.rolling_std(x, window)[window - 1:]
-    return out
-
-
-def vlma_series(x: np.ndarray, candles, min_period: int, max_period: int, matype: int,
-                devtype: int) -> np.ndarray:
-    from jbt.indicators.moving_averages import ma_series
-    from jbt.indicators.volatility import deviation
-
-    mean = ma_series("vlma", x, max_period, matype, candles)
-    dev = _expanding_std(x, max_period) if devtype == 0 else deviation("vlma", x, max_period,
-                                                                       devtype)
-    a = (mean - 1.75 * dev).tolist()
-    b = (mean - 0.25 * dev).tolist()
-    c = (mean + 0.25 * dev).tolist()
-    d = (mean + 1.75 * dev).tolist()
-    values = x.tolist()
-    out = [values[0]]
-    period = 0.0
-    for i in range(1, len(values)):
-        base = period if period != 0 else max_period
-        price = values[i]
-        if b[i] <= price <= c[i]:
-            period = base + 1
-        elif price < a[i] or price > d[i]:
-            period = base - 1
-        else:
-            period = base
-        period = max(min(period, max_period), min_period)
-        sc = 2 / (period + 1)
-        out.append(price * sc + (1 - sc) * out[-1])
-    return np.array(out)
 
 
 def jsa_series(x: np.ndarray, period: int) -> np.ndarray:
@@ -506,21 +464,6 @@ def vidya(candles, length: int = 9, fix_cmo: bool = True, select: bool = True,
     return dispatch(_vidya, candles, sequential, length, fix_cmo, select, source_type)
 
 
-def _vlma(candles, min_period, max_period, matype, devtype, source_type):
-    min_period = check_int("vlma", "min_period", min_period)
-    max_period = check_int("vlma", "max_period", max_period)
-    x = source("vlma", candles, source_type)
-    return vlma_series(x, candles, min_period, max_period, matype, devtype)
-
-
-def vlma(candles, min_period: int = 5, max_period: int = 50, matype: int = 0, devtype: int = 0,
-         source_type: str = "close", sequential: bool = False):
-    """Variable length moving average: an EMA whose period grows by one while the price stays
-    near the ``max_period`` average and shrinks by one when it leaves the outer band."""
-    return dispatch(_vlma, candles, sequential, min_period, max_period, matype, devtype,
-                    source_type)
-
-
 def _wilders(candles, period, source_type):
     period = check_int("wilders", "period", period)
     return wilders_series(source("wilders", candles, source_type), period)
@@ -542,5 +485,5 @@ def zlema(candles, period: int = 20, source_type: str = "close", sequential: boo
 
 
 __all__ = ["alma", "cwma", "epma", "fwma", "hwma", "jma", "jsa", "maaq", "mcginley_dynamic",
-           "mwdx", "nma", "pwma", "sinwma", "sqwma", "srwma", "swma", "t3", "vidya", "vlma",
+           "mwdx", "nma", "pwma", "sinwma", "sqwma", "srwma", "swma", "t3", "vidya",
            "vpwma", "wilders", "zlema"]

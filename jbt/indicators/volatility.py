@@ -1,8 +1,12 @@
-"""Volatility: atr, natr, trange, bollinger_bands, keltner, donchian, stddev."""
+"""Volatility: atr, natr, trange, bollinger_bands, keltner, donchian, stddev, and vlma (the
+variable length moving average, which adapts to the deviation around ``ta.ma``: here rather than
+with the other averages, which ``ta.ma`` itself is built on)."""
 
 from __future__ import annotations
 
 from collections import namedtuple
+
+import numpy as np
 
 from jbt.constants import CLOSE, HIGH, LOW
 from jbt.indicators import _core
@@ -123,3 +127,57 @@ def stddev(candles, period: int = 5, nbdev: float = 1, source_type: str = "close
            sequential: bool = False):
     """Population standard deviation of the last ``period`` values, times ``nbdev``."""
     return dispatch(_stddev, candles, sequential, period, nbdev, source_type)
+
+
+def _expanding_std(x: np.ndarray, window: int) -> np.ndarray:
+    """Population std of the last ``window`` values (of all values before the first window)."""
+    n = len(x)
+    out = np.empty(n)
+    head = min(n, window - 1)
+    for i in range(head):
+        out[i] = np.std(x[: i + 1])
+    if n >= window:
+        out[window - 1:] = _core.rolling_std(x, window)[window - 1:]
+    return out
+
+
+def vlma_series(x: np.ndarray, candles, min_period: int, max_period: int, matype: int,
+                devtype: int) -> np.ndarray:
+    mean = ma_series("vlma", x, max_period, matype, candles)
+    dev = _expanding_std(x, max_period) if devtype == 0 else deviation("vlma", x, max_period,
+                                                                       devtype)
+    a = (mean - 1.75 * dev).tolist()
+    b = (mean - 0.25 * dev).tolist()
+    c = (mean + 0.25 * dev).tolist()
+    d = (mean + 1.75 * dev).tolist()
+    values = x.tolist()
+    out = [values[0]]
+    period = 0.0
+    for i in range(1, len(values)):
+        base = period if period != 0 else max_period
+        price = values[i]
+        if b[i] <= price <= c[i]:
+            period = base + 1
+        elif price < a[i] or price > d[i]:
+            period = base - 1
+        else:
+            period = base
+        period = max(min(period, max_period), min_period)
+        sc = 2 / (period + 1)
+        out.append(price * sc + (1 - sc) * out[-1])
+    return np.array(out)
+
+
+def _vlma(candles, min_period, max_period, matype, devtype, source_type):
+    min_period = check_int("vlma", "min_period", min_period)
+    max_period = check_int("vlma", "max_period", max_period)
+    x = source("vlma", candles, source_type)
+    return vlma_series(x, candles, min_period, max_period, matype, devtype)
+
+
+def vlma(candles, min_period: int = 5, max_period: int = 50, matype: int = 0, devtype: int = 0,
+         source_type: str = "close", sequential: bool = False):
+    """Variable length moving average: an EMA whose period grows by one while the price stays
+    near the ``max_period`` average and shrinks by one when it leaves the outer band."""
+    return dispatch(_vlma, candles, sequential, min_period, max_period, matype, devtype,
+                    source_type)

@@ -20,7 +20,7 @@ def _strategy() -> Any:
     frame = sys._getframe(2)
     while frame is not None:
         candidate = frame.f_locals.get("self")
-        if isinstance(candidate, Strategy) and candidate.__dict__.get("_route") is not None:
+        if isinstance(candidate, Strategy) and candidate.__dict__.get("_ctx") is not None:
             return candidate
         frame = frame.f_back
     raise StrategyError(

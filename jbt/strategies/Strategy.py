@@ -24,6 +24,10 @@ hook returns, and a stop-loss/take-profit declared there waits until the entry f
 ``on_open_position(order)``, ``on_increased_position(order)``, ``on_reduced_position(order)`` and
 ``on_close_position(order, trade)`` run right after the fill that caused them, with
 ``self.price`` at the fill's point on the price path; ``terminate()`` runs once at the end.
+
+Everything the strategy reads comes through one :class:`~jbt.strategies.context.StrategyContext`
+the engine hands over once (``_bind``) before ``setUp()``: the clock, the broker, the route's
+candles and state. The engine writes nothing else into a strategy.
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ import numpy as np
 
 from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import StrategyError
+from jbt.exchanges.sandbox import check_orders
 from jbt.strategies._jesse_compat import JesseCompat, unsigned
+from jbt.strategies.context import StrategyContext
+
+_NO_CANDLES = np.empty((0, 6))
+_NO_CANDLES.flags.writeable = False
 
 
 class Strategy(JesseCompat):
@@ -43,21 +52,15 @@ class Strategy(JesseCompat):
     def __init__(self) -> None:
         #: the strategy's own variables, kept between bars
         self.vars: dict[str, Any] = {}
-        # Set by the engine; read through the properties below.
-        self._route: Any = None
-        self._store: Any = None
-        self._sandbox: Any = None
-        self._engine: Any = None
-        self._full: np.ndarray | None = None
-        self._n = 0
-        self._n0 = 0
-        #: the route's closed bars (warm-up included), oldest first: a read-only array the
-        #: engine sets before every call (a prefix view of the run's candles, never a copy)
-        self.candles: np.ndarray = np.empty((0, 6))
-        self._entering = False
-        self._entry_orders: dict[str, Any] = {}
-        #: hyperparameter values: the declared defaults, overridden per run
+        #: hyperparameter values of the run: the declared defaults, overridden per run
         self.hp: dict[str, Any] = {}
+        #: the run as this strategy sees it; given by the engine (``_bind``) before setUp
+        self._ctx: StrategyContext | None = None
+
+    def _bind(self, context: StrategyContext) -> None:
+        """Called once by the engine, before ``setUp()``: the route and run to work in."""
+        self._ctx = context
+        self.hp = context.hp
 
     # ------------------------------------------------------------------ hooks
 
@@ -122,7 +125,7 @@ class Strategy(JesseCompat):
 
     @property
     def buy(self) -> Any:
-        return self._route.assigned.get("buy")
+        return self._ctx.route.assigned.get("buy")
 
     @buy.setter
     def buy(self, value: Any) -> None:
@@ -130,7 +133,7 @@ class Strategy(JesseCompat):
 
     @property
     def sell(self) -> Any:
-        return self._route.assigned.get("sell")
+        return self._ctx.route.assigned.get("sell")
 
     @sell.setter
     def sell(self, value: Any) -> None:
@@ -138,7 +141,7 @@ class Strategy(JesseCompat):
 
     @property
     def stop_loss(self) -> Any:
-        return self._route.assigned.get("stop_loss")
+        return self._ctx.route.assigned.get("stop_loss")
 
     @stop_loss.setter
     def stop_loss(self, value: Any) -> None:
@@ -146,46 +149,53 @@ class Strategy(JesseCompat):
 
     @property
     def take_profit(self) -> Any:
-        return self._route.assigned.get("take_profit")
+        return self._ctx.route.assigned.get("take_profit")
 
     @take_profit.setter
     def take_profit(self, value: Any) -> None:
         self._assign("take_profit", value)
 
     def _assign(self, name: str, value: Any) -> None:
-        route = self._route
-        if route is None:
+        ctx = self._ctx
+        if ctx is None:
             raise StrategyError(f"self.{name} can only be set while the strategy runs")
         value = unsigned(value)  # Jesse's signed quantities (negative for shorts)
-        if self._entering:
-            from jbt.exchanges.sandbox import check_orders
-
+        route = ctx.route
+        if ctx.entry is not None:  # inside go_long()/go_short(): placed when it returns
             check_orders(value, name)  # a bad qty or price fails here, at the strategy's line
             route.assigned[name] = value
-            self._entry_orders[name] = value
+            ctx.entry[name] = value
             return
         route.assigned[name] = value
-        sandbox = self._sandbox
         if name == "buy" or name == "sell":
-            sandbox.set_side_orders(route, name, value)
+            ctx.broker.set_side_orders(route, name, value)
         else:
-            sandbox.set_exit_orders(route, "stop-loss" if name == "stop_loss" else "take-profit",
-                                    value)
+            ctx.broker.set_exit_orders(route, "stop-loss" if name == "stop_loss" else
+                                       "take-profit", value)
 
     def liquidate(self) -> None:
         """Close the open position at market now; while flat, cancel the pending entry."""
-        self._sandbox.liquidate(self._route)
+        ctx = self._ctx
+        ctx.broker.liquidate(ctx.route)
 
     # ------------------------------------------------------------------ read-only state
 
     @property
+    def candles(self) -> np.ndarray:
+        """The route's closed bars (warm-up included), oldest first: a read-only prefix view of
+        the run's bars (never a copy); ``candles[-1]`` closed at ``self.time``."""
+        ctx = self._ctx
+        return _NO_CANDLES if ctx is None else ctx.candles
+
+    @property
     def index(self) -> int:
         """How many bars the strategy has been called for (0 on the first call)."""
-        return self._n - self._n0
+        ctx = self._ctx
+        return ctx.n - ctx.n_first
 
     def get_candles(self, exchange: str, symbol: str, timeframe: str) -> np.ndarray:
         """Closed bars of another route or of ``extra_candles`` at the current time."""
-        return self._engine.closed_candles(exchange, symbol, timeframe)
+        return self._ctx.closed_candles(exchange, symbol, timeframe)
 
     @property
     def current_candle(self) -> np.ndarray:
@@ -195,105 +205,112 @@ class Strategy(JesseCompat):
     @property
     def open(self) -> float:
         """Open of the last closed bar."""
-        return float(self._full[self._n - 1, OPEN])
+        ctx = self._ctx
+        return float(ctx.bars[ctx.n - 1, OPEN])
 
     @property
     def close(self) -> float:
         """Close of the last closed bar."""
-        return float(self._full[self._n - 1, CLOSE])
+        ctx = self._ctx
+        return float(ctx.bars[ctx.n - 1, CLOSE])
 
     @property
     def high(self) -> float:
-        return float(self._full[self._n - 1, HIGH])
+        ctx = self._ctx
+        return float(ctx.bars[ctx.n - 1, HIGH])
 
     @property
     def low(self) -> float:
-        return float(self._full[self._n - 1, LOW])
+        ctx = self._ctx
+        return float(ctx.bars[ctx.n - 1, LOW])
 
     @property
     def price(self) -> float:
         """The current price: the forming bar's open (the fill's path point inside hooks)."""
-        return self._store.prices[self._route.symbol_key]
+        ctx = self._ctx
+        return ctx.store.prices[ctx.route.symbol_key]
 
     @property
     def time(self) -> int:
         """The current time, epoch ms (the forming bar's open)."""
-        return self._store.time
+        return self._ctx.store.time
 
     @property
     def balance(self) -> float:
         """Spot: the free quote balance; futures: the wallet (realized PnL and fees)."""
-        return self._store.balance
+        return self._ctx.store.account.balance
 
     @property
     def available_margin(self) -> float:
-        return self._store.available_margin
+        """What new entries can use: spot, the free balance; futures, the wallet minus the
+        margin held by open positions."""
+        return self._ctx.store.account.available
 
     @property
     def position(self):
         """This route's :class:`jbt.store.Position` (qty, entry_price, pnl, is_open, ...)."""
-        return self._route.position
+        return self._ctx.route.position
 
     @property
     def is_long(self) -> bool:
-        return self._route.position.qty > 0
+        return self._ctx.route.position.qty > 0
 
     @property
     def is_short(self) -> bool:
-        return self._route.position.qty < 0
+        return self._ctx.route.position.qty < 0
 
     @property
     def is_open(self) -> bool:
-        return self._route.position.qty != 0
+        return self._ctx.route.position.qty != 0
 
     @property
     def is_close(self) -> bool:
-        return self._route.position.qty == 0
+        return self._ctx.route.position.qty == 0
 
     @property
     def orders(self) -> list:
         """This route's orders so far (:class:`jbt.store.Order`), in creation order."""
-        return list(self._route.orders)
+        return list(self._ctx.route.orders)
 
     @property
     def entry_orders(self) -> list:
-        return [o for o in self._route.pending if o.role == "entry"]
+        return [o for o in self._ctx.route.pending if o.role == "entry"]
 
     @property
     def trades(self) -> list:
         """This route's closed trades so far."""
-        return list(self._route.closed_trades)
+        return list(self._ctx.route.closed_trades)
 
     @property
     def shared_vars(self) -> dict[str, Any]:
         """A dict shared by every route of this run (not between runs)."""
-        return self._store.shared_vars
+        return self._ctx.store.shared_vars
 
     @property
     def fee_rate(self) -> float:
         """The taker fee (what a market order pays)."""
-        return self._sandbox.taker_fee
+        return self._ctx.broker.taker_fee
 
     @property
     def exchange_type(self) -> str:
         """"spot" or "futures" (config ``backtest.type``)."""
-        return "futures" if self._store.futures else "spot"
+        return self._ctx.store.account.kind
 
     @property
     def leverage(self) -> float:
-        return self._sandbox.leverage
+        return self._ctx.store.account.leverage
 
     @property
     def exchange(self) -> str:
-        return self._route.spec.exchange
+        return self._ctx.route.spec.exchange
 
     @property
     def symbol(self) -> str:
-        return self._route.spec.symbol
+        return self._ctx.route.spec.symbol
 
     @property
     def timeframe(self) -> str:
-        return self._route.spec.timeframe
+        return self._ctx.route.spec.timeframe
 
     @property
     def is_backtesting(self) -> bool:

@@ -192,8 +192,8 @@ class JesseCompat:
         override = self.__dict__.get("_jbt_name")
         if override is not None:
             return override
-        route = self._route
-        return route.spec.strategy if route is not None else type(self).__name__
+        ctx = self._ctx
+        return ctx.route.spec.strategy if ctx is not None else type(self).__name__
 
     @name.setter
     def name(self, value: str) -> None:
@@ -202,7 +202,7 @@ class JesseCompat:
     @property
     def id(self) -> str:
         """A stable id of this strategy in the run: its route key."""
-        return self._route.key
+        return self._ctx.route.key
 
     @property
     def base_asset(self) -> str:
@@ -230,7 +230,7 @@ class JesseCompat:
     @property
     def portfolio_value(self) -> float:
         """The balance plus the open positions marked at the current prices (the equity)."""
-        return self._store.equity()
+        return self._ctx.store.equity()
 
     # --- the bar ----------------------------------------------------------------------------
 
@@ -298,8 +298,8 @@ class JesseCompat:
     def _fill_counts(self) -> tuple[int, int]:
         """(increased_count, reduced_count) of the open position, replayed from the run's fills
         (new fills only: the replay keeps its place between calls)."""
-        route = self._route
-        fills = self._store.fills
+        route = self._ctx.route
+        fills = self._ctx.store.fills
         state = self.__dict__.get("_jbt_counts")
         if state is None:
             state = [0, 0.0, 0, 0]  # fills read, qty, increased, reduced
@@ -337,24 +337,23 @@ class JesseCompat:
     @property
     def trades_count(self) -> int:
         """How many trades this route has closed."""
-        return len(self._route.closed_trades)
+        return len(self._ctx.route.closed_trades)
 
     @property
     def last_trade_index(self) -> int:
         """:attr:`index` at which the last trade closed (0 before any)."""
-        trades = self._route.closed_trades
+        ctx = self._ctx
+        trades = ctx.route.closed_trades
         if not trades:
             return 0
-        full = self._full
-        tf_ms = self._route.tf_ms
-        closes = full[:, TIMESTAMP] + tf_ms
-        return int(np.searchsorted(closes, trades[-1].exit_time, side="left")) - (self._n0 - 1)
+        closes = ctx.closes
+        return int(np.searchsorted(closes, trades[-1].exit_time, side="left")) - (ctx.n_first - 1)
 
     # --- declared orders --------------------------------------------------------------------
 
     def _declared(self, name: str) -> np.ndarray | None:
         """What the strategy assigned to ``self.<name>`` as an (n, 2) array of (qty, price)."""
-        value = self._route.assigned.get(name) if self._route is not None else None
+        value = self._ctx.route.assigned.get(name) if self._ctx is not None else None
         if value is None:
             return None
         try:
@@ -427,7 +426,7 @@ class JesseCompat:
     @property
     def exit_orders(self) -> list:
         """The pending reduce-only orders of the position (stop-loss, take-profit, exits)."""
-        return [o for o in self._route.pending if o.role != "entry"]
+        return [o for o in self._ctx.route.pending if o.role != "entry"]
 
     @property
     def active_exit_orders(self) -> list:
@@ -439,23 +438,24 @@ class JesseCompat:
     @property
     def routes(self) -> list[Route]:
         """Every trading route of the run, in routes.py order."""
-        return [Route(r.spec.exchange, r.spec.symbol, r.spec.timeframe, r.spec.strategy,
-                      r.strategy) for r in self._store.routes]
+        ctx = self._ctx
+        return [Route(r.spec.exchange, r.spec.symbol, r.spec.timeframe, r.spec.strategy, s)
+                for r, s in zip(ctx.store.routes, ctx.strategies, strict=True)]
 
     @property
     def data_routes(self) -> list[Route]:
         """The ``extra_candles`` (Jesse's data routes) of the run."""
-        return [Route(e, s, tf, None) for e, s, tf in self._engine.extra]
+        return [Route(e, s, tf, None) for e, s, tf in self._ctx.extra_candles]
 
     @property
     def current_route_index(self) -> int:
         """This route's position in :attr:`routes`."""
-        return self._route.index
+        return self._ctx.route.index
 
     @property
     def all_positions(self) -> dict[str, Any]:
         """Every route's position by symbol (the last route wins when two trade one symbol)."""
-        return {r.spec.symbol: r.position for r in self._store.routes}
+        return {r.spec.symbol: r.position for r in self._ctx.store.routes}
 
     # --- hooks Jesse strategies may define (the engine's bar loop decides when they run) ---
 
@@ -501,7 +501,7 @@ class JesseCompat:
             raise StrategyError(f"self.log: log_type must be 'info' or 'error', got {log_type!r}")
         text = str(msg)
         t = int(self.time)
-        route = self._route.key if self._route is not None else type(self).__name__
+        route = self._ctx.route.key if self._ctx is not None else type(self).__name__
         logs = self.__dict__.get("_jbt_logs")
         if logs is None:
             logs = self.__dict__["_jbt_logs"] = []

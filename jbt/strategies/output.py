@@ -35,7 +35,7 @@ class Output:
         for s in self.strategies:
             chart = s.__dict__.get("_jbt_chart")
             if chart is not None and not chart.is_empty():
-                out[s._route.key] = chart.as_dict()
+                out[s._ctx.route.key] = chart.as_dict()
         return out
 
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jbt.indicators as ta
 from jbt import utils
@@ -130,3 +132,22 @@ def test_signal_line_is_a_moving_average_of_the_series():
     e4 = e3 + 2 / 3 * (16.0 - e3)
     np.testing.assert_allclose(utils.signal_line(s, period=2, matype=1),
                                [np.nan, e1, e2, e3, e4], rtol=1e-12)
+
+
+_VALUES = st.sampled_from([1.0, 2.0, 2.5, float("nan"), -1.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.lists(_VALUES, min_size=2, max_size=4), b=st.lists(_VALUES, min_size=4, max_size=4),
+       direction=st.sampled_from([None, "above", "below"]), scalar=st.booleans())
+def test_crossed_scalar_fast_path_equals_the_array_form(a, b, direction, scalar):
+    """The last-two-values shortcut gives the array computation's answer (NaN and ties too)."""
+    from jbt.indicators.helpers import _crossed
+
+    s1 = np.array(a)
+    s2 = b[0] if scalar else np.array(b[: len(a)])
+    got = utils.crossed(s1, s2, direction)
+    assert type(got) is bool
+    assert got == _crossed(s1, s2, direction, False)
+    # lists and 0-d inputs take the array form and agree too
+    assert utils.crossed(list(a), s2 if scalar else list(b[: len(a)]), direction) == got
