@@ -138,19 +138,19 @@ def plain_runs(folder: Path, result) -> float:
     (what a worker does, without optimiser, storage or processes)."""
     from jbt.config import load_config
     from jbt.models import close_database, open_database
-    from jbt.modes.backtest_mode import _load
+    from jbt.modes.backtest_mode import load
     from jbt.optimize.worker import PeriodData, TrialRunner, WorkerSpec
 
     config = load_config(folder)
     open_database(config.database_url())
     s = result.settings
-    periods = {"train": _load(config, list(s.routes), list(s.extra), *s.train),
-               "test": _load(config, list(s.routes), list(s.extra), *s.test)}
+    periods = {"train": load(config, list(s.routes), list(s.extra), *s.train),
+               "test": load(config, list(s.routes), list(s.extra), *s.test)}
     spec = WorkerSpec(str(folder), config, s.routes, s.extra,
-                      tuple(PeriodData(k, v.start, v.end, dict(v.base_tf), dict(v.filled))
-                            for k, v in periods.items()),
+                      (PeriodData("train", *s.train, dict(periods["train"][1])),
+                       PeriodData("test", *s.test, dict(periods["test"][1]))),
                       s.space, s.objectives, s.min_trades)
-    runner = TrialRunner(spec, {k: v.candles for k, v in periods.items()})
+    runner = TrialRunner(spec, {k: v[0] for k, v in periods.items()})  # one plan a period
     runner.run(0, result.records[0].params)  # warm: imports and caches, as a worker's first
     t = time.perf_counter()
     for r in result.records:

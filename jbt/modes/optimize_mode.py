@@ -146,8 +146,9 @@ def run(
     """
     from jbt import routes as routes_mod
     from jbt.models import database_proxy, open_database
-    from jbt.modes.backtest_mode import _load
+    from jbt.modes.backtest_mode import load
     from jbt.optimize.storage import StudyStore
+    from jbt.plan import check_extra, check_routes, plan_run
 
     began = time.perf_counter()
     project = Path(project_dir) if project_dir is not None else config.project_dir
@@ -171,7 +172,7 @@ def run(
         raise InputError("--sampler cmaes optimises one objective; use tpe or nsga2 for two")
 
     declared = routes_mod.load_routes(project)
-    routes, extra = declared.routes, declared.extra_candles
+    routes, extra = check_routes(declared.routes), check_extra(declared.extra_candles)
     strategies = routes_mod.load_strategies(project, routes)
     names = [r.strategy for r in routes]
     search = build_space(strategies, names, space, hp)
@@ -188,9 +189,10 @@ def run(
 
     if database_proxy.obj is None:
         open_database(config.database_url())
-    whole = _load(config, routes, extra, start, end)
+    candles, base_tf, end, _ = load(config, routes, extra, start, end)
+    whole = plan_run(config, routes, candles, base_tf, start, end, extra)
     p_start, p_end = whole.start, whole.end
-    del whole
+    del whole, candles
     if test_start is not None:
         if not p_start < test_start < p_end:
             raise InputError(
@@ -200,13 +202,15 @@ def run(
         cut = test_start
     else:
         cut = split_period(p_start, p_end, share, routes)
-    loaded = {"train": _load(config, routes, extra, p_start, cut),
-              "test": _load(config, routes, extra, cut, p_end)}
-    arrays = {name: dict(ld.candles) for name, ld in loaded.items()}
-    periods = tuple(
-        PeriodData(name, ld.start, ld.end, dict(ld.base_tf), dict(ld.filled))
-        for name, ld in loaded.items()
-    )
+    # each period's candles as `jbt backtest START END` loads them, checked by its plan
+    arrays, periods = {}, []
+    for name, (a, b) in (("train", (p_start, cut)), ("test", (cut, p_end))):
+        candles, base_tf, b, _ = load(config, routes, extra, a, b)
+        plan = plan_run(config, routes, candles, base_tf, a, b, extra)
+        arrays[name] = candles
+        periods.append(PeriodData(name, plan.start, plan.end, dict(base_tf)))
+        del plan
+    periods = tuple(periods)
 
     import optuna
 

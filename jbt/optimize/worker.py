@@ -46,7 +46,6 @@ class PeriodData:
     start: int
     end: int
     base_tf: dict[SymbolKey, str]
-    filled: dict[str, int] = field(default_factory=dict)
     files: dict[SymbolKey, str] = field(default_factory=dict)
 
 
@@ -87,6 +86,8 @@ class TrialOutcome:
 class TrialRunner:
     """Runs trials on one worker; built once, reused for every trial it is given.
 
+    Building it imports the strategies and makes one :class:`~jbt.plan.RunPlan` per period
+    (the checks, the bars, the clock); a trial then costs only the two runs of the bar loop.
     ``arrays`` hands the periods' candles over in-process (``{period name: {(exchange,
     symbol): array}}``); without it they are opened from the spec's cache files.
     """
@@ -95,7 +96,7 @@ class TrialRunner:
                  arrays: Mapping[str, Mapping[SymbolKey, np.ndarray]] | None = None,
                  strategies: Mapping[str, type] | None = None) -> None:
         from jbt import routes as routes_mod
-        from jbt.modes.backtest_mode import _Loaded
+        from jbt.plan import plan_run
 
         self.spec = spec
         routes = list(spec.routes)
@@ -103,27 +104,22 @@ class TrialRunner:
             routes_mod.load_strategies(Path(spec.project_dir), routes)
         )
         self.first_strategy = self.strategies[routes[0].strategy]
-        self.loaded = {}
+        self.plans = {}
         for period in spec.periods:
-            loaded = _Loaded()
             if arrays is not None:
-                loaded.candles = dict(arrays[period.name])
+                candles = dict(arrays[period.name])
             else:
-                loaded.candles = {key: open_cached(path) for key, path in period.files.items()}
-            loaded.base_tf = dict(period.base_tf)
-            loaded.filled = dict(period.filled)
-            loaded.start, loaded.end = period.start, period.end
-            self.loaded[period.name] = loaded
+                candles = {key: open_cached(path) for key, path in period.files.items()}
+            self.plans[period.name] = plan_run(spec.config, routes, candles, period.base_tf,
+                                               period.start, period.end, list(spec.extra))
 
     def run_period(self, period: str, hyperparameters: Mapping[str, Mapping[str, Any]]):
-        """One backtest of the period with these hyperparameters: the result ``jbt backtest
-        START END --hp ...`` gives, metrics included (the seam a reusable run plan fills)."""
-        from jbt.modes.backtest_mode import _run_and_measure
+        """One backtest of the period with these hyperparameters, on the period's plan: the
+        result ``jbt backtest START END --hp ...`` gives, metrics included."""
+        from jbt.modes.backtest_mode import run_planned
 
-        spec = self.spec
-        return _run_and_measure(spec.config, list(spec.routes), self.loaded[period],
-                                self.strategies, list(spec.extra), spec.fast_path,
-                                hyperparameters)
+        return run_planned(self.plans[period], self.strategies, hyperparameters=hyperparameters,
+                           fast_path=self.spec.fast_path)
 
     def run(self, number: int, params: Mapping[str, Any]) -> TrialOutcome:
         """Trial ``number`` with the searched values ``params`` (keys of the space)."""
