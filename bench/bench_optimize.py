@@ -104,8 +104,9 @@ def run_study(folder: Path, jobs: int, trials: int, sample_pss: bool, name: str)
                 peak["last"] = total
 
     def on_progress(p) -> None:
-        if p.record is not None and "first" not in marks:
-            marks["first"] = time.perf_counter()
+        if p.record is not None:
+            marks.setdefault("first", time.perf_counter())
+            marks["last"] = time.perf_counter()
 
     watcher = threading.Thread(target=sampler, daemon=True)
     if sample_pss:
@@ -125,6 +126,8 @@ def run_study(folder: Path, jobs: int, trials: int, sample_pss: bool, name: str)
         "result": result,
         "total_s": end - began,
         "trials_s": end - started["t"],
+        # from the first trial's result to the last's: n - 1 trials with the workers running
+        "steady_s": (marks["last"] - marks["first"]) * trials / (trials - 1),
         "coordinator_s": result.stats.ask_s + result.stats.tell_s + result.stats.save_s,
         "save_s": result.stats.save_s,
         "ask_s": result.stats.ask_s,
@@ -183,11 +186,14 @@ def main() -> None:
             two = run_study(folder, 2, n, sample_pss=True, name=f"r{i}-jobs2")
             plain = plain_runs(folder, one["result"])
             rounds.append((one, two, plain))
-            print(f"  round {i + 1}: --jobs 1 {one['trials_s']:.2f}s, --jobs 2 "
-                  f"{two['trials_s']:.2f}s, plain {plain:.2f}s "
+            print(f"  round {i + 1}: --jobs 1 {one['trials_s']:.2f}s ({one['steady_s']:.2f}s "
+                  f"steady), --jobs 2 {two['trials_s']:.2f}s ({two['steady_s']:.2f}s), plain "
+                  f"{plain:.2f}s "
                   f"(load average {os.getloadavg()[0]:.2f})")
         one = min((r[0] for r in rounds), key=lambda x: x["trials_s"])
         two = min((r[1] for r in rounds), key=lambda x: x["trials_s"])
+        steady1 = min(r[0]["steady_s"] for r in rounds)
+        steady2 = min(r[1]["steady_s"] for r in rounds)
         plain = min(r[2] for r in rounds)
         records = [[(r.params, r.values, r.test_values) for r in x["result"].records]
                    for rnd in rounds for x in rnd[:2]]
@@ -212,6 +218,9 @@ def main() -> None:
         print(f"  --jobs 2: {rate2:6.2f} trials/s  ({two['trials_s']:.2f}s; "
               f"{two['total_s']:.2f}s)")
         print(f"  speed-up --jobs 2 / --jobs 1: {rate2 / rate1:.2f}x   (target >= 1.7x)")
+        print(f"  once the workers run (first result to last): --jobs 1 {n / steady1:.2f} "
+              f"trials/s, --jobs 2 {n / steady2:.2f} trials/s, {steady1 / steady2:.2f}x; "
+              f"overhead of --jobs 1 {(steady1 / plain - 1) * 100:+.1f}%")
         print(f"  {n} plain runs of the trials on one reused runner: {plain:.2f}s "
               f"({plain / n * 1000:.1f} ms a trial)")
         print(f"  overhead of --jobs 1 against them: {overhead * 100:+.1f}%   (target <= 10%)")

@@ -145,10 +145,7 @@ def run(
     the same database). ``executor`` runs the trials (default: ``jobs`` local processes).
     """
     from jbt import routes as routes_mod
-    from jbt.models import database_proxy, open_database
-    from jbt.modes.backtest_mode import load
-    from jbt.optimize.storage import StudyStore
-    from jbt.plan import check_extra, check_routes, plan_run
+    from jbt.plan import check_extra, check_routes
 
     began = time.perf_counter()
     project = Path(project_dir) if project_dir is not None else config.project_dir
@@ -187,6 +184,34 @@ def run(
     if start is not None and end is not None and end <= start:
         raise InputError("END must be after START")
 
+    executor = executor if executor is not None else ProcessExecutor(jobs)
+    try:
+        return _run(config, project, executor, routes, extra, strategies, search, objs, share,
+                    note, target, start=start, end=end,
+                    sampler=sampler, seed=seed, study=study, test_start=test_start,
+                    min_trades=min_trades, batch=batch, storage=storage, on_start=on_start,
+                    on_progress=on_progress, should_stop=should_stop, began=began)
+    except BaseException:
+        executor.close(cancel=True)
+        raise
+
+
+def _run(config: Config, project: Path, executor: Executor, routes: list[Any],
+         extra: list[tuple[str, str, str]], strategies: dict[str, type], search: Any,
+         objs: list[Any], share: float | None, note: str | None, target: int, *,
+         start: int | None, end: int | None, sampler: str, seed: int, study: str | None,
+         test_start: int | None, min_trades: int, batch: int, storage: str | None,
+         on_start: Any, on_progress: Any, should_stop: Any, began: float) -> OptimizeResult:
+    """:func:`run` once the request is checked: the workers start while the candles load."""
+    from jbt.models import database_proxy, open_database
+    from jbt.modes.backtest_mode import load
+    from jbt.optimize.storage import StudyStore
+    from jbt.plan import plan_run
+
+    names = [r.strategy for r in routes]
+    warm = getattr(executor, "warm", None)
+    if warm is not None:
+        warm()
     if database_proxy.obj is None:
         open_database(config.database_url())
     candles, base_tf, end, _ = load(config, routes, extra, start, end)
@@ -255,7 +280,7 @@ def run(
                 settings = had
                 stored = store.trials(sid)
         stats = RunStats()
-        workers = jobs if executor is None else executor.jobs
+        workers = executor.jobs
         if settings.batch < 2 * workers and target > len(stored):
             slow = (f"batches of {settings.batch} keep at most {2 * settings.batch} trials "
                     f"queued for {workers} workers; a larger --batch (part of the study) uses "
@@ -265,19 +290,15 @@ def run(
             on_start(Started(settings, continued, len(stored), max(target, len(stored)),
                              workers, note))
         if target <= len(stored):
+            executor.close(cancel=True)
             return OptimizeResult(settings, stored, continued, len(stored), stats,
                                   time.perf_counter() - began, note)
         if found is None:
             sid = store.create(settings)
-        executor = executor if executor is not None else ProcessExecutor(jobs)
-        done = False
-        try:
-            executor.start(spec, arrays, strategies)
-            records = run_trials(settings, sid, store, executor, target, stored,
-                                 on_progress=on_progress, should_stop=should_stop, stats=stats)
-            done = True
-        finally:
-            executor.close(cancel=not done)
+        executor.start(spec, arrays, strategies)
+        records = run_trials(settings, sid, store, executor, target, stored,
+                             on_progress=on_progress, should_stop=should_stop, stats=stats)
+        executor.close()
         return OptimizeResult(settings, records, continued, len(stored), stats,
                               time.perf_counter() - began, note)
     finally:

@@ -27,6 +27,7 @@ from jbt.optimize.worker import (
     init_worker,
     prune_cache,
     run_trial,
+    warm,
 )
 
 Task = tuple[int, dict[str, Any]]
@@ -118,7 +119,10 @@ class _FutureBatch:
 
 
 class ProcessExecutor:
-    """``jobs`` worker processes; the candles go through the memory-mapped cache."""
+    """``jobs`` worker processes; the candles go through the memory-mapped cache.
+
+    :meth:`warm` starts the processes ahead of :meth:`start` (they import the engine while the
+    coordinator loads the candles); each worker builds its runner on its first trial."""
 
     def __init__(self, jobs: int) -> None:
         if jobs < 1:
@@ -126,11 +130,25 @@ class ProcessExecutor:
         self.jobs = jobs
         self._pool: Any = None
         self._pending: list[_FutureBatch] = []
+        self._spec: WorkerSpec | None = None
+        self._token = ""
+
+    def warm(self) -> None:
+        """Start the worker processes now."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_worker,
+            )
+            for _ in range(self.jobs):
+                self._pool.submit(warm)
 
     def start(self, spec: WorkerSpec, arrays: Arrays,
               strategies: Mapping[str, type] | None = None) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        import uuid
 
         periods = []
         files: set[str] = set()
@@ -139,18 +157,17 @@ class ProcessExecutor:
             files.update(paths.values())
             periods.append(replace(period, files=paths))
         prune_cache(keep=files)
-        spec = replace(spec, periods=tuple(periods))
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker, initargs=(spec,),
-        )
+        self._spec = replace(spec, periods=tuple(periods))
+        self._token = uuid.uuid4().hex
+        self.warm()
 
     def submit(self, tasks: Sequence[Task]) -> _FutureBatch:
         from concurrent.futures.process import BrokenProcessPool
 
-        assert self._pool is not None, "start() first"
+        assert self._spec is not None, "start() first"
         try:
-            batch = _FutureBatch([self._pool.submit(run_trial, n, dict(p)) for n, p in tasks])
+            batch = _FutureBatch([self._pool.submit(run_trial, self._token, self._spec, n,
+                                                    dict(p)) for n, p in tasks])
         except BrokenProcessPool as exc:
             raise WorkerCrashed() from exc
         self._pending = [b for b in self._pending if not all(f.done() for f in b.futures)]

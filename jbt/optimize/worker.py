@@ -231,24 +231,33 @@ def open_cached(path: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- worker processes
 
-_RUNNER: TrialRunner | None = None
+_RUNNER: tuple[str, TrialRunner] | None = None
 
 
-def init_worker(spec: WorkerSpec) -> None:
-    """Process-pool initializer: build this worker's runner once. Ctrl-C is the
-    coordinator's to handle; a worker exits by itself if the coordinator dies."""
+def init_worker() -> None:
+    """Process-pool initializer: Ctrl-C is the coordinator's to handle, and a worker exits by
+    itself if the coordinator dies. The engine's modules are imported now, so a pool started
+    early is ready by the time the coordinator has loaded the candles."""
     import signal
 
-    global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_parent()
-    _RUNNER = TrialRunner(spec)
+    import jbt.modes.backtest_mode  # noqa: F401
+    import jbt.plan  # noqa: F401
 
 
-def run_trial(number: int, params: dict[str, Any]) -> TrialOutcome:
-    """Process-pool task: one trial on this worker's runner."""
-    assert _RUNNER is not None, "init_worker did not run"
-    return _RUNNER.run(number, params)
+def warm() -> int:
+    """A task that does nothing: submitted to start the workers early."""
+    return os.getpid()
+
+
+def run_trial(token: str, spec: WorkerSpec, number: int, params: dict[str, Any]) -> TrialOutcome:
+    """Process-pool task: one trial, on this worker's runner for ``spec`` (built on the first
+    trial of the study the worker gets, reused for the next ones)."""
+    global _RUNNER
+    if _RUNNER is None or _RUNNER[0] != token:
+        _RUNNER = (token, TrialRunner(spec))
+    return _RUNNER[1].run(number, params)
 
 
 def _watch_parent() -> None:
