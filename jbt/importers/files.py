@@ -307,6 +307,7 @@ class CandleReader:
         self._seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         # the run check, carried across blocks: previous open time, current step, run length
         self._prev_ts: int | None = None
+        self._prev_line = 0
         self._run_step = 0
         self._run = 0
         self._run_line = 0
@@ -372,18 +373,17 @@ class CandleReader:
                 return
             buf = pending + data if pending else data
             cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                pending = buf
-            else:
-                block, pending = buf[:cut], buf[cut:]
+            block, pending = buf[:cut], buf[cut:]
+            if len(pending) > MAX_LINE_BYTES:
+                at = line + block.count(b"\n")
+                raise InputError(
+                    f"{self.name} line {at}: longer than {MAX_LINE_BYTES:,} bytes; "
+                    "not a candle file"
+                )
+            if block:
                 block = _normalise(block)
                 yield line, block
                 line += block.count(b"\n")
-            if len(pending) > MAX_LINE_BYTES:
-                raise InputError(
-                    f"{self.name} line {line}: longer than {MAX_LINE_BYTES:,} bytes; "
-                    "not a candle file"
-                )
 
     def _raw_position(self) -> int:
         try:
@@ -508,7 +508,7 @@ class CandleReader:
         try:
             arr = np.loadtxt(io.BytesIO(block), delimiter=",", comments=None, dtype=dtype,
                              usecols=cols, ndmin=1)
-            ts = arr["t"]
+            iso = None
         except ValueError:
             if lay.format != "csv":
                 return None
@@ -523,15 +523,15 @@ class CandleReader:
                                  usecols=values_only, ndmin=1)
             except ValueError:
                 return None
-            ts = self._iso_times(block, len(numbers))
-            if ts is None:
+            iso = self._iso_times(block, len(numbers))
+            if iso is None:
                 return None
         if len(arr) != len(numbers):
             return None
         values = np.empty((len(arr), 5), dtype=np.float64)
         for j, f in enumerate("ochlv"):
             values[:, j] = arr[f]
-        ts = _ms_times(ts, open_times=True)
+        ts = _ms_times(arr["t"], open_times=True) if iso is None else iso
         if ts is None or not _values_ok(values):
             return None
         close = None
@@ -709,7 +709,9 @@ class CandleReader:
                 )
         ts = rows.ts
         steps = np.diff(ts, prepend=ts[0] if self._prev_ts is None else self._prev_ts)
-        self._prev_ts = int(ts[-1])
+        # the line each step starts from: where a run of coarse steps begins
+        starts = np.r_[self._prev_line, rows.lines[:-1]]
+        self._prev_ts, self._prev_line = int(ts[-1]), int(rows.lines[-1])
         coarse = (steps > step) & np.isin(steps, _TIMEFRAME_MS)
         for s in np.unique(steps[coarse]).tolist():
             at = np.flatnonzero(coarse & (steps == s))
@@ -720,7 +722,7 @@ class CandleReader:
             if i == last + 1 and s == self._run_step:
                 self._run += 1
             else:
-                self._run_step, self._run, self._run_line = s, 1, int(rows.lines[i])
+                self._run_step, self._run, self._run_line = s, 1, int(starts[i])
             last = i
             if self._run >= MIXED_RUN:
                 raise InputError(
