@@ -172,6 +172,21 @@ def import_candles_command(
         help="Ask the exchange again for minutes it had no candles for on earlier runs (and "
         "for the listing), in case it has filled them since.",
     ),
+    funding: bool = typer.Option(
+        False, "--funding",
+        help="Import the funding-rate history of a perpetual contract (binance-futures) "
+        "instead of candles.",
+    ),
+    mark: bool = typer.Option(
+        False, "--mark",
+        help="Import mark-price 1m candles of a perpetual contract (binance-futures) instead "
+        "of trade candles; stored as EXCHANGE:mark.",
+    ),
+    source: str = typer.Option(
+        "api", "--source",
+        help="api: the exchange's REST API through ccxt; archive: Binance's public data files "
+        "(binance, binance-futures), checksummed, then the API for the newest days.",
+    ),
 ) -> None:
     """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file."""
     from jbt.errors import InputError
@@ -181,6 +196,9 @@ def import_candles_command(
             raise InputError("--file imports the whole file; START and --end are for exchanges")
         if refetch_gaps:
             raise InputError("--refetch-gaps is for exchange imports, not --file")
+        if funding or mark or source != "api":
+            raise InputError("--funding, --mark and --source are for exchange imports, not "
+                             "--file")
         from rich.console import Console
 
         from jbt.importers.files import import_file
@@ -199,6 +217,12 @@ def import_candles_command(
         raise InputError(
             "give START, the first day to import (e.g. 2020-01-01), or --file PATH"
         )
+    if funding or mark or source != "api":
+        from jbt.modes import import_sources
+
+        import_sources.run_cli(state(ctx), exchange, symbol, start, end, funding=funding,
+                               mark=mark, source=source, refetch_gaps=refetch_gaps)
+        return
     import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end, refetch_gaps)
 
 
@@ -216,6 +240,10 @@ def candles_command(ctx: typer.Context) -> None:
 
     state(ctx).open_db()
     render_coverage(candles.coverage(), Console())
+    from jbt.funding import funding_coverage
+    from jbt.importers.render import render_funding_coverage
+
+    render_funding_coverage(funding_coverage(), Console())
 
 
 # --- jbt backtest ----------------------------------------------------------------------------

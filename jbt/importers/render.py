@@ -6,6 +6,7 @@ from typing import Any
 
 from jbt.candles import CoverageRow
 from jbt.dates import format_ms
+from jbt.funding import FundingCoverageRow
 from jbt.importers.files import FileImportSummary
 from jbt.timeframes import TIMEFRAMES
 
@@ -81,3 +82,39 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
             f"{row.missing:,}",
         )
     console.print(table)
+
+
+def render_funding_coverage(rows: list[FundingCoverageRow], console: Any) -> None:
+    """One line per stored funding history (nothing when there is none)."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(
+        title="Stored funding rates (times UTC)",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for name in ("exchange", "symbol", "first", "last"):
+        table.add_column(name, no_wrap=True)
+    for name in ("events", "interval", "missing"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row.exchange,
+            row.symbol,
+            format_ms(row.first),
+            format_ms(row.last),
+            f"{row.count:,}",
+            "/".join(_hours(ms) for ms in row.intervals),
+            f"{row.missing:,}",
+        )
+    console.print(table)
+
+
+def _hours(ms: int) -> str:
+    return f"{ms // 3_600_000}h" if ms % 3_600_000 == 0 else f"{ms // 60_000}m"
