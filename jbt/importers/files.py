@@ -375,7 +375,7 @@ class CandleReader:
             cut = buf.rfind(b"\n") + 1
             block, pending = buf[:cut], buf[cut:]
             if len(pending) > MAX_LINE_BYTES:
-                at = line + block.count(b"\n")
+                at = line + _count(block, 10)
                 raise InputError(
                     f"{self.name} line {at}: longer than {MAX_LINE_BYTES:,} bytes; "
                     "not a candle file"
@@ -383,7 +383,7 @@ class CandleReader:
             if block:
                 block = _normalise(block)
                 yield line, block
-                line += block.count(b"\n")
+                line += _count(block, 10)
 
     def _raw_position(self) -> int:
         try:
@@ -480,7 +480,7 @@ class CandleReader:
         if len(numbers) == 0:
             return _Rows(np.empty(0, np.int64), np.empty((0, 5)), numbers)
         rows = None
-        if block.isascii() and block.count(b",") == len(numbers) * (lay.width - 1):
+        if block.isascii() and _count(block, 44) == len(numbers) * (lay.width - 1):
             rows = self._fast(block, numbers)
         if rows is None:
             rows = self._slow(block, first_line)
@@ -735,6 +735,11 @@ class CandleReader:
 
 _TIMEFRAME_MS = np.array(sorted(set(TIMEFRAMES.values())), dtype=np.int64)
 _TF_NAMES = {ms: tf for tf, ms in sorted(TIMEFRAMES.items(), key=lambda kv: -len(kv[0]))}
+
+
+def _count(block: bytes, byte: int) -> int:
+    """Occurrences of one byte (numpy counts faster than ``bytes.count`` for common ones)."""
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == byte))
 
 
 def _normalise(block: bytes) -> bytes:

@@ -85,7 +85,8 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
 
 
 def render_funding_coverage(rows: list[FundingCoverageRow], console: Any) -> None:
-    """One line per stored funding history (nothing when there is none)."""
+    """One line per stored funding history (nothing when there is none); ``every`` lists the
+    funding intervals. A full row fits 80 columns."""
     from rich.table import Table
 
     if not rows:
@@ -101,7 +102,7 @@ def render_funding_coverage(rows: list[FundingCoverageRow], console: Any) -> Non
     )
     for name in ("exchange", "symbol", "first", "last"):
         table.add_column(name, no_wrap=True)
-    for name in ("events", "interval", "missing"):
+    for name in ("count", "every", "missing"):
         table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(

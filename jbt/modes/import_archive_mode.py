@@ -390,18 +390,17 @@ def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]
 
 
 def _minute_holes(lo: int, hi: int, ts: np.ndarray) -> list[tuple[int, int]]:
-    """Minutes of ``[lo, hi]`` (rounded to the grid) absent from open times ``ts``."""
+    """Minutes of ``[lo, hi]`` (rounded to the grid) absent from the distinct open times
+    ``ts`` (minutes of that range)."""
     a = -(-lo // MINUTE_MS) * MINUTE_MS
     b = hi // MINUTE_MS * MINUTE_MS
     if b < a:
         return []
-    grid = np.arange(a, b + MINUTE_MS, MINUTE_MS, dtype=np.int64)
-    absent = grid[~np.isin(grid, ts)]
-    if len(absent) == 0:
+    if len(ts) == (b - a) // MINUTE_MS + 1:
         return []
-    breaks = np.flatnonzero(np.diff(absent) != MINUTE_MS)
-    return [(int(s), int(e)) for s, e in zip(np.r_[absent[0], absent[breaks + 1]],
-                                             np.r_[absent[breaks], absent[-1]], strict=True)]
+    edges = np.r_[a - MINUTE_MS, np.sort(ts), b + MINUTE_MS]
+    gaps = np.flatnonzero(np.diff(edges) > MINUTE_MS)
+    return [(int(edges[i]) + MINUTE_MS, int(edges[i + 1]) - MINUTE_MS) for i in gaps.tolist()]
 
 
 def _check_source(exchange: str, dataset: str) -> None:
@@ -462,10 +461,16 @@ def run(
         (ArchiveFile.exchange == exchange) & (ArchiveFile.dataset == folder)
         & (ArchiveFile.symbol == symbol))}
 
+    anything_stored = (funding.count_funding(exchange, symbol, first, period_end)
+                       if dataset == "funding"
+                       else candles.count_candles(store, symbol, "1m", first, period_end)) > 0
+
     def done_before(u: ArchiveUnit) -> bool:
         rec = records.get(u.name)
         if rec is not None and rec[0] <= u.lo and rec[1] >= u.hi:
             return True
+        if not anything_stored:
+            return False
         if dataset == "funding":
             return funding.known_spans(exchange, symbol, u.lo, u.hi) == [(u.lo, u.hi)]
         minutes = (u.hi // MINUTE_MS) - (-(-u.lo // MINUTE_MS)) + 1
@@ -537,7 +542,9 @@ def run(
                     stamps.append(rows[:, 0].astype(np.int64))
                 ts = np.concatenate(stamps) if stamps else np.empty(0, np.int64)
                 holes = _minute_holes(u.lo, u.hi, ts)
-                summary.missing_ranges.extend(holes)
+                if len(ts) and candles.count_candles(store, symbol, "1m", None, u.lo - 1) == 0:
+                    # the symbol's first file: minutes before its first row precede the listing
+                    holes = [h for h in holes if h[0] > ts.min()]
                 # the exchange's answer for these minutes, as the REST import remembers its own
                 window = (-(-u.lo // MINUTE_MS) * MINUTE_MS, u.hi // MINUTE_MS * MINUTE_MS)
                 _record_gaps(store, symbol, window, holes, settled)
@@ -590,26 +597,52 @@ def run(
         if pipeline is not None:
             pipeline.stop()
     summary.covered = _merge(summary.covered)
-    summary.missing_ranges = _merge(summary.missing_ranges, MINUTE_MS)
-    if dataset == "funding":
-        summary.missing_ranges = [
-            r for a, b in summary.covered for r in funding.funding_holes(exchange, symbol, a, b)]
+    _describe(summary, store, first)
     if not summary.interrupted:
         wanted = [(first, period_end)]
         if summary.covered:
             wanted = [(summary.covered[0][0], period_end)]
         summary.rest_ranges = _subtract(wanted, summary.covered)
-        if summary.covered and summary.covered[0][0] > first:
-            summary.notes.append(
-                f"the archive has {symbol} from {format_ms(summary.covered[0][0])} on; nothing "
-                "before it"
-            )
         if rest and summary.rest_ranges:
             summary.rest = _rest_fill(config, exchange, symbol, dataset, summary.rest_ranges,
                                       adapter, stop)
             summary.interrupted = any(part.interrupted for part in summary.rest)
     summary.duration_s = time.perf_counter() - began
     return summary
+
+
+def _describe(summary: ArchiveSummary, store: str, first: int) -> None:
+    """Holes inside the archived part of the period, as stored (so a re-run that downloads
+    nothing reports the same), after the first row the archive has; a note when that row comes
+    after START (the listing)."""
+    from jbt.modes.import_candles_mode import known_gaps
+
+    exchange, symbol = summary.exchange, summary.symbol
+    if not summary.covered:
+        return
+    lo, hi = summary.covered[0][0], summary.covered[-1][1]
+    if summary.dataset == "funding":
+        events = funding.load_funding(exchange, symbol, lo, hi)
+        begins = int(events[0, funding.TIME]) if len(events) else None
+        holes = [r for a, b in summary.covered for r in funding.funding_holes(exchange, symbol,
+                                                                                a, b)]
+    else:
+        db = candles._db()
+        p = db.param
+        row = db.execute_sql(
+            'SELECT MIN("timestamp") FROM "candle" WHERE "exchange" = ' + p
+            + ' AND "symbol" = ' + p + ' AND "timeframe" = ' + p + ' AND "timestamp" >= ' + p
+            + ' AND "timestamp" <= ' + p, [store, symbol, "1m", lo, hi]).fetchone()
+        begins = None if row is None or row[0] is None else int(row[0])
+        holes = [r for a, b in summary.covered for r in known_gaps(store, symbol, "1m", a, b)]
+    if begins is None:
+        return
+    summary.missing_ranges = [(max(a, begins), b) for a, b in holes if b >= begins]
+    if begins > max(first, lo) + (funding.MAX_INTERVAL_MS if summary.dataset == "funding"
+                                  else 0):
+        summary.notes.append(
+            f"{symbol} begins in the archive at {format_ms(begins)}; nothing before it"
+        )
 
 
 def _rest_fill(config: Config, exchange: str, symbol: str, dataset: str,

@@ -108,16 +108,22 @@ def _make_mark_candles(market: FakeMarket, trades: np.ndarray) -> np.ndarray:
 
 
 def _make_funding(market: FakeMarket) -> np.ndarray:
-    """Funding events ``[time, rate, mark_price]``: on the schedule's grid, minus the holes."""
+    """Funding events ``[time, rate, mark_price, interval]``: on the schedule's grid, minus the
+    holes. An event's interval is the time since the previous one on the grid (the first one's:
+    its schedule step), as Binance states it in its archive."""
     times: list[int] = []
+    steps: list[int] = []
     schedule = sorted(market.funding_schedule)
     for i, (since, step) in enumerate(schedule):
         until = schedule[i + 1][0] if i + 1 < len(schedule) else market.end_ms
         t = -(-max(since, market.listing_ms) // step) * step
         while t < min(until, market.end_ms):
-            times.append(t)
+            if not times or t > times[-1]:
+                times.append(t)
+                steps.append(step)
             t += step
-    ts = np.array(sorted(set(times)), dtype=np.int64)
+    ts = np.array(times, dtype=np.int64)
+    intervals = np.r_[steps[:1], np.diff(ts)].astype(np.float64)
     keep = np.ones(len(ts), dtype=bool)
     for a, b in market.funding_holes:
         keep &= ~((ts >= a) & (ts <= b))
@@ -126,7 +132,8 @@ def _make_funding(market: FakeMarket) -> np.ndarray:
     marks = np.round(market.start_price * np.exp(np.cumsum(rng.normal(0, 0.01, len(ts)))), 8)
     late = rng.integers(0, 10, len(ts)) if market.funding_jitter else np.zeros(len(ts), np.int64)
     late[rng.random(len(ts)) < 0.7] = 0  # most are on time
-    return np.column_stack([(ts + late)[keep].astype(np.float64), rates[keep], marks[keep]])
+    return np.column_stack([(ts + late)[keep].astype(np.float64), rates[keep], marks[keep],
+                            intervals[keep]])
 
 
 class _Server(ThreadingHTTPServer):
@@ -241,8 +248,8 @@ class FakeBinance:
 
     def funding(self, symbol_id: str, start_ms: int | None = None,
                 end_ms: int | None = None) -> np.ndarray:
-        """The futures market's funding events ``[time, rate, mark_price]`` with time in
-        ``[start_ms, end_ms)``."""
+        """The futures market's funding events ``[time, rate, mark_price, interval]`` with time
+        in ``[start_ms, end_ms)``."""
         rows = self._data[("funding", symbol_id)]
         ts = rows[:, 0]
         lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, "left"))
@@ -480,7 +487,7 @@ class FakeBinance:
         out = [
             f'{{"symbol":"{sid}","fundingTime":{int(t)},"fundingRate":"{r:.8f}",'
             f'"markPrice":"{m:.8f}"}}'
-            for t, r, m in rows[lo:hi].tolist()
+            for t, r, m, _ in rows[lo:hi].tolist()
         ]
         return 200, ("[" + ",".join(out) + "]").encode()
 
