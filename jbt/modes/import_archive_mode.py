@@ -471,10 +471,7 @@ def run(
             return True
         if not anything_stored:
             return False
-        if dataset == "funding":
-            return funding.known_spans(exchange, symbol, u.lo, u.hi) == [(u.lo, u.hi)]
-        minutes = (u.hi // MINUTE_MS) - (-(-u.lo // MINUTE_MS)) + 1
-        return candles.count_candles(store, symbol, "1m", u.lo, u.hi) == minutes
+        return _all_stored(summary, u.lo, u.hi)
 
     todo = []
     for u in units:
@@ -602,13 +599,22 @@ def run(
         wanted = [(first, period_end)]
         if summary.covered:
             wanted = [(summary.covered[0][0], period_end)]
-        summary.rest_ranges = _subtract(wanted, summary.covered)
+        summary.rest_ranges = [r for r in _subtract(wanted, summary.covered)
+                               if not _all_stored(summary, *r)]
         if rest and summary.rest_ranges:
             summary.rest = _rest_fill(config, exchange, symbol, dataset, summary.rest_ranges,
                                       adapter, stop)
             summary.interrupted = any(part.interrupted for part in summary.rest)
     summary.duration_s = time.perf_counter() - began
     return summary
+
+
+def _all_stored(summary: ArchiveSummary, lo: int, hi: int) -> bool:
+    """Whether ``[lo, hi]`` is stored in full already (or, for funding, was asked)."""
+    if summary.dataset == "funding":
+        return funding.known_spans(summary.exchange, summary.symbol, lo, hi) == [(lo, hi)]
+    minutes = hi // MINUTE_MS - (-(-lo // MINUTE_MS)) + 1
+    return candles.count_candles(summary.stored_as, summary.symbol, "1m", lo, hi) == minutes
 
 
 def _describe(summary: ArchiveSummary, store: str, first: int) -> None:

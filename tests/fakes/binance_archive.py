@@ -70,6 +70,10 @@ def _kline_lines(rows: np.ndarray, micro: bool) -> list[str]:
     return out
 
 
+#: Built files by (market, path): markets are deterministic, so tests share them.
+_BUILT: dict[tuple[str, str], bytes | None] = {}
+
+
 class FakeArchive:
     """The server; use as a context manager."""
 
@@ -117,10 +121,11 @@ class FakeArchive:
 
     # ----------------------------------------------------------------- test helpers
     def downloads(self) -> list[str]:
-        """Names of the zip files answered with 200, in order (checksums not included)."""
+        """Names of the zip files answered with 200 (checksums not included), sorted: the
+        importer downloads several at once."""
         with self._lock:
-            return [r.path.rsplit("/", 1)[1] for r in self.requests
-                    if r.status == 200 and r.path.endswith(".zip")]
+            return sorted(r.path.rsplit("/", 1)[1] for r in self.requests
+                          if r.status == 200 and r.path.endswith(".zip"))
 
     def reset_requests(self) -> None:
         with self._lock:
@@ -130,7 +135,17 @@ class FakeArchive:
         """The zip served at ``path`` (None: 404), built on first use."""
         with self._lock:
             if path not in self._files:
-                self._files[path] = self._build(path)
+                m = _PATH.fullmatch(path)
+                table = self.exchange.futures if m and m["market"] == "futures/um" else (
+                    self.exchange.spot)
+                market = table.get(m["sid"]) if m else None
+                key = (repr(market), path)
+                if m is None or not self._published(m):
+                    self._files[path] = None
+                else:
+                    if key not in _BUILT:
+                        _BUILT[key] = self._build(path)
+                    self._files[path] = _BUILT[key]
             return self._files[path]
 
     def prebuild(self, paths: Iterable[str]) -> None:
@@ -138,14 +153,15 @@ class FakeArchive:
             self.file(path)
 
     # ----------------------------------------------------------------- content
+    def _published(self, m: re.Match) -> bool:
+        until = self.monthly_until if m["period"] == "monthly" else self.daily_until
+        return until is None or _bounds(m["label"])[1] <= until
+
     def _build(self, path: str) -> bytes | None:
         m = _PATH.fullmatch(path)
         if m is None:
             return None
         start, end = _bounds(m["label"])
-        until = self.monthly_until if m["period"] == "monthly" else self.daily_until
-        if until is not None and end > until:
-            return None
         sid, dataset = m["sid"], m["dataset"]
         futures = m["market"] == "futures/um"
         if dataset == "fundingRate":
