@@ -202,11 +202,13 @@ def import_candles_command(
         from rich.console import Console
 
         from jbt.importers.files import import_file
-        from jbt.importers.render import render_file_summary
+        from jbt.importers.render import file_progress, render_file_summary
 
         st = state(ctx)
         st.open_db()
-        render_file_summary(import_file(exchange, symbol, file, timeframe), Console())
+        with file_progress(file) as progress:
+            summary = import_file(exchange, symbol, file, timeframe, progress=progress)
+        render_file_summary(summary, Console())
         return
     if timeframe is not None:
         raise InputError("--timeframe goes with --file; exchange imports fetch 1m candles")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from jbt.candles import CoverageRow
@@ -41,6 +44,39 @@ def render_file_summary(summary: FileImportSummary, console: Any) -> None:
         rest = len(summary.missing_ranges) - SHOWN_RANGES
         if rest > 0:
             console.print(f"  ... and {rest} more ranges")
+
+
+#: Files at least this large show a progress bar while they are imported.
+PROGRESS_BYTES = 32 << 20
+
+
+@contextmanager
+def file_progress(path: Path) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr for a large file (bytes of the file read, MB/s);
+    ``None`` for a small one."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        size = 0
+    if size < PROGRESS_BYTES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    bar = Progress(TextColumn(Path(path).name), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("read", total=size)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def render_coverage(rows: list[CoverageRow], console: Any) -> None:
