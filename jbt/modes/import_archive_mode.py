@@ -527,19 +527,17 @@ def run(
                 summary.inserted += new
             else:
                 assert f.rows is not None
-                stamps = []
-                for rows in f.rows:
-                    rows = rows[(rows[:, 0] >= u.lo) & (rows[:, 0] <= u.hi)]
-                    if len(rows) == 0:
-                        continue
+                # one insert for the file: its blocks are sorted and distinct already
+                rows = np.concatenate(f.rows) if len(f.rows) != 1 else f.rows[0]
+                rows = rows[(rows[:, 0] >= u.lo) & (rows[:, 0] <= u.hi)]
+                if len(rows):
                     new = candles.insert_candles(store, symbol, "1m", rows)
                     summary.rows_read += len(rows)
                     summary.inserted += new
                     summary.already_present += len(rows) - new
-                    stamps.append(rows[:, 0].astype(np.int64))
-                ts = np.concatenate(stamps) if stamps else np.empty(0, np.int64)
+                ts = rows[:, 0].astype(np.int64)
                 holes = _minute_holes(u.lo, u.hi, ts)
-                if len(ts) and candles.count_candles(store, symbol, "1m", None, u.lo - 1) == 0:
+                if len(ts) and not _stored_before(store, symbol, u.lo):
                     # the symbol's first file: minutes before its first row precede the listing
                     holes = [h for h in holes if h[0] > ts.min()]
                 # the exchange's answer for these minutes, as the REST import remembers its own
@@ -607,6 +605,15 @@ def run(
             summary.interrupted = any(part.interrupted for part in summary.rest)
     summary.duration_s = time.perf_counter() - began
     return summary
+
+
+def _stored_before(store: str, symbol: str, moment: int) -> bool:
+    """Whether any 1m candle of ``store`` opens before ``moment`` (one index probe)."""
+    db = candles._db()
+    p = db.param
+    sql = ('SELECT 1 FROM "candle" WHERE "exchange" = ' + p + ' AND "symbol" = ' + p
+           + ' AND "timeframe" = ' + p + ' AND "timestamp" < ' + p + " LIMIT 1")
+    return db.execute_sql(sql, [store, symbol, "1m", moment]).fetchone() is not None
 
 
 def _all_stored(summary: ArchiveSummary, lo: int, hi: int) -> bool:
