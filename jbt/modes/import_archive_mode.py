@@ -43,6 +43,7 @@ import csv
 import hashlib
 import http.client
 import io
+import os
 import random
 import socket
 import ssl
@@ -82,6 +83,8 @@ DEFAULT_WORKERS = 4
 MAX_DOWNLOAD_BYTES = 512 << 20
 #: The archive's markets, by our exchange name.
 MARKETS = {"binance": "spot", "binance-futures": "futures/um"}
+#: From this many files to download on, they are read in a process of their own.
+PROCESS_FILES = 6
 #: What can be imported, by dataset: the archive's folder name.
 DATASETS = {"candles": "klines", "mark": "markPriceKlines", "funding": "fundingRate"}
 
@@ -360,6 +363,31 @@ def read_funding_file(data: bytes, name: str, now: int | None = None
             np.asarray(hours, np.int64) * HOUR_MS)
 
 
+def parse_file(dataset: str, name: str, data: bytes, now: int
+               ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A verified archive zip read by the file importer: candles as one float64 ``(n, 6)``
+    array sorted by time, or funding events ``(times, rates, intervals)``."""
+    if dataset == "funding":
+        return read_funding_file(data, name, now)
+    _, blocks = read_candle_file(lambda: io.BytesIO(data), name, "zip", "1m")
+    rows = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    if len(blocks) > 1:
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    return rows
+
+
+def _parse_pool(files: int) -> Any:
+    """A process to read files in while this one writes, for imports of ``PROCESS_FILES``
+    files or more on a machine with more than one core (reading holds Python's GIL, so a thread
+    cannot overlap it with the writing). ``None``: read in the download threads."""
+    if files < PROCESS_FILES or (os.cpu_count() or 1) < 2:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
 # ---------------------------------------------------------------------- the mode
 
 
@@ -501,10 +529,14 @@ def run(
                 f"{actual[:16]}…, published {expected[:16]}…); refused, nothing stored from it"
             )
         out = _File(u, actual, len(data))
-        if dataset == "funding":
-            out.events = read_funding_file(data, u.name, clock)
+        if pool is None:
+            parsed = parse_file(dataset, u.name, data, clock)
         else:
-            _, out.rows = read_candle_file(lambda: io.BytesIO(data), u.name, "zip", "1m")
+            parsed = pool.submit(parse_file, dataset, u.name, data, clock).result()
+        if dataset == "funding":
+            out.events = parsed
+        else:
+            out.rows = [parsed]
         return out
 
     def fetch(u: ArchiveUnit) -> list[_File | _Absent]:
@@ -527,8 +559,7 @@ def run(
                 summary.inserted += new
             else:
                 assert f.rows is not None
-                # one insert for the file: its blocks are sorted and distinct already
-                rows = np.concatenate(f.rows) if len(f.rows) != 1 else f.rows[0]
+                (rows,) = f.rows
                 rows = rows[(rows[:, 0] >= u.lo) & (rows[:, 0] <= u.hi)]
                 if len(rows):
                     new = candles.insert_candles(store, symbol, "1m", rows)
@@ -559,6 +590,7 @@ def run(
 
     if progress is not None:
         progress(ImportProgress(0, len(todo), 0, 0))
+    pool = _parse_pool(len(todo))
     pipeline = _Pipeline(fetch, todo, workers) if todo else None
     try:
         for i, _unit in enumerate(todo):
@@ -591,6 +623,8 @@ def run(
     finally:
         if pipeline is not None:
             pipeline.stop()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     summary.covered = _merge(summary.covered)
     _describe(summary, store, first)
     if not summary.interrupted:
