@@ -39,6 +39,7 @@ import numpy as np
 from jbt import candles
 from jbt.constants import HOUR_MS, MINUTE_MS
 from jbt.models import FundingRate, FundingSpan
+from jbt.ranges import merge
 
 #: Columns of :func:`load_funding`'s array.
 FUNDING_COLUMNS = ("time", "rate", "interval", "mark_price")
@@ -343,7 +344,7 @@ def known_spans(exchange: str, symbol: str, start: int | None = None,
         query = query.where(FundingSpan.start <= end)
     lo = -np.inf if start is None else start
     hi = np.inf if end is None else end
-    return _merge([(int(max(a, lo)), int(min(b, hi))) for a, b in query.tuples()])
+    return merge([(int(max(a, lo)), int(min(b, hi))) for a, b in query.tuples()])
 
 
 def record_span(exchange: str, symbol: str, start: int, end: int) -> None:
@@ -355,18 +356,8 @@ def record_span(exchange: str, symbol: str, start: int, end: int) -> None:
     near = key & (FundingSpan.end >= start - 1) & (FundingSpan.start <= end + 1)
     old = [(int(a), int(b)) for a, b in
            FundingSpan.select(FundingSpan.start, FundingSpan.end).where(near).tuples()]
-    merged = _merge([*old, (start, end)])
+    merged = merge([*old, (start, end)])
     if old:
         FundingSpan.delete().where(near).execute()
     FundingSpan.insert_many([{"exchange": exchange, "symbol": symbol, "start": a, "end": b}
                              for a, b in merged]).execute()
-
-
-def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out

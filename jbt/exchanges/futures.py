@@ -94,24 +94,7 @@ class MarkPriceAdapter(ExchangeAdapter):
     def fetch_ohlcv(
         self, symbol: str, start_ms: int, limit: int, end_ms: int | None = None
     ) -> np.ndarray:
-        from jbt.exchanges.ccxt_adapter import _to_array
-
-        inner = self.inner
-        market = inner._ccxt_symbol(symbol)
-        params: dict[str, Any] = {"price": "mark"}
-        if end_ms is not None:
-            params["until"] = int(end_ms)
-        rows = inner._call(
-            f"fetching {normalize_symbol(symbol)} mark-price candles from {format_ms(start_ms)}",
-            lambda ex: ex.fetch_ohlcv(market, "1m", since=int(start_ms), limit=limit,
-                                      params=dict(params)),
-            weight=inner._klines_weight(limit),
-        )
-        arr = _to_array(rows)
-        keep = arr[:, 0] >= start_ms
-        if end_ms is not None:
-            keep &= arr[:, 0] <= end_ms
-        return arr[keep]
+        return self.inner.fetch_ohlcv(symbol, start_ms, limit, end_ms, price="mark")
 
     def first_timestamp(self, symbol: str) -> int | None:
         """The first mark-price candle, asked from ``startTime=0`` as for trade candles."""

@@ -79,9 +79,19 @@ def file_progress(path: Path) -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+def print_ranges(console: Any, heading: str, ranges: list[tuple[int, int]]) -> None:
+    """``heading``, then the first ``SHOWN_RANGES`` ranges (UTC) and a count of the rest."""
+    if not ranges:
+        return
+    console.print(heading, highlight=False)
+    for a, b in ranges[:SHOWN_RANGES]:
+        console.print(f"  {format_ms(a)} → {format_ms(b)}", highlight=False)
+    if len(ranges) > SHOWN_RANGES:
+        console.print(f"  ... and {len(ranges) - SHOWN_RANGES} more ranges")
+
+
 def render_coverage(rows: list[CoverageRow], console: Any) -> None:
     """One line per stored exchange, symbol and timeframe."""
-    from rich.table import Table
 
     if not rows:
         console.print(
@@ -93,20 +103,8 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
             soft_wrap=True,
         )
         return
-    # no borders and one space between columns: a full row fits 80 columns
-    table = Table(
-        title="Stored candles (times UTC)",
-        title_justify="left",
-        box=None,
-        padding=(0, 1),
-        collapse_padding=True,
-        pad_edge=False,
-        header_style="bold",
-    )
-    for name in ("exchange", "symbol", "timeframe", "first", "last"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
-    table.add_column("missing", justify="right", no_wrap=True)
+    table = _listing("Stored candles (times UTC)",
+                     ("exchange", "symbol", "timeframe", "first", "last"), ("count", "missing"))
     for row in rows:
         table.add_row(
             row.exchange,
@@ -123,23 +121,10 @@ def render_coverage(rows: list[CoverageRow], console: Any) -> None:
 def render_funding_coverage(rows: list[FundingCoverageRow], console: Any) -> None:
     """One line per stored funding history (nothing when there is none); ``every`` lists the
     funding intervals. A full row fits 80 columns."""
-    from rich.table import Table
-
     if not rows:
         return
-    table = Table(
-        title="Stored funding rates (times UTC)",
-        title_justify="left",
-        box=None,
-        padding=(0, 1),
-        collapse_padding=True,
-        pad_edge=False,
-        header_style="bold",
-    )
-    for name in ("exchange", "symbol", "first", "last"):
-        table.add_column(name, no_wrap=True)
-    for name in ("count", "every", "missing"):
-        table.add_column(name, justify="right", no_wrap=True)
+    table = _listing("Stored funding rates (times UTC)", ("exchange", "symbol", "first", "last"),
+                     ("count", "every", "missing"))
     for row in rows:
         table.add_row(
             row.exchange,
@@ -151,6 +136,19 @@ def render_funding_coverage(rows: list[FundingCoverageRow], console: Any) -> Non
             f"{row.missing:,}",
         )
     console.print(table)
+
+
+def _listing(title: str, left: tuple[str, ...], right: tuple[str, ...]) -> Any:
+    """A borderless table, one space between columns (a full row fits 80 columns)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 1),
+                  collapse_padding=True, pad_edge=False, header_style="bold")
+    for name in left:
+        table.add_column(name, no_wrap=True)
+    for name in right:
+        table.add_column(name, justify="right", no_wrap=True)
+    return table
 
 
 def _hours(ms: int) -> str:

@@ -71,6 +71,7 @@ from jbt.modes.import_candles_mode import (
     _record_gaps,
     resolve_period,
 )
+from jbt.ranges import merge, subtract
 
 if TYPE_CHECKING:
     from jbt.config import Config
@@ -391,32 +392,6 @@ def _parse_pool(files: int) -> Any:
 # ---------------------------------------------------------------------- the mode
 
 
-def _merge(ranges: list[tuple[int, int]], touch: int = 1) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1] + touch:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
-def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]
-              ) -> list[tuple[int, int]]:
-    out = []
-    for a, b in ranges:
-        cursor = a
-        for c, d in _merge(cut):
-            if d < cursor or c > b:
-                continue
-            if c > cursor:
-                out.append((cursor, c - 1))
-            cursor = max(cursor, d + 1)
-        if cursor <= b:
-            out.append((cursor, b))
-    return out
-
-
 def _minute_holes(lo: int, hi: int, ts: np.ndarray) -> list[tuple[int, int]]:
     """Minutes of ``[lo, hi]`` (rounded to the grid) absent from the distinct open times
     ``ts`` (minutes of that range)."""
@@ -625,13 +600,13 @@ def run(
             pipeline.stop()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-    summary.covered = _merge(summary.covered)
+    summary.covered = merge(summary.covered)
     _describe(summary, store, first)
     if not summary.interrupted:
         wanted = [(first, period_end)]
         if summary.covered:
             wanted = [(summary.covered[0][0], period_end)]
-        summary.rest_ranges = [r for r in _subtract(wanted, summary.covered)
+        summary.rest_ranges = [r for r in subtract(wanted, summary.covered)
                                if not _all_stored(summary, *r)]
         if rest and summary.rest_ranges:
             summary.rest = _rest_fill(config, exchange, symbol, dataset, summary.rest_ranges,
@@ -755,6 +730,7 @@ def render_summary(summary: ArchiveSummary, console: Any) -> None:
     """The archive part's table, then the REST part's."""
     from rich.table import Table
 
+    from jbt.importers.render import print_ranges
     from jbt.modes import import_candles_mode, import_funding_mode
 
     for note in summary.notes:
@@ -779,12 +755,7 @@ def render_summary(summary: ArchiveSummary, console: Any) -> None:
     rate = summary.rows_read / summary.duration_s if summary.duration_s > 0 else 0.0
     table.add_row("time", f"{summary.duration_s:.1f} s ({rate:,.0f} rows/s)")
     console.print(table)
-    if summary.missing_ranges:
-        console.print("Missing in the archive's files:")
-        for a, b in summary.missing_ranges[:20]:
-            console.print(f"  {format_ms(a)} → {format_ms(b)}", highlight=False)
-        if len(summary.missing_ranges) > 20:
-            console.print(f"  ... and {len(summary.missing_ranges) - 20} more ranges")
+    print_ranges(console, "Missing in the archive's files:", summary.missing_ranges)
     for part in summary.rest:
         console.print("Not in the archive (yet), from the REST API:", highlight=False)
         if summary.dataset == "funding":

@@ -31,6 +31,7 @@ from jbt.constants import MINUTE_MS
 from jbt.dates import format_ms, now_ms
 from jbt.errors import ExchangeError
 from jbt.modes.import_candles_mode import GAP_SETTLE_MS, ImportProgress, resolve_period
+from jbt.ranges import subtract
 
 if TYPE_CHECKING:
     from jbt.config import Config
@@ -67,23 +68,6 @@ class FundingImportSummary:
             "requests": self.requests, "duration_s": self.duration_s,
             "interrupted": self.interrupted, "notes": list(self.notes),
         }
-
-
-def _subtract(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]
-              ) -> list[tuple[int, int]]:
-    """Parts of the sorted, disjoint ``ranges`` outside every (sorted, merged) ``cut``."""
-    out = []
-    for a, b in ranges:
-        cursor = a
-        for c, d in cut:
-            if d < cursor or c > b:
-                continue
-            if c > cursor:
-                out.append((cursor, c - 1))
-            cursor = max(cursor, d + 1)
-        if cursor <= b:
-            out.append((cursor, b))
-    return out
 
 
 def run(
@@ -125,7 +109,7 @@ def run(
         summary.already_present = funding.count_funding(name, symbol, first, period_end)
         todo = [(first, period_end)]
         if not refetch:
-            todo = _subtract(todo, funding.known_spans(name, symbol, first, period_end))
+            todo = subtract(todo, funding.known_spans(name, symbol, first, period_end))
         total = sum(b - a + 1 for a, b in todo) // MINUTE_MS
         done = 0
         if progress is not None:
@@ -234,6 +218,8 @@ def render_summary(summary: FundingImportSummary, console: Any) -> None:
     """The summary table (and notes) of a funding import."""
     from rich.table import Table
 
+    from jbt.importers.render import print_ranges
+
     for note in summary.notes:
         console.print(note, markup=False, highlight=False, soft_wrap=True)
     table = Table(title=f"{summary.exchange} {summary.symbol} funding rates", show_header=False,
@@ -253,9 +239,5 @@ def render_summary(summary: FundingImportSummary, console: Any) -> None:
     table.add_row("time", f"{summary.duration_s:.1f} s" if math.isfinite(summary.duration_s)
                   else "-")
     console.print(table)
-    if summary.missing_ranges:
-        console.print("Missing funding times (the exchange has no event for these):")
-        for a, b in summary.missing_ranges[:20]:
-            console.print(f"  {format_ms(a)} → {format_ms(b)}", highlight=False)
-        if len(summary.missing_ranges) > 20:
-            console.print(f"  ... and {len(summary.missing_ranges) - 20} more ranges")
+    print_ranges(console, "Missing funding times (the exchange has no event for these):",
+                 summary.missing_ranges)
