@@ -354,3 +354,30 @@ def test_an_archive_that_keeps_failing_is_one_error(sqlite_db):
         "0 files imported before it are kept, run the same command again to resume"
     )
     assert candles.coverage() == []
+
+
+def test_cli_mark_and_funding_from_the_archive_in_one_command(tmp_path):
+    with FakeBinance([], [contract()]) as server, FakeArchive(server) as archive:
+        write_project(tmp_path, {"binance-futures": server}, retry_delay=0.01)
+        with open(tmp_path / "config.toml", "a") as f:
+            f.write(f'archive_url = "{archive.url}"\n')
+        result = CliRunner().invoke(app, [
+            "--project", str(tmp_path), "import-candles", "binance-futures", "BTC-USDT",
+            "2020-01-01", "--end", "2020-02-01", "--source", "archive", "--mark", "--funding"])
+        assert result.exit_code == 0, result.output
+        assert archive.downloads() == ["BTCUSDT-1m-2020-01.zip",
+                                       "BTCUSDT-fundingRate-2020-01.zip"]
+        assert server.requests == []  # everything was archived: no REST request
+        mark = server.mark_candles("BTCUSDT", T0, T0 + 31 * DAY)
+        events = server.funding("BTCUSDT", T0, T0 + 31 * DAY)
+    assert "binance-futures BTC-USDT 1m mark price from the archive" in result.output
+    assert "binance-futures BTC-USDT funding rates from the archive" in result.output
+    open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        np.testing.assert_array_equal(funding.load_mark_candles("binance-futures", "BTC-USDT"),
+                                      mark)
+        stored_events = funding.load_funding("binance-futures", "BTC-USDT")
+        np.testing.assert_array_equal(stored_events[:, funding.RATE], events[:, 1])
+        assert candles.coverage()[0].exchange == "binance-futures:mark"
+    finally:
+        close_database()
