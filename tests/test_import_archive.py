@@ -155,8 +155,8 @@ def test_a_wrong_checksum_is_refused_in_one_line_with_nothing_stored_from_it(tmp
         assert lines[0].startswith(
             "Error: binance archive: BTCUSDT-1m-2020-02.zip does not match its published "
             "SHA-256 checksum (got ")
-        assert lines[0].endswith("…); refused, nothing stored from it (1 files imported "
-                                 "before it are kept; run again to resume)")
+        assert lines[0].endswith("…); refused, nothing stored from it (1 file imported "
+                                 "before it is kept; run again to resume)")
         open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
         try:
             np.testing.assert_array_equal(stored(), jan)  # January, nothing of February
@@ -336,7 +336,7 @@ def test_a_file_the_importer_refuses_stops_the_import(sqlite_db):
         jan = server.candles("BTCUSDT", T0, T0 + 31 * DAY)
     assert str(err.value) == (
         "BTCUSDT-1m-2020-02.zip:BTCUSDT-1m-2020-02.csv line 100: expected 12 columns (Binance "
-        "kline), found 11; nothing stored from it (1 files imported before it are kept)"
+        "kline), found 11; nothing stored from it (1 file imported before it is kept)"
     )
     np.testing.assert_array_equal(stored(), jan)
 

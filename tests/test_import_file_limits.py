@@ -86,7 +86,7 @@ def test_hostile_files_are_refused_after_a_few_mib(db, tmp_path, kind):
         assert message == f"{name} line 3: longer than 4,096 bytes; not a candle file"
     else:
         assert message == (
-            f"{name}: 2.0 MiB of text hold only 1 candles (at most 1,024 bytes a candle); "
+            f"{name}: 2.0 MiB of text hold only 1 candle (at most 1,024 bytes a candle); "
             "not a candle file, refused before reading on"
         )
     # it stopped after the first block of 2 MiB of the 64 MiB

@@ -414,8 +414,8 @@ class CandleReader:
         if self.bytes_read > allowed:
             raise InputError(
                 f"{self.name}: {_mib(self.bytes_read)} of text hold only {self.rows_read:,} "
-                f"candles (at most {BYTES_PER_CANDLE:,} bytes a candle); not a candle file, "
-                "refused before reading on"
+                f"candle{'' if self.rows_read == 1 else 's'} (at most {BYTES_PER_CANDLE:,} "
+                "bytes a candle); not a candle file, refused before reading on"
             )
 
     # -------------------------------------------------------------------------- the header

@@ -575,7 +575,9 @@ def run(
                 summary.interrupted = True
                 break
             if isinstance(got, Exception):
-                kept = f"{summary.downloaded:,} files imported before it are kept"
+                n = summary.downloaded
+                kept = (f"{n:,} file{'' if n == 1 else 's'} imported before it "
+                        f"{'is' if n == 1 else 'are'} kept")
                 if isinstance(got, _ChecksumError):
                     raise ExchangeError(f"{got} ({kept}; run again to resume)") from None
                 if isinstance(got, InputError):
