@@ -12,10 +12,11 @@ On SQLite the store also keeps a packed read cache, ``candle_block``
 (:class:`jbt.models.CandleBlock`): the candles of each day-sized block (1440 candles of the
 timeframe) as one float64 blob, written by ``insert_candles`` and ``delete_candles`` in the same
 transaction as the rows. ``load_candles`` reads the blocks (one query, ``np.frombuffer``) instead
-of building a Python object for each of millions of values, and checks them against the rows
-first: the count of rows in the range and its first and last open time, read from the primary
-key. Blocks that disagree (a database written by an older jbt) make it read the rows, as before,
-and rebuild those blocks. Changes to the rows made outside the store (another program, a hand
+of building a Python object for each of millions of values, and checks them first: each block's
+CRC-32 checksum of its contents (written with it), then, against the rows, the count of rows in
+the range and its first and last open time, read from the primary key. Blocks that disagree (a
+database written by an older jbt, a block whose bytes were edited) make it read the rows, as
+before, and rebuild those blocks. Changes to the rows made outside the store (another program, a hand
 edit in the sqlite3 shell, even an ``UPDATE`` that keeps the count) fire triggers that delete the
 series' blocks, so a stale block is never read. PostgreSQL stores prices as DECIMAL(38,12), which
 rounds, so its rows could differ from a blob of the inserted floats: there the store writes and
@@ -25,6 +26,7 @@ reads no blocks, and ``load_candles`` always reads the rows.
 from __future__ import annotations
 
 import gc
+import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -32,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import peewee as pw
 
-from jbt.constants import CANDLE_COLUMNS
+from jbt.constants import CANDLE_COLUMNS, HOUR_MS
+from jbt.dates import format_ms, now_ms
 from jbt.errors import InputError
 from jbt.models import (
     BLOCK_CANDLES,
@@ -51,6 +54,9 @@ _KEY = '"exchange", "symbol", "timeframe"'
 _ROW_DTYPE = np.dtype([(name, np.float64) for name in CANDLE_COLUMNS])
 # Rows per statement when PostgreSQL gets multi-row VALUES lists.
 _PG_PAGE = 5_000
+#: How far after now a candle may open (clocks differ); a later one is refused: no exchange
+#: has it, and a backtest must never stretch its period to it.
+FUTURE_TOLERANCE_MS = HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -143,14 +149,26 @@ def _check_rows(rows: np.ndarray, timeframe: str) -> np.ndarray:
     misaligned = np.flatnonzero(bar_open(ts_int, timeframe) != ts_int)
     if len(misaligned):
         raise InputError(f"candle timestamp {ts_int[misaligned[0]]} is not aligned to {timeframe}")
+    future = np.flatnonzero(ts_int > now_ms() + FUTURE_TOLERANCE_MS)
+    if len(future):
+        raise InputError(
+            f"a candle opens at {format_ms(int(ts_int[future[0]]))} UTC, in the future: no "
+            "exchange has it yet, so nothing was stored (is the timestamp in the right unit?)"
+        )
     return arr
 
 
 # --- the packed read cache (SQLite only) -----------------------------------------------------
 
-_BLOCK_COLUMNS = '"exchange", "symbol", "timeframe", "block_start", "count", "data"'
+_BLOCK_COLUMNS = '"exchange", "symbol", "timeframe", "block_start", "count", "data", "checksum"'
 _ROW_BYTES = 6 * 8
 _EMPTY_ROWS = np.empty((0, 6), dtype=np.float64)
+
+
+def block_checksum(key: tuple[str, str, str], block_start: int, count: int, data: bytes) -> int:
+    """CRC-32 of a block: its key, start and count, then its packed candles."""
+    head = "\x1f".join((*key, str(int(block_start)), str(int(count)))).encode()
+    return zlib.crc32(data, zlib.crc32(head))
 
 
 def _block_ms(timeframe: str) -> int:
@@ -196,13 +214,17 @@ def _read_blocks(
 ) -> list[np.ndarray] | None:
     """The arrays of the key's blocks starting in ``[first, last]``, in time order.
 
-    ``None`` when a block's blob does not hold ``count`` rows (not written by this store).
+    ``None`` when a block's blob does not hold ``count`` rows or does not match its checksum (not
+    written by this store, or changed since).
     """
     where, params = _blocks_where(db, key, first, last)
-    sql = f'SELECT "count", "data" FROM {_BLOCKS} WHERE {where} ORDER BY "block_start"'
+    sql = (f'SELECT "block_start", "count", "data", "checksum" FROM {_BLOCKS} WHERE {where} '
+           'ORDER BY "block_start"')
     arrays = []
-    for count, data in db.execute_sql(sql, params):
+    for block_start, count, data, checksum in db.execute_sql(sql, params):
         if len(data) != count * _ROW_BYTES:
+            return None
+        if checksum is None or checksum != block_checksum(key, block_start, count, data):
             return None
         arrays.append(np.frombuffer(data, dtype=np.float64).reshape(count, 6))
     return arrays
@@ -215,17 +237,19 @@ def _block_params(key: tuple[str, str, str], rows: np.ndarray, block_ms: int) ->
     starts = rows[:, 0].astype(np.int64) // block_ms * block_ms
     edges = np.flatnonzero(starts[1:] != starts[:-1]) + 1
     for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, len(rows)].tolist(), strict=True):
-        block = np.ascontiguousarray(rows[lo:hi])
-        yield (*key, int(starts[lo]), hi - lo, block.tobytes())
+        data = np.ascontiguousarray(rows[lo:hi]).tobytes()
+        start = int(starts[lo])
+        yield (*key, start, hi - lo, data, block_checksum(key, start, hi - lo, data))
 
 
 def _write_blocks(db: pw.Database, key: tuple[str, str, str], rows: np.ndarray) -> None:
     """Store (or replace) the blocks of time-sorted candles ``rows``."""
     p = db.param
     sql = (
-        f"INSERT INTO {_BLOCKS} ({_BLOCK_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+        f"INSERT INTO {_BLOCKS} ({_BLOCK_COLUMNS}) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
         f'ON CONFLICT ({_KEY}, "block_start") DO UPDATE '
-        'SET "count" = excluded."count", "data" = excluded."data"'
+        'SET "count" = excluded."count", "data" = excluded."data", '
+        '"checksum" = excluded."checksum"'
     )
     db.cursor().executemany(sql, _block_params(key, rows, _block_ms(key[2])))
 
@@ -414,8 +438,11 @@ def load_candles(
     key = (exchange, symbol, normalize(timeframe))
     start = None if start is None else int(start)
     end = None if end is None else int(end)
-    with db.atomic():  # one snapshot for the blocks and the rows they are checked against
-        loaded = _load_blocks(db, key, start, end)
+    try:
+        with db.atomic():  # one snapshot for the blocks and the rows they are checked against
+            loaded = _load_blocks(db, key, start, end)
+    except pw.OperationalError:  # blocks of an older schema in a database that cannot migrate
+        loaded = None
     if loaded is not None:
         return loaded
     block_ms = _block_ms(key[2])
@@ -523,12 +550,46 @@ def coverage() -> list[CoverageRow]:
     return rows
 
 
-def stored_timeframes(exchange: str, symbol: str) -> list[str]:
-    """Timeframes stored for a symbol, finest first (the engine loads the finest as its base)."""
+def last_timestamp(exchange: str, symbol: str, timeframe: str,
+                   before: int | None = None) -> int | None:
+    """Open time of the last stored candle (of those opening before ``before``), from the
+    primary key; ``None`` when there is none."""
+    db = _db()
+    where, params = _where(db, exchange, symbol, timeframe, None, None)
+    if before is not None:
+        where += f' AND "timestamp" < {db.param}'
+        params.append(int(before))
+    row = db.execute_sql(f'SELECT MAX("timestamp") FROM {_TABLE} WHERE {where}', params).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _distinct(column: str, where: str = "", params: tuple = ()) -> list[str]:
+    """The distinct values of a key column, in order, by one index seek per value (a loose
+    index scan), instead of reading every row as ``SELECT DISTINCT`` does."""
     db = _db()
     p = db.param
-    sql = f'SELECT DISTINCT "timeframe" FROM {_TABLE} WHERE "exchange" = {p} AND "symbol" = {p}'
-    found = [row[0] for row in db.execute_sql(sql, [exchange, symbol]).fetchall()]
+    cond = f"{where} AND " if where else ""
+    out: list[str] = []
+    while True:
+        after = f'"{column}" > {p}' if out else "1 = 1"
+        sql = f'SELECT MIN("{column}") FROM {_TABLE} WHERE {cond}{after}'
+        row = db.execute_sql(sql, [*params, *out[-1:]]).fetchone()
+        if row is None or row[0] is None:
+            return out
+        out.append(row[0])
+
+
+def stored_symbols() -> list[tuple[str, str]]:
+    """Every stored (exchange, symbol), sorted."""
+    p = _db().param
+    return [(e, s) for e in _distinct("exchange")
+            for s in _distinct("symbol", f'"exchange" = {p}', (e,))]
+
+
+def stored_timeframes(exchange: str, symbol: str) -> list[str]:
+    """Timeframes stored for a symbol, finest first (the engine loads the finest as its base)."""
+    p = _db().param
+    found = _distinct("timeframe", f'"exchange" = {p} AND "symbol" = {p}', (exchange, symbol))
     return sorted(found, key=lambda tf: (TIMEFRAMES.get(tf, float("inf")), tf))
 
 

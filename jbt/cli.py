@@ -1,15 +1,17 @@
 """The ``jbt`` command line: one small function per command.
 
-Heavy modules (ccxt, pandas, fastapi, the engine) are imported inside the commands that need
+Heavy modules (ccxt, fastapi, the engine) are imported inside the commands that need
 them so ``jbt --help`` stays instant. Errors the user can fix are one line on stderr and a
 non-zero exit code; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -48,11 +50,16 @@ class State:
             self._config = load_config(self.project_dir)
         return self._config
 
-    def open_db(self):
-        """Bind and open the project's database (created on first use)."""
-        from jbt.models import open_database
+    def open_db(self, *, create: bool = True):
+        """Bind and open the project's database. Commands that write create it on first use;
+        those that only read (``create=False``) get None when there is none yet, and create
+        nothing."""
+        from jbt.models import database_exists, open_database
 
-        return open_database(self.config().database_url())
+        url = self.config().database_url()
+        if not create and not database_exists(url):
+            return None
+        return open_database(url)
 
 
 def _err(message: str) -> None:
@@ -91,7 +98,12 @@ def handle_errors(fn: F) -> F:
         except Exception as exc:  # noqa: BLE001 - last-resort message, traceback with --debug
             if debug:
                 raise
-            _err(_escape(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+            from jbt.dberrors import database_error_message
+
+            message = database_error_message(exc)
+            if message is None:
+                message = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            _err(_escape(message))
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -121,6 +133,12 @@ def main_options(
     ),
 ) -> None:
     """jbt: honest, fast backtests of crypto strategies from the command line."""
+    if not project.is_dir():
+        # a typo must not become a new project: only `jbt new --project DIR` creates one
+        what = "is not a folder" if project.exists() else "does not exist"
+        _err(_escape(f"--project {project} {what}; create a project with: "
+                     f"jbt new --project {project}"))
+        raise typer.Exit(2)
     ctx.obj = State(project_dir=project.resolve(), debug=debug)
 
 
@@ -204,6 +222,8 @@ def import_candles_command(
         from jbt.importers.files import import_file
         from jbt.importers.render import file_progress, render_file_summary
 
+        if not file.is_file():  # before the database is opened (and created)
+            raise InputError(f"{file}: file not found")
         st = state(ctx)
         st.open_db()
         with file_progress(file) as progress:
@@ -240,12 +260,13 @@ def candles_command(ctx: typer.Context) -> None:
     from jbt import candles
     from jbt.importers.render import render_coverage
 
-    state(ctx).open_db()
-    render_coverage(candles.coverage(), Console())
-    from jbt.funding import funding_coverage
-    from jbt.importers.render import render_funding_coverage
+    db = state(ctx).open_db(create=False)
+    render_coverage(candles.coverage() if db is not None else [], Console())
+    if db is not None:
+        from jbt.funding import funding_coverage
+        from jbt.importers.render import render_funding_coverage
 
-    render_funding_coverage(funding_coverage(), Console())
+        render_funding_coverage(funding_coverage(), Console())
 
 
 # --- jbt backtest ----------------------------------------------------------------------------
@@ -298,11 +319,12 @@ def _report_and_export(
     chart_path: Path | None,
 ) -> None:
     """Print the report (and the run's warnings), then write the exports asked for."""
+    from jbt.notices import summarize
     from jbt.report import render_report, write_csv, write_json
 
     render_report(result, console, trades=trades,
                   breakdown=breakdown.value if breakdown is not None else None)
-    for line in result.extra.get("warnings", []):
+    for line in summarize(result.extra.get("warnings", [])):
         console.print(f"[yellow]Warning:[/] {_escape(line)}")
     if json_path is not None:
         console.print(f"Wrote {_escape(str(write_json(result, json_path)))}")
@@ -351,34 +373,70 @@ def backtest_command(
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
 
+    from jbt import routes as routes_mod
     from jbt.dates import parse_date
+    from jbt.errors import CandlesMissingError
     from jbt.modes import backtest_mode
+    from jbt.timeframes import to_ms
 
     st = state(ctx)
     config = st.config()
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
-    strategies = hyperparameters = None
+    # everything that can be checked without candles is, before the database is touched
+    declared = routes_mod.load_routes(st.project_dir)
+    strategies = routes_mod.load_strategies(st.project_dir, declared.routes)
+    hyperparameters = None
     if hp:
-        from jbt import routes as routes_mod
         from jbt.strategies.hyperparameters import from_assignments
 
-        declared = routes_mod.load_routes(st.project_dir).routes
-        strategies = routes_mod.load_strategies(st.project_dir, declared)
-        hyperparameters = from_assignments(hp, [r.strategy for r in declared], strategies)
-    st.open_db()
-    result = backtest_mode.run(
-        config, None, start_ms, end_ms, project_dir=st.project_dir, save=not no_save,
-        fast_path=not walk_all, strategies=strategies, hyperparameters=hyperparameters,
-    )
+        hyperparameters = from_assignments(hp, [r.strategy for r in declared.routes], strategies)
+    if st.open_db(create=False) is None:  # no database yet: nothing is stored, nothing created
+        r = declared.routes[0]
+        warm_ms = config.backtest.warmup_candles * max(
+            to_ms(x.timeframe) for x in declared.routes if (x.exchange, x.symbol) == (
+                r.exchange, r.symbol))
+        raise CandlesMissingError(backtest_mode.no_candles_message(
+            r.exchange, r.symbol, start_ms, end_ms, warm_ms, []))
+    with _ctrl_c_is_interrupted():
+        result = backtest_mode.run(
+            config, declared.routes, start_ms, end_ms, project_dir=st.project_dir,
+            extra_candles=declared.extra_candles, save=not no_save, fast_path=not walk_all,
+            strategies=strategies, hyperparameters=hyperparameters,
+        )
     console = Console(highlight=False, soft_wrap=True)
     _report_and_export(result, console, trades=show_trades, breakdown=breakdown,
                        json_path=json_path, csv_dir=csv_dir, chart_path=chart_path)
     took = f"engine {result.duration_s:.2f}s, loading {result.extra.get('load_s', 0.0):.2f}s"
     if result.session_id is not None:
         console.print(f"Saved as session {result.session_id} ({took})")
+    elif result.extra.get("save_error"):
+        _err(_escape(f"not saved: {result.extra['save_error']}"))
+        raise typer.Exit(1)
     else:
         console.print(f"Not saved ({took})")
+
+
+@contextlib.contextmanager
+def _ctrl_c_is_interrupted() -> Iterator[None]:
+    """While the block runs, Ctrl-C raises :class:`jbt.errors.Interrupted`, so a
+    KeyboardInterrupt that a strategy raises itself is told apart from the user's."""
+    import signal
+
+    from jbt.errors import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --- jbt sessions ----------------------------------------------------------------------------
@@ -408,8 +466,8 @@ def sessions_command(
     from jbt.report import sessions_table
     from jbt.sessions import list_sessions
 
-    state(ctx).open_db()
-    rows = list_sessions(limit=limit)
+    db = state(ctx).open_db(create=False)
+    rows = list_sessions(limit=limit) if db is not None else []
     console = Console(highlight=False, soft_wrap=True)
     if not rows:
         console.print("No saved sessions yet: every 'jbt backtest' saves one.")
@@ -434,10 +492,12 @@ def sessions_show_command(
     as in 'jbt backtest'."""
     from rich.console import Console
 
+    from jbt.errors import InputError
     from jbt.report import fmt_time
-    from jbt.sessions import load_session
+    from jbt.sessions import HOW_TO_LIST, load_session
 
-    state(ctx).open_db()
+    if state(ctx).open_db(create=False) is None:
+        raise InputError(f"no session {session_id}; {HOW_TO_LIST}")
     result = load_session(session_id)
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"Session {result.session_id}, saved {fmt_time(result.extra['created_at'])} UTC")

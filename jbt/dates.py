@@ -14,7 +14,7 @@ _PATTERN = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
     r"(Z|[+-]00:?00)?",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # ASCII digits only: "２０２０" is not a year
 )
 
 
@@ -25,7 +25,7 @@ def parse_date(text: str, *, name: str = "date") -> int:
     m = _PATTERN.fullmatch(raw)
     if m is None:
         hint = ""
-        if re.fullmatch(r".*[+-]\d{2}:?\d{2}", raw):
+        if re.fullmatch(r".*[+-]\d{2}:?\d{2}", raw, re.ASCII):
             hint = " (only UTC offsets are accepted)"
         raise InputError(f"{name} '{text}' is not a date{hint}; {_FORMATS}")
     year, month, day, hour, minute, second, frac, _tz = m.groups()

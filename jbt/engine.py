@@ -57,7 +57,7 @@ import numpy as np
 
 from jbt.config import Config
 from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP
-from jbt.errors import CandlesMissingError, InputError, JbtError, StrategyError
+from jbt.errors import CandlesMissingError, InputError, Interrupted, JbtError, StrategyError
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import INF, RouteState, Store, SymbolBook
@@ -411,7 +411,7 @@ class _Run(Listener):
                 strat.setUp()
             self._loop()
             self._finish()
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - re-raised with the strategy's location
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - re-raised with the strategy's location
             located = self._located(exc)
             if located is exc:
                 raise
@@ -604,15 +604,22 @@ class _Run(Listener):
     # ------------------------------------------------------------------ errors and result
 
     def _located(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, Interrupted):  # the user's Ctrl-C: not the strategy's doing
+            return exc
         frames = traceback.extract_tb(exc.__traceback__)
         user = [f for f in frames if os.path.normcase(os.path.abspath(f.filename))
                 in self.user_files]
         if not user:
             return exc
+        if isinstance(exc, KeyboardInterrupt) and user[-1] is not frames[-1]:
+            return exc  # raised elsewhere while the strategy ran: a Ctrl-C, not the strategy's
         frame = user[-1]
         what = str(exc) if isinstance(exc, JbtError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, SystemExit):
             what = (f"SystemExit: the strategy called sys.exit({exc.code!r}); a strategy cannot "
+                    "stop the run (return from the hook instead)")
+        elif isinstance(exc, KeyboardInterrupt):
+            what = ("KeyboardInterrupt: raised by the strategy, not by Ctrl-C; a strategy cannot "
                     "stop the run (return from the hook instead)")
         return StrategyError(
             f"{_display_path(frame.filename)} line {frame.lineno} at {_fmt(self.store.time)}: "

@@ -27,3 +27,18 @@ class CandlesMissingError(JbtError):
 
 class StrategyError(JbtError):
     """User strategy code raised; the message names the file, line and bar time."""
+
+
+class Cancelled(JbtError):
+    """Work stopped because it was asked to (Ctrl-C, ``DELETE /jobs/ID``, shutdown) while it
+    was waiting; what was saved before is kept."""
+
+    exit_code = 130
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user's Ctrl-C, as raised by the command line's SIGINT handler.
+
+    A plain ``KeyboardInterrupt`` raised by strategy code is the strategy's error, not the
+    user's: the engine reports it as a :class:`StrategyError` and lets this one through.
+    """

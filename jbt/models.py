@@ -68,6 +68,9 @@ class CandleBlock(BaseModel):
     block_start = pw.BigIntegerField()  # epoch ms, a multiple of BLOCK_CANDLES * timeframe
     count = pw.IntegerField()
     data = pw.BlobField()
+    #: CRC-32 of the key, ``block_start``, ``count`` and ``data`` (``jbt.candles``): a block
+    #: whose bytes were changed by anything but the store no longer matches and is rebuilt.
+    checksum = pw.BigIntegerField(null=True)
 
     class Meta:
         table_name = "candle_block"
@@ -342,6 +345,15 @@ def make_database(url: str) -> pw.Database:
     )
 
 
+def database_exists(url: str) -> bool:
+    """Whether there is a database at ``url`` to read: for SQLite, whether the file exists
+    (commands that only read never create it); a server database is assumed to exist."""
+    if urlparse(url).scheme.lower() != "sqlite" or not url.startswith("sqlite:///"):
+        return True
+    path = unquote(url[len("sqlite:///") :])
+    return path == ":memory:" or Path(path).is_file()
+
+
 def open_database(url: str) -> pw.Database:
     """Bind the models to the database at ``url``, connect, and create missing tables."""
     db = make_database(url)
@@ -354,10 +366,23 @@ def open_database(url: str) -> pw.Database:
         # a create-time option only; PostgreSQL has no such clause
         Candle._meta.without_rowid = isinstance(db, pw.SqliteDatabase)
         db.create_tables(MODELS, safe=True)
+        _add_missing_columns(db)
         if isinstance(db, pw.SqliteDatabase):
             for trigger in CANDLE_BLOCK_TRIGGERS.values():
                 db.execute_sql(trigger)
     return db
+
+
+def _add_missing_columns(db: pw.Database) -> None:
+    """Columns added after a table was first created (a database made by an older jbt)."""
+    table = CandleBlock._meta.table_name
+    if any(c.name == "checksum" for c in db.get_columns(table)):
+        return
+    kind = "BIGINT" if isinstance(db, pw.PostgresqlDatabase) else "INTEGER"
+    try:
+        db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "checksum" {kind}')
+    except pw.OperationalError:
+        pass  # a read-only database: its blocks are not trusted, the rows are read instead
 
 
 def close_database() -> None:

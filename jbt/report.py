@@ -319,7 +319,11 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
     trade_names = {f.name for f in fields(ClosedTrade)}
     order_names = {f.name for f in fields(OrderRecord)}
     known = {"session_id", "config", "routes", "period", "starting_balance",
-             "finishing_balance", "metrics", "trades", "orders", "equity", "duration_s"}
+             "finishing_balance", "metrics", "trades", "orders", "equity", "duration_s",
+             "save_error", "warnings"}
+    extra = {k: v for k, v in d.items() if k not in known}
+    if d.get("warnings"):
+        extra["warnings"] = list(d["warnings"])
     return BacktestResult(
         config=d.get("config", {}),
         routes=[RouteSpec(**r) for r in d.get("routes", [])],
@@ -336,7 +340,7 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
         metrics=dict(d.get("metrics", {})),
         duration_s=float(d.get("duration_s", 0.0)),
         session_id=d.get("session_id"),
-        extra={k: v for k, v in d.items() if k not in known},
+        extra=extra,
     )
 
 

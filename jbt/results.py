@@ -122,4 +122,8 @@ class BacktestResult:
             "orders": [asdict(o) for o in self.orders],
             "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity, strict=True)],
             "duration_s": self.duration_s,
+            # every warning of the run (the report shows the first few and counts the rest)
+            "warnings": list(self.extra.get("warnings", [])),
+            # why the run was not saved, when saving failed (a full disk, a read-only database)
+            "save_error": self.extra.get("save_error"),
         }

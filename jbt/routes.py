@@ -6,7 +6,9 @@
     extra_candles = [("binance", "ETH-USDT", "1h"), ...]          # optional, read-only candles
 
 (Jesse's dict form ``{"exchange": ..., "symbol": ..., "timeframe": ..., "strategy": ...}`` works
-too.) Two routes may trade the same symbol with different strategies or timeframes; each keeps
+too.) Exchange names are read in lower case and symbols in jbt's spelling
+(:func:`jbt.symbols.normalize_symbol`: ``btc/usdt`` is ``BTC-USDT``); a symbol written without
+a separator is an error that suggests the stored symbol it most likely means. Two routes may trade the same symbol with different strategies or timeframes; each keeps
 its own position while all share one balance. An identical route twice is an error.
 
 A strategy ``Name`` lives in ``strategies/Name/__init__.py`` and defines class ``Name``. It is
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from jbt.errors import InputError, StrategyError
 from jbt.results import RouteSpec
+from jbt.symbols import normalize_symbol
 from jbt.timeframes import normalize
 
 ROUTES_FILE = "routes.py"
@@ -154,8 +157,10 @@ def load_routes(project_dir: Path | str) -> Routes:
                 f"{path}: extra_candles item {i + 1} must be (exchange, symbol, timeframe), "
                 f"got {item!r}"
             )
-        tf = _timeframe(path, f"extra_candles item {i + 1}", item[2])
-        entry = (item[0], item[1], tf)
+        where = f"extra_candles item {i + 1}"
+        tf = _timeframe(path, where, item[2])
+        exchange = _exchange(item[0])
+        entry = (exchange, _symbol(path, where, exchange, item[1]), tf)
         if entry not in extra:
             extra.append(entry)
     return Routes(routes, extra)
@@ -172,7 +177,39 @@ def _route(path: Path, i: int, item: object) -> RouteSpec:
             f"got {item!r}"
         )
     exchange, symbol, tf, strategy = item
-    return RouteSpec(exchange, symbol, _timeframe(path, f"route {i + 1}", tf), strategy)
+    where = f"route {i + 1}"
+    exchange = _exchange(exchange)
+    return RouteSpec(exchange, _symbol(path, where, exchange, symbol), _timeframe(path, where, tf),
+                     strategy)
+
+
+def _exchange(name: str) -> str:
+    return name.strip().lower()
+
+
+def _symbol(path: Path, where: str, exchange: str, symbol: str) -> str:
+    try:
+        return normalize_symbol(symbol)
+    except InputError:
+        pass
+    try:  # again, to suggest the stored symbols (only read when something is wrong)
+        return normalize_symbol(symbol, known=_stored_symbols(exchange), label=" (stored)")
+    except InputError as exc:
+        raise InputError(f"{path}: {where}: {exc}") from None
+
+
+def _stored_symbols(exchange: str) -> list[str]:
+    """The symbols stored for ``exchange`` when a database is open (for "did you mean")."""
+    from jbt.models import database_proxy
+
+    if database_proxy.obj is None:
+        return []
+    from jbt import candles
+
+    try:
+        return [s for e, s in candles.stored_symbols() if e == exchange]
+    except Exception:  # noqa: BLE001 - only a hint; the error it decorates is the one to show
+        return []
 
 
 def _timeframe(path: Path, where: str, tf: str) -> str:

@@ -141,7 +141,7 @@ def test_duplicate_time_with_other_values(tmp_path):
     ("args", "message"),
     [
         (["coinbase", "BTCUSD", "--file", str(SAMPLE)],
-         "Error: symbol 'BTCUSD' must be written BASE-QUOTE, e.g. BTC-USDT"),
+         "Error: symbol 'BTCUSD' must be written BASE-QUOTE, like BTC-USDT; did you mean BTC-USD?"),
         (["coinbase", "BTC-USD", "--file", str(SAMPLE), "--timeframe", "2x"],
          "Error: unknown timeframe '2x'"),
         (["coinbase", "BTC-USD", "--file", str(SAMPLE), "--timeframe", "4h"],
@@ -167,6 +167,7 @@ def test_missing_file(tmp_path):
                      str(tmp_path / "nope.csv"))
     assert result.exit_code == 2
     assert error_line(result) == f"Error: {tmp_path / 'nope.csv'}: file not found"
+    assert not (tmp_path / "db.sqlite3").exists()
 
 
 def test_help_lists_the_commands():

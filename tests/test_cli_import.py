@@ -135,8 +135,10 @@ INFO = "/api/v3/exchangeInfo"
          "Error: unknown exchange 'binanse'; did you mean binance", []),
         (["binance", "BTC-USDX", "2020-01-01"],
          "Error: unknown symbol 'BTC-USDX' on binance; did you mean BTC-USDT", [INFO]),
+        # the format is checked before any request
         (["binance", "BTCUSDT", "2020-01-01"],
-         "Error: unknown symbol 'BTCUSDT' on binance; did you mean BTC-USDT?", [INFO]),
+         "Error: symbol 'BTCUSDT' must be written BASE-QUOTE, like BTC-USDT; did you mean "
+         "BTC-USDT?", []),
         (["binance", "BTC-USDT", "2020-01-32"],
          "Error: START '2020-01-32' is not a date (day is out of range for month)", []),
         (["binance", "BTC-USDT", "2020-01-01", "--end", "soon"],

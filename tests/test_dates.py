@@ -41,6 +41,11 @@ def test_parse_date(text, ms):
                           "YYYY-MM-DDTHH:MM[:SS] (UTC)"),
         ("2020-01-01T12:00+01:00", "END '2020-01-01T12:00+01:00' is not a date (only UTC offsets "
                                    "are accepted); use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (UTC)"),
+        # other scripts' digits are digits to Python, not to a date (issue 16, finding 20)
+        ("２０２０-０１-０１", "END '２０２０-０１-０１' is not a date; use YYYY-MM-DD or "
+                          "YYYY-MM-DDTHH:MM[:SS] (UTC)"),
+        ("2020-01-0١", "END '2020-01-0١' is not a date; use YYYY-MM-DD or "
+                       "YYYY-MM-DDTHH:MM[:SS] (UTC)"),
     ],
 )
 def test_parse_date_rejects(text, message):

@@ -308,7 +308,8 @@ def test_usdm_futures_klines_mark_prices_and_funding(sqlite_db, dataset):
         (["binance", "BTC-USDT", "2020-01-01", "--source", "ftp"],
          "Error: --source must be one of api, archive, got 'ftp'"),
         (["binance", "BTCUSDT", "2020-01-01", "--source", "archive"],
-         "Error: symbol 'BTCUSDT' must be written BASE-QUOTE, e.g. BTC-USDT"),
+         "Error: symbol 'BTCUSDT' must be written BASE-QUOTE, like BTC-USDT; did you mean "
+         "BTC-USDT?"),
         (["binance", "BTC-USDT", "--file", "x.csv", "--mark"],
          "Error: --funding, --mark and --source are for exchange imports, not --file"),
     ],

@@ -232,3 +232,46 @@ def test_the_strategy_state_the_readme_lists_exists_and_the_missing_jesse_names_
     absent = re.search(r"Jesse's (.*?) do not", porting, flags=re.S).group(1)
     for name in re.findall(r"`(\w+)(?:\(\))?`", absent):
         assert not hasattr(Strategy, name) and name not in vars(instance), name
+
+
+def test_the_walk_through_runs_as_written(tmp_path):
+    """Issue 16, finding 6: every command of the walk-through, in order, with the installed
+    ``jbt``, in a fresh folder, offline; its routes.py block is what the project gets."""
+    import os
+    import subprocess
+    import sys
+
+    steps = re.findall(r"```(bash|python)\n(.*?)```", section("## Walk-through"), flags=re.S)
+    assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "COLUMNS": "100"}
+    cwd = tmp_path
+    ran = []
+    for kind, body in steps:
+        if kind == "python":
+            (cwd / "routes.py").write_text(body, encoding="utf-8")
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("cd "):
+                cwd = cwd / line[3:].strip()
+                continue
+            done = subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, (line, done.stdout, done.stderr)
+            assert "Error" not in done.stderr, (line, done.stderr)
+            ran.append((line, done.stdout))
+    outputs = dict(ran)
+    assert [line.split()[1] for line, _ in ran] == [
+        "new", "import-candles", "candles", "new", "backtest", "backtest", "sessions", "sessions"]
+    assert "11,362" in outputs["jbt candles"]
+    for line, out in ran:
+        if line.startswith("jbt backtest"):
+            assert "Total trades" in out and "Saved as session" in out, out
+    assert (cwd / "out" / "run.html").is_file()
+    data = json.loads((cwd / "out" / "run.json").read_text(encoding="utf-8"))
+    assert data["routes"] == [{"exchange": "coinbase", "symbol": "BTC-USD", "timeframe": "4h",
+                               "strategy": "MyStrategy"}]
+    assert data["period"]["start"] == 1_546_300_800_000  # 2019-01-01, the second backtest

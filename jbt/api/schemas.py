@@ -19,7 +19,6 @@ from jbt.timeframes import normalize
 #: A strategy is a class in ``strategies/<Name>/__init__.py``: an identifier, never a path.
 STRATEGY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _EXCHANGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
-_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}-[A-Za-z0-9]{1,20}")
 _HP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 class _Strict(BaseModel):
@@ -35,9 +34,12 @@ def _check_exchange(value: str) -> str:
 
 
 def _check_symbol(value: str) -> str:
-    if not _SYMBOL.fullmatch(value):
-        raise ValueError(f"symbol '{value}' must look like BTC-USDT (BASE-QUOTE)")
-    return value.upper()
+    from jbt.symbols import normalize_symbol
+
+    try:
+        return normalize_symbol(value)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class RouteIn(_Strict):
@@ -223,6 +225,8 @@ class BacktestOut(BaseModel):
     orders: list[dict[str, Any]]
     equity: list[EquityPoint]
     duration_s: float
+    warnings: list[str] = []
+    save_error: str | None = None
 
 
 class SessionSummary(BaseModel):

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
 from jbt.errors import InputError
-
-
-def normalize_symbol(symbol: str) -> str:
-    """Our spelling of a pair: upper case, base and quote joined by ``-`` (``BTC-USDT``)."""
-    return str(symbol).strip().upper()
-
-
-def _compact(symbol: str) -> str:
-    return "".join(ch for ch in symbol.upper() if ch.isalnum())
+from jbt.symbols import close_symbols, normalize_symbol
 
 
 class ExchangeAdapter(ABC):
@@ -26,6 +18,8 @@ class ExchangeAdapter(ABC):
     name: str
     #: Candles per request the importer asks for.
     page_limit: int = 1000
+    #: Set by the importer: while it returns true, waits end with :class:`jbt.errors.Cancelled`.
+    should_stop: Callable[[], bool] | None = None
 
     @abstractmethod
     def markets(self) -> list[str]:
@@ -50,16 +44,17 @@ class ExchangeAdapter(ABC):
         return 0
 
     def validate_symbol(self, symbol: str) -> str:
-        """The symbol in our spelling, or InputError naming close matches."""
+        """The symbol in our spelling, or InputError naming close matches.
+
+        Its format is checked first (:func:`jbt.symbols.normalize_symbol`), before the market
+        list is asked for."""
         wanted = normalize_symbol(symbol)
         known = self.markets()
         if wanted in known:
             return wanted
-        same_letters = [s for s in known if _compact(s) == _compact(wanted)]
-        close = same_letters or difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+        close = close_symbols(wanted, known)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        example = "" if close else " (symbols are written like BTC-USDT)"
-        raise InputError(f"unknown symbol '{symbol}' on {self.name}{hint}{example}")
+        raise InputError(f"unknown symbol '{symbol}' on {self.name}{hint}")
 
     @abstractmethod
     def close(self) -> None:

@@ -10,11 +10,20 @@ client (the markets are loaded once and shared), and they all share one rate lim
 Retries: a 429/418 waits the ``Retry-After`` the exchange asked for (every thread waits);
 5xx answers, timeouts and dropped connections back off exponentially with jitter, starting at
 ``retry_delay`` seconds; after ``max_retries`` the call raises :class:`~jbt.errors.ExchangeError`.
+Failures that waiting does not cure are not retried: a host name that does not resolve, a
+refused connection and a failed TLS handshake raise at once, saying which of them it was.
+
+Every wait (a retry's backoff, a ``Retry-After``, the rate limiter) polls the adapter's
+``should_stop`` and raises :class:`~jbt.errors.Cancelled` within a tenth of a second of it
+turning true, so Ctrl-C or ``DELETE /jobs/ID`` is honoured even under ``Retry-After: 3600``.
 """
 
 from __future__ import annotations
 
 import random
+import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +35,48 @@ import numpy as np
 
 from jbt.config import ExchangeConfig
 from jbt.dates import format_ms
-from jbt.errors import ExchangeError
-from jbt.exchanges.base import ExchangeAdapter, normalize_symbol
+from jbt.errors import Cancelled, ExchangeError
+from jbt.exchanges.base import ExchangeAdapter
 from jbt.exchanges.ratelimit import RateLimiter
+from jbt.symbols import SYMBOL_PATTERN, normalize_symbol
 
 #: Longest pause between two retries, seconds (a Retry-After may ask for more and is honoured).
 MAX_RETRY_DELAY_S = 30.0
+#: How often a wait looks at ``should_stop``, seconds.
+STOP_POLL_S = 0.1
+
+_URL = re.compile(r"\b(https?://[^\s/'\"]+)")
+
+
+def unreachable(error: BaseException) -> str | None:
+    """What failed, when ``error`` is one that retrying does not cure: the host name does not
+    resolve, the connection is refused, or TLS fails. ``None`` for anything else.
+
+    ccxt raises a ``NetworkError`` whose causes hold the real reason (``socket.gaierror``,
+    ``ConnectionRefusedError``, ``ssl.SSLError``); its message holds the URL asked for.
+    """
+    match = _URL.search(str(error))
+    parts = urlsplit(match.group(1)) if match else None
+    host = (parts.hostname or "the exchange") if parts else "the exchange"
+    address = host if parts is None or parts.port is None else f"{host}:{parts.port}"
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve {host}: no network or DNS?"
+        if isinstance(cause, ConnectionRefusedError):
+            return (f"{address} refused the connection: is the exchange down, or its address "
+                    "(api_url) wrong?")
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or cause.reason or "certificate not trusted"
+            return f"TLS certificate of {host} not accepted ({why}): a proxy, or a wrong clock?"
+        if isinstance(cause, ssl.SSLError):
+            why = cause.reason or type(cause).__name__
+            return (f"TLS handshake with {address} failed ({why}): a proxy, or an http:// server "
+                    "at an https:// address?")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def rewrite_api_urls(api: Any, base_url: str) -> Any:
@@ -103,6 +148,8 @@ class CcxtAdapter(ExchangeAdapter):
         self._supports_until = supports_until
         self._listing_from_epoch = listing_from_epoch
         self._sleep = sleep
+        #: Polled by every wait; when it returns true the wait raises :class:`Cancelled`.
+        self.should_stop: Callable[[], bool] | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._requests = 0
@@ -117,7 +164,8 @@ class CcxtAdapter(ExchangeAdapter):
         else:
             interval = 0.0
         self.limiter = RateLimiter(
-            weight_limit=weight_limit, window_s=weight_window_s, min_interval_s=interval, sleep=sleep
+            weight_limit=weight_limit, window_s=weight_window_s, min_interval_s=interval,
+            sleep=self._wait,
         )
         self._local.conn = _Connection(first)
         self._connections.append(self._local.conn)
@@ -162,6 +210,21 @@ class CcxtAdapter(ExchangeAdapter):
             conn.exchange.session.close()
 
     # ------------------------------------------------------------------ retries
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or raise Cancelled as soon as ``should_stop`` turns true."""
+        stop = self.should_stop
+        if stop is None:
+            self._sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            if stop():
+                raise Cancelled(f"{self.name}: stopped while waiting for the exchange")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._sleep(min(left, STOP_POLL_S))
+
     def _call(self, what: str, fn: Callable[[Any], Any], weight: int) -> Any:
         conn = self._conn()
         retries = self.config.max_retries
@@ -192,6 +255,8 @@ class CcxtAdapter(ExchangeAdapter):
                 kind = f"HTTP {status}"
             elif isinstance(error, ccxt.RequestTimeout):
                 kind = f"no answer within {self.config.timeout:g} s"
+            elif status is None and (cause := unreachable(error)) is not None:
+                raise ExchangeError(f"{self.name}: {what} failed: {cause}") from error
             elif isinstance(error, ccxt.OperationFailed):
                 kind = "connection dropped" if status is None else "bad answer"
             else:
@@ -207,7 +272,7 @@ class CcxtAdapter(ExchangeAdapter):
             if retry_after is not None:
                 self.limiter.block_for(max(retry_after, delay))
             else:
-                self._sleep(delay)
+                self._wait(delay)
 
     # ------------------------------------------------------------------ markets
     def _ours(self, market: dict[str, Any]) -> str | None:
@@ -216,7 +281,8 @@ class CcxtAdapter(ExchangeAdapter):
                 return None
         elif not market.get("spot"):
             return None
-        return normalize_symbol(f"{market['base']}-{market['quote']}")
+        ours = f"{market['base']}-{market['quote']}".upper()
+        return ours if SYMBOL_PATTERN.fullmatch(ours) else None  # not writable our way
 
     def _load(self) -> dict[str, str]:
         with self._lock:

@@ -85,6 +85,15 @@ class MarkPriceAdapter(ExchangeAdapter):
     def requests(self) -> int:
         return self.inner.requests
 
+    @property
+    def should_stop(self) -> Any:  # type: ignore[override]
+        """The inner adapter's: its waits are the ones to cancel."""
+        return self.inner.should_stop
+
+    @should_stop.setter
+    def should_stop(self, value: Any) -> None:
+        self.inner.should_stop = value
+
     def markets(self) -> list[str]:
         return self.inner.markets()
 

@@ -572,6 +572,12 @@ def _parse_orders(spec: Any, name: str) -> list[tuple[float, float | None]]:
     return out
 
 
+def check_orders(spec: Any, name: str) -> None:
+    """Raise StrategyError when ``self.<name> = spec`` is not (qty, price) or a list of them
+    with a positive, finite qty and price (called where the strategy assigns it)."""
+    _parse_orders(spec, name)
+
+
 def _fmt_time(ms: int) -> str:
     from datetime import datetime, timezone
 

@@ -79,7 +79,6 @@ _MAX_US = 10**17
 # Above 2^53 a float64 is no longer every integer; such a timestamp is far in the future anyway.
 _MAX_EXACT = 2**53
 _EXCHANGE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-_SYMBOL = re.compile(r"[A-Z0-9]+-[A-Z0-9]+")
 _ISO_ALLOWED = frozenset(b"0123456789-:. T")
 
 
@@ -117,11 +116,10 @@ def check_exchange(exchange: str) -> str:
 
 
 def check_symbol(symbol: str) -> str:
-    """Symbols are written BASE-QUOTE on our side: ``BTC-USDT``."""
-    name = str(symbol).strip().upper()
-    if not _SYMBOL.fullmatch(name):
-        raise InputError(f"symbol '{symbol}' must be written BASE-QUOTE, e.g. BTC-USDT")
-    return name
+    """Symbols are written BASE-QUOTE on our side: ``BTC-USDT`` (:mod:`jbt.symbols`)."""
+    from jbt.symbols import normalize_symbol
+
+    return normalize_symbol(symbol)
 
 
 def compression_of(name: str) -> str:

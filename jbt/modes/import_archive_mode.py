@@ -62,7 +62,7 @@ import numpy as np
 from jbt import candles, funding
 from jbt.constants import DAY_MS, HOUR_MS, MINUTE_MS
 from jbt.dates import format_ms, now_ms
-from jbt.errors import ExchangeError, InputError
+from jbt.errors import Cancelled, ExchangeError, InputError
 from jbt.importers.files import check_symbol, read_candle_file
 from jbt.modes.import_candles_mode import (
     GAP_SETTLE_MS,
@@ -262,12 +262,22 @@ def _reason(exc: BaseException) -> tuple[str, bool]:
 class _Downloader:
     """GET with the exchange's retry settings; 404 is ``None`` (not published)."""
 
-    def __init__(self, config: Any, label: str, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, config: Any, label: str, should_stop: Callable[[], bool],
+                 sleep: Callable[[float], None] = time.sleep):
         self.config = config
         self.label = label
+        self._stop = should_stop
         self._sleep = sleep
         self.requests = 0
         self._lock = threading.Lock()
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or raise Cancelled as soon as the import is asked to stop."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop():
+                raise Cancelled(f"{self.label}: stopped while waiting to download again")
+            self._sleep(min(left, 0.1))
 
     def get(self, url: str, name: str) -> bytes | None:
         from jbt import __version__
@@ -310,7 +320,7 @@ class _Downloader:
                                     f"{cfg.max_retries} retries (last: {kind})")
             delay = min(30.0, cfg.retry_delay * 2**attempt) * random.uniform(0.5, 1.0)
             attempt += 1
-            self._sleep(max(delay, retry_after or 0.0))
+            self._wait(max(delay, retry_after or 0.0))
 
 
 def _published_sha256(text: bytes, name: str) -> str | None:
@@ -486,7 +496,7 @@ def run(
 
     settled = now_ms() // MINUTE_MS * MINUTE_MS - MINUTE_MS - GAP_SETTLE_MS
     label = f"{exchange} archive"
-    downloader = _Downloader(config.exchange(exchange), label)
+    downloader = _Downloader(config.exchange(exchange), label, stop)
 
     def fetch_one(u: ArchiveUnit) -> _File | _Absent:
         data = downloader.get(u.url, u.name)
@@ -572,6 +582,9 @@ def run(
             assert pipeline is not None
             got = pipeline.get(i, stop)
             if got is None:
+                summary.interrupted = True
+                break
+            if isinstance(got, Cancelled):
                 summary.interrupted = True
                 break
             if isinstance(got, Exception):

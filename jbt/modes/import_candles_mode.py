@@ -41,7 +41,7 @@ import numpy as np
 
 from jbt.constants import MINUTE_MS
 from jbt.dates import format_ms, now_ms, parse_date
-from jbt.errors import ExchangeError, InputError
+from jbt.errors import Cancelled, ExchangeError, InputError
 
 if TYPE_CHECKING:
     from jbt.config import Config
@@ -385,11 +385,11 @@ def run(
 
     Raises InputError for bad input (before any candle request) and ExchangeError when the
     exchange keeps failing (after saving what was fetched). ``should_stop`` is polled between
-    windows: when it returns true the import stops, keeping what was saved, and the summary has
+    windows and by every wait of the adapter (backoff, ``Retry-After``, rate limit): when it
+    returns true the import stops, keeping what was saved, and the summary has
     ``interrupted=True``. ``refetch_gaps`` asks the exchange again for the minutes it answered
     without candles before (and for the listing), instead of reporting them from the database.
     """
-    from jbt import candles
     from jbt.exchanges import get_adapter
 
     began = time.perf_counter()
@@ -411,6 +411,23 @@ def run(
         summary.missing_ranges = _merge(summary.missing_ranges)
         return summary
 
+    previous_stop, adapter.should_stop = adapter.should_stop, stop
+    try:
+        return _run(adapter, summary, finish, stop, progress, workers, refetch_gaps, settled)
+    except Cancelled:
+        summary.interrupted = True
+        return finish()
+    finally:
+        adapter.should_stop = previous_stop
+
+
+def _run(adapter: ExchangeAdapter, summary: ImportSummary, finish: Callable[[], ImportSummary],
+         stop: Callable[[], bool], progress: Callable[[ImportProgress], None] | None,
+         workers: int, refetch_gaps: bool, settled: int) -> ImportSummary:
+    from jbt import candles
+
+    name, symbol = summary.exchange, summary.symbol
+    first, last = summary.requested_start, summary.end
     if candles.count_candles(name, symbol, TIMEFRAME, first, first) == 0:
         listing = None if refetch_gaps else _known_listing(name, symbol)
         if listing is None and (refetch_gaps
@@ -460,7 +477,7 @@ def run(
     try:
         for i, window in enumerate(windows):
             result = pipeline.get(i, stop)
-            if result is None:
+            if result is None or isinstance(result, Cancelled):
                 summary.interrupted = True
                 break
             if isinstance(result, Exception):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from jbt import funding
 from jbt.constants import MINUTE_MS
 from jbt.dates import format_ms, now_ms
-from jbt.errors import ExchangeError
+from jbt.errors import Cancelled, ExchangeError
 from jbt.modes.import_candles_mode import GAP_SETTLE_MS, ImportProgress, resolve_period
 from jbt.ranges import subtract
 
@@ -114,6 +114,7 @@ def run(
         done = 0
         if progress is not None:
             progress(ImportProgress(0, total, 0, 0))
+        previous_stop, adapter.should_stop = adapter.should_stop, stop
         try:
             for a, b in todo:
                 cursor = a
@@ -136,11 +137,15 @@ def run(
                         summary.interrupted = True
                 if summary.interrupted:
                     break
+        except Cancelled:  # stopped while waiting for the exchange (Retry-After, backoff)
+            summary.interrupted = True
         except ExchangeError as exc:
             raise ExchangeError(
                 f"{exc}; {summary.inserted:,} new funding events were saved, run the same "
                 "command again to resume"
             ) from exc
+        finally:
+            adapter.should_stop = previous_stop
         _describe(summary, name, symbol, first, period_end)
         summary.requests = adapter.requests - requests_before
         summary.duration_s = time.perf_counter() - began

@@ -155,10 +155,14 @@ class Strategy:
         route = self._route
         if route is None:
             raise StrategyError(f"self.{name} can only be set while the strategy runs")
-        route.assigned[name] = value
         if self._entering:
+            from jbt.exchanges.sandbox import check_orders
+
+            check_orders(value, name)  # a bad qty or price fails here, at the strategy's line
+            route.assigned[name] = value
             self._entry_orders[name] = value
             return
+        route.assigned[name] = value
         sandbox = self._sandbox
         if name == "buy" or name == "sell":
             sandbox.set_side_orders(route, name, value)

@@ -144,7 +144,7 @@ BAD_BACKTESTS = [
     ({"routes": [{**ROUTE, "strategy": ""}]}, "routes.0.strategy: strategy '' is not a strategy name"),
     ({"routes": [{**ROUTE, "timeframe": "7m"}]}, "routes.0.timeframe: unknown timeframe '7m'; use one of: 1m, 3m"),
     ({"routes": [{**ROUTE, "timeframe": "4H"}]}, "did you mean '4h'?"),
-    ({"routes": [{**ROUTE, "symbol": "BTCUSD"}]}, "routes.0.symbol: symbol 'BTCUSD' must look like BTC-USDT"),
+    ({"routes": [{**ROUTE, "symbol": "BTCUSD"}]}, "routes.0.symbol: symbol 'BTCUSD' must be written BASE-QUOTE, like BTC-USDT; did you mean BTC-USD?"),
     ({"routes": [{**ROUTE, "exchange": "a/b"}]}, "routes.0.exchange: exchange 'a/b' is not an exchange name"),
     ({"routes": [{**ROUTE, "symbol": "ETH-USD"}]}, "ETH-USD"),
     ({"routes": []}, "routes: List should have at least 1 item"),

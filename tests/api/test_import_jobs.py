@@ -164,7 +164,7 @@ def test_unknown_jobs_are_404(client):
 BAD_IMPORTS = [
     ({"exchange": "notanexchange", "symbol": "BTC-USDT", "start": "2024-01-01"}, "unknown exchange 'notanexchange'"),
     ({"exchange": "../etc", "symbol": "BTC-USDT", "start": "2024-01-01"}, "exchange: exchange '../etc' is not an exchange name"),
-    ({"exchange": "binance", "symbol": "BTCUSDT", "start": "2024-01-01"}, "symbol: symbol 'BTCUSDT' must look like BTC-USDT"),
+    ({"exchange": "binance", "symbol": "BTCUSDT", "start": "2024-01-01"}, "symbol: symbol 'BTCUSDT' must be written BASE-QUOTE, like BTC-USDT; did you mean BTC-USDT?"),
     ({"exchange": "binance", "symbol": "ETH-USDT", "start": "2024-01-01"}, "unknown symbol 'ETH-USDT' on binance"),
     ({"exchange": "binance", "symbol": "BTC-USTD", "start": "2024-01-01"}, "did you mean BTC-USDT?"),
     ({"exchange": "binance", "symbol": "BTC-USDT", "start": "yesterday"}, "START 'yesterday' is not a date"),

@@ -53,11 +53,14 @@ def test_markets_are_written_our_way_and_loaded_only_for_spot(server, binance):
 
 def test_symbol_validation_normalises_and_suggests(binance):
     assert binance.validate_symbol(" btc-usdt ") == "BTC-USDT"
-    with pytest.raises(InputError, match=r"unknown symbol 'BTCUSDT' on binance; did you mean BTC-USDT\?"):
+    assert binance.validate_symbol("eth/btc") == "ETH-BTC"
+    assert binance.validate_symbol("BTC/USDT:USDT") == "BTC-USDT"
+    with pytest.raises(InputError, match=r"symbol 'BTCUSDT' must be written BASE-QUOTE, like "
+                                         r"BTC-USDT; did you mean BTC-USDT\?"):
         binance.validate_symbol("BTCUSDT")
     with pytest.raises(InputError, match=r"did you mean .*ETH-USDT"):
         binance.validate_symbol("ETH-USDX")
-    with pytest.raises(InputError, match=r"unknown symbol 'DOGE-EUR' on binance \(symbols are"):
+    with pytest.raises(InputError, match=r"^unknown symbol 'DOGE-EUR' on binance$"):
         binance.validate_symbol("DOGE-EUR")
 
 

@@ -317,3 +317,43 @@ def test_postgres_keeps_no_blocks(db):
     assert_same(candles.load_candles(*KEY), rows)
     blocks = db.execute_sql('SELECT COUNT(*) FROM "candle_block"').fetchone()[0]
     assert blocks == (0 if isinstance(db, pw.PostgresqlDatabase) else 2)
+
+
+def test_prices_edited_inside_a_block_are_caught_by_its_checksum(sqlite_db):
+    """Issue 16, finding 19: the count and the first and last time of a block still agree with
+    the rows when only its prices change; its checksum does not, and the rows win."""
+    rows = random_rows(T0 + np.arange(3 * BLOCK_CANDLES) * MINUTE_MS, seed=31)
+    candles.insert_candles(*KEY, rows)
+    day1 = T0 + DAY_MS
+    data = sqlite_db.execute_sql('SELECT "data" FROM "candle_block" WHERE "block_start" = ?',
+                                 [day1]).fetchone()[0]
+    edited = np.frombuffer(data, dtype=np.float64).reshape(-1, 6).copy()
+    edited[100:200, CLOSE] *= 1.5  # same length, same count, same first and last time
+    sqlite_db.execute_sql('UPDATE "candle_block" SET "data" = ? WHERE "block_start" = ?',
+                          [edited.tobytes(), day1])
+    assert candles._load_blocks(sqlite_db, KEY, None, None) is None
+    assert_same(candles.load_candles(*KEY), rows)
+    assert_blocks_are_the_rows(sqlite_db, KEY)  # rebuilt from the rows
+    assert candles._load_blocks(sqlite_db, KEY, None, None) is not None  # and trusted again
+
+
+def test_blocks_of_a_database_without_checksums_are_rebuilt(tmp_path):
+    """A database from before the checksum column gets the column on open; its blocks have no
+    checksum and are rebuilt from the rows on the first load."""
+    from jbt.models import close_database, open_database
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db = open_database(url)
+    rows = random_rows(T0 + np.arange(2 * BLOCK_CANDLES) * MINUTE_MS, seed=32)
+    candles.insert_candles(*KEY, rows)
+    db.execute_sql('ALTER TABLE "candle_block" DROP COLUMN "checksum"')
+    close_database()
+    db = open_database(url)
+    try:
+        assert [c.name for c in db.get_columns("candle_block")][-1] == "checksum"
+        assert candles._load_blocks(db, KEY, None, None) is None
+        assert_same(candles.load_candles(*KEY), rows)
+        assert_blocks_are_the_rows(db, KEY)
+        assert candles._load_blocks(db, KEY, None, None) is not None
+    finally:
+        close_database()

@@ -1,0 +1,117 @@
+"""A full disk and a read-only database are named as such (issue 16, finding 9), and a finished
+backtest that cannot be saved is still printed and exported.
+
+Both are real: jbt runs in a private mount namespace (``unshare``) where its project lives on a
+small tmpfs that fills up, or where the database file is bind-mounted read-only. Nothing is
+mounted outside that namespace, and it goes away with the process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_project import END, START, make_project
+from fakes.binance import FakeBinance, FakeMarket, write_project
+
+MIN = 60_000
+T0 = 1_577_836_800_000  # 2020-01-01
+
+
+def _namespaces_work() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _namespaces_work(),
+                                reason="needs unshare with mount namespaces")
+
+
+def in_namespace(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``sh -c script`` in a new user and mount namespace; ``$@`` is ``args``."""
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def jbt(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jbt", *args]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stored(project: Path) -> np.ndarray:
+    con = sqlite3.connect(project / "db.sqlite3")
+    try:
+        return np.array(con.execute('SELECT "timestamp" FROM "candle" ORDER BY 1').fetchall(),
+                        dtype=np.int64).ravel()
+    finally:
+        con.close()
+
+
+def test_a_full_disk_during_an_import_is_named_and_a_rerun_resumes(tmp_path):
+    market = FakeMarket("BTC", "USDT", T0, T0 + 14 * 1440 * MIN, seed=9)
+    with FakeBinance([market]) as server:
+        src, mnt, out = tmp_path / "src", tmp_path / "mnt", tmp_path / "out"
+        write_project(src, {"binance": server}, retry_delay=0.01)
+        mnt.mkdir()
+        out.mkdir()
+        # 700 KB holds a few pages of candles, not the 20,160 minutes asked for
+        script = ('mount -t tmpfs -o size=700k tmpfs "$1" && cp -a "$2"/. "$1"/ && shift 3 && '
+                  '"$@"; rc=$?; cp -a "$MNT"/. "$OUT"/; exit $rc')
+        full = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", script, "sh", str(mnt), str(src), "x",
+             *jbt("--project", str(mnt), "import-candles", "binance", "BTC-USDT", "2020-01-01",
+                  "--end", "2020-01-15")],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "MNT": str(mnt), "OUT": str(out)},
+        )
+        assert full.returncode == 1, full.stderr
+        errors = [line for line in full.stderr.splitlines() if line.startswith("Error")]
+        assert errors == [
+            f"Error: the disk holding {mnt / 'db.sqlite3'} is full: free some space and run the "
+            "command again; what was saved before is kept"], full.stderr
+        # what was committed is whole: every stored minute is the exchange's, none half-written
+        con = sqlite3.connect(out / "db.sqlite3")
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        con.close()
+        kept = stored(out)
+        assert 0 < len(kept) < 14 * 1440
+        assert np.isin(kept, server.candles("BTCUSDT")[:, 0].astype(np.int64)).all()
+        # with room again, the same command finishes the import exactly
+        again = subprocess.run(
+            jbt("--project", str(out), "import-candles", "binance", "BTC-USDT", "2020-01-01",
+                "--end", "2020-01-15"), capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert np.array_equal(stored(out), server.candles("BTCUSDT")[:, 0].astype(np.int64))
+
+
+def test_a_read_only_database_still_prints_and_exports_the_result(tmp_path):
+    project = make_project(tmp_path / "project")
+    db = project / "db.sqlite3"
+    before = sha(db)
+    out = project / "run.json"
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    ran = in_namespace(script, str(db),
+                       *jbt("--project", str(project), "backtest", START, END, "--json", str(out)))
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.splitlines() == [
+        f"Error: not saved: {db} is read-only: check the permissions of the file and its folder, "
+        "or set another database.url"]
+    assert "Total trades" in ran.stdout and "Sharpe" in ran.stdout  # the report was printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["session_id"] is None
+    assert data["save_error"].startswith(f"{db} is read-only")
+    assert data["trades"] and data["metrics"]["total_trades"] == len(data["trades"])
+    assert sha(db) == before  # and nothing in the database changed
