@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from io import BytesIO
@@ -382,3 +383,41 @@ def test_cli_mark_and_funding_from_the_archive_in_one_command(tmp_path):
         assert candles.coverage()[0].exchange == "binance-futures:mark"
     finally:
         close_database()
+
+
+def test_ctrl_c_reaches_a_wait_for_retry_after(sqlite_db):
+    # the archive answers 503 with Retry-After: 3600; asking the import to stop ends the wait
+    with FakeBinance([spot()]) as server, FakeArchive(server) as archive:
+        archive.fail_status, archive.retry_after_s = 503, 3600
+        asked = threading.Event()
+        archive.on_request = lambda name: asked.set()
+        out: list = []
+        worker = threading.Thread(target=lambda: out.append(import_archive_mode.run(
+            config_for(server, archive), "binance", "BTC-USDT", "2020-01-01", "2020-02-01",
+            now=APR, should_stop=asked.is_set)))
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+        # the download thread's own wait ends too (it does not sleep out the hour)
+        from jbt.errors import Cancelled
+        from jbt.modes.import_archive_mode import _Downloader
+
+        got: list = []
+
+        def download() -> None:
+            try:
+                _Downloader(config_for(server, archive).exchange("binance"), "binance archive",
+                            asked.is_set).get(archive.url + "/data/x.zip", "x.zip")
+            except Cancelled as exc:
+                got.append(exc)
+
+        asked.clear()
+        thread = threading.Thread(target=download)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert [str(e) for e in got] == ["binance archive: stopped while waiting to download "
+                                         "again"]
+    (summary,) = out
+    assert summary.interrupted and summary.downloaded == 0 and summary.rest == []
+    assert candles.coverage() == []

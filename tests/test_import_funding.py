@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,30 @@ def test_retries_run_out_keeping_every_page_saved(sqlite_db):
     assert starts[0] == last + 1
     assert summary.already_present == 1000
     assert_stored_equals(server, T0, T0 + 99 * DAY)
+
+
+def test_ctrl_c_reaches_a_wait_for_retry_after(sqlite_db):
+    # the first page is refused with Retry-After: 3600; asking the import to stop ends the wait
+    with FakeBinance([], [contract()], fault_paths=["/fapi/v1/fundingRate"],
+                     retry_after_s=3600) as server:
+        server.script(["429"])
+        refused = threading.Event()
+        server.on_funding = None
+        out: list = []
+
+        def stop() -> bool:
+            if any(r.status == 429 for r in server.funding_requests()):
+                refused.set()
+            return refused.is_set()
+
+        worker = threading.Thread(target=lambda: out.append(import_funding_mode.run(
+            config_for(server), EX, "BTC-USDT", "2020-01-01", "2020-02-01", should_stop=stop)))
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    (summary,) = out
+    assert summary.interrupted and summary.fetched == 0
+    assert funding.count_funding(EX, "BTC-USDT") == 0
 
 
 def test_funding_is_for_perpetual_markets(sqlite_db):

@@ -93,6 +93,10 @@ class FakeArchive:
         self.daily_until = daily_until
         self.bad_checksum = set(bad_checksum)
         self.latency_s = latency_s
+        #: When set, every request is answered with this status and a Retry-After of
+        #: ``retry_after_s`` (an archive behind a rate limit or down).
+        self.fail_status: int | None = None
+        self.retry_after_s = 1
         self.requests: list[RecordedRequest] = []
         #: Called with each request's file name (``.CHECKSUM`` included) as it arrives.
         self.on_request: Callable[[str], None] | None = None
@@ -217,7 +221,11 @@ class FakeArchive:
             time.sleep(self.latency_s)
         checksum = path.endswith(".CHECKSUM")
         data = self.file(path[: -len(".CHECKSUM")] if checksum else path)
-        if data is None:
+        extra: dict[str, str] = {}
+        if self.fail_status is not None:
+            body, status, kind = b"<Error>SlowDown</Error>", self.fail_status, "application/xml"
+            extra["Retry-After"] = str(self.retry_after_s)
+        elif data is None:
             body, status, kind = b"<Error><Code>NoSuchKey</Code></Error>", 404, "application/xml"
         elif checksum:
             name = path.rsplit("/", 1)[1][: -len(".CHECKSUM")]
@@ -232,6 +240,8 @@ class FakeArchive:
             h.send_response(status)
             h.send_header("Content-Type", kind)
             h.send_header("Content-Length", str(len(body)))
+            for key, value in extra.items():
+                h.send_header(key, value)
             h.end_headers()
             h.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
