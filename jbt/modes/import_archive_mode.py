@@ -514,7 +514,8 @@ def run(
                 f"{actual[:16]}…, published {expected[:16]}…); refused, nothing stored from it"
             )
         out = _File(u, actual, len(data))
-        if pool is None:
+        if pool is None or (u is todo[0] and not warm.done()):
+            # the first file while the process is still starting: nothing else runs yet
             parsed = parse_file(dataset, u.name, data, clock)
         else:
             parsed = pool.submit(parse_file, dataset, u.name, data, clock).result()
@@ -576,6 +577,8 @@ def run(
     if progress is not None:
         progress(ImportProgress(0, len(todo), 0, 0))
     pool = _parse_pool(len(todo))
+    # start the process now, while the first files download (it starts on its first task)
+    warm = pool.submit(int) if pool is not None else None
     pipeline = _Pipeline(fetch, todo, workers) if todo else None
     try:
         for i, _unit in enumerate(todo):
