@@ -206,7 +206,9 @@ def import_candles_command(
         "(binance, binance-futures), checksummed, then the API for the newest days.",
     ),
 ) -> None:
-    """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file."""
+    """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file;
+    a perpetual's funding rates (--funding) or mark prices (--mark); Binance's public data files
+    with --source archive."""
     from jbt.errors import InputError
 
     if file is not None:
