@@ -421,3 +421,20 @@ def test_ctrl_c_reaches_a_wait_for_retry_after(sqlite_db):
     (summary,) = out
     assert summary.interrupted and summary.downloaded == 0 and summary.rest == []
     assert candles.coverage() == []
+
+
+def test_files_download_at_once_and_one_without_a_checksum_is_refused(sqlite_db):
+    with FakeBinance([spot()]) as server, FakeArchive(
+            server, latency_s=0.5, no_checksum={"BTCUSDT-1m-2020-04.zip"}) as archive:
+        with pytest.raises(ExchangeError) as err:
+            import_archive_mode.run(config_for(server, archive), "binance", "BTC-USDT",
+                                    "2020-01-01", "2020-05-01", now=APR + 40 * DAY)
+        zips = [r for r in archive.requests if r.path.endswith(".zip")]
+    # four files asked for before the first answer came back (each takes half a second)
+    assert len({r.path for r in zips if r.time < zips[0].time + 0.5}) == 4
+    assert str(err.value) == (
+        "binance archive: BTCUSDT-1m-2020-04.zip has no published SHA-256 checksum "
+        "(BTCUSDT-1m-2020-04.zip.CHECKSUM); refused, nothing stored from it (3 files imported "
+        "before it are kept; run again to resume)"
+    )
+    assert archive_files() == [f"BTCUSDT-1m-2020-0{m}.zip" for m in (1, 2, 3)]

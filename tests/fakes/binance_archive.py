@@ -12,7 +12,7 @@ candles and funding events its REST API serves, so an archive import can be comp
 REST import. Files are written as Binance writes them: 12-column klines (the futures ones with
 an ``open_time,...`` header; spot files from 2025 on in microseconds), funding as
 ``calc_time,funding_interval_hours,last_funding_rate``, each zip with a ``.CHECKSUM`` of the
-form ``<sha256>  <name>``. A month's file exists once the month has ended before
+form ``<sha256>  <name>`` (named files can have a wrong one, or none). A month's file exists once the month has ended before
 ``monthly_until``, a day's once the day has ended before ``daily_until``, and only when the
 market has rows in it; anything else is 404. Named files can get a wrong checksum; every
 request is recorded.
@@ -84,6 +84,7 @@ class FakeArchive:
         monthly_until: int | None = None,
         daily_until: int | None = None,
         bad_checksum: Iterable[str] = (),
+        no_checksum: Iterable[str] = (),
         latency_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -92,6 +93,7 @@ class FakeArchive:
         self.monthly_until = monthly_until
         self.daily_until = daily_until
         self.bad_checksum = set(bad_checksum)
+        self.no_checksum = set(no_checksum)
         self.latency_s = latency_s
         #: When set, every request is answered with this status and a Retry-After of
         #: ``retry_after_s`` (an archive behind a rate limit or down).
@@ -138,19 +140,23 @@ class FakeArchive:
     def file(self, path: str) -> bytes | None:
         """The zip served at ``path`` (None: 404), built on first use."""
         with self._lock:
-            if path not in self._files:
-                m = _PATH.fullmatch(path)
-                table = self.exchange.futures if m and m["market"] == "futures/um" else (
-                    self.exchange.spot)
-                market = table.get(m["sid"]) if m else None
-                key = (repr(market), path)
-                if m is None or not self._published(m):
-                    self._files[path] = None
-                else:
-                    if key not in _BUILT:
-                        _BUILT[key] = self._build(path)
-                    self._files[path] = _BUILT[key]
-            return self._files[path]
+            if path in self._files:
+                return self._files[path]
+        # built outside the lock, so requests are not held up (two threads may both build)
+        m = _PATH.fullmatch(path)
+        table = self.exchange.futures if m and m["market"] == "futures/um" else (
+            self.exchange.spot)
+        market = table.get(m["sid"]) if m else None
+        key = (repr(market), path)
+        if m is None or not self._published(m):
+            data = None
+        else:
+            data = _BUILT.get(key)
+            if data is None:
+                data = _BUILT[key] = self._build(path)
+        with self._lock:
+            self._files[path] = data
+        return data
 
     def prebuild(self, paths: Iterable[str]) -> None:
         for path in paths:
@@ -225,7 +231,8 @@ class FakeArchive:
         if self.fail_status is not None:
             body, status, kind = b"<Error>SlowDown</Error>", self.fail_status, "application/xml"
             extra["Retry-After"] = str(self.retry_after_s)
-        elif data is None:
+        elif data is None or (checksum and path.rsplit("/", 1)[1][: -len(".CHECKSUM")]
+                              in self.no_checksum):
             body, status, kind = b"<Error><Code>NoSuchKey</Code></Error>", 404, "application/xml"
         elif checksum:
             name = path.rsplit("/", 1)[1][: -len(".CHECKSUM")]
