@@ -124,7 +124,7 @@ def test_the_previous_month_comes_in_daily_files_until_its_monthly_file_is_out(s
     assert stored()[0, 0] == T0 + 50 * DAY
 
 
-def test_spot_files_from_2025_on_in_microseconds(sqlite_db):
+def test_spot_files_from_2025_on_in_microseconds(db):
     jan25 = 1_735_689_600_000
     market = FakeMarket("ETH", "USDT", jan25, jan25 + 80 * DAY, seed=52)
     with FakeBinance([market]) as server, FakeArchive(server) as archive:
