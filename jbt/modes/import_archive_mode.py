@@ -236,7 +236,7 @@ class _File:
     unit: ArchiveUnit
     sha256: str
     size: int
-    rows: list[np.ndarray] | None = None  # candles, jbt's order
+    rows: np.ndarray | None = None  # candles, jbt's order, sorted by time
     events: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # funding
 
 
@@ -522,7 +522,7 @@ def run(
         if dataset == "funding":
             out.events = parsed
         else:
-            out.rows = [parsed]
+            out.rows = parsed
         return out
 
     def fetch(u: ArchiveUnit) -> list[_File | _Absent]:
@@ -545,8 +545,7 @@ def run(
                 summary.inserted += new
             else:
                 assert f.rows is not None
-                (rows,) = f.rows
-                rows = rows[(rows[:, 0] >= u.lo) & (rows[:, 0] <= u.hi)]
+                rows = f.rows[(f.rows[:, 0] >= u.lo) & (f.rows[:, 0] <= u.hi)]
                 if len(rows):
                     new = candles.insert_candles(store, symbol, "1m", rows)
                     summary.rows_read += len(rows)
@@ -567,8 +566,8 @@ def run(
                 & (ArchiveFile.symbol == symbol) & (ArchiveFile.name == u.name)).execute()
             ArchiveFile.create(exchange=exchange, dataset=folder, symbol=symbol, name=u.name,
                                sha256=f.sha256, first=lo, last=hi,
-                               rows=int(sum(len(r) for r in f.rows or ())) if f.events is None
-                               else len(f.events[0]), imported_at=now_ms())
+                               rows=len(f.rows) if f.rows is not None else len(f.events[0]),
+                               imported_at=now_ms())
             records[u.name] = (lo, hi)
         summary.downloaded += 1
         summary.bytes += f.size
