@@ -1,7 +1,8 @@
 """The interactive chart of a run: one self-contained HTML page that works offline.
 
-Rows: the price candles of each route with its entry and exit markers, then the equity curve,
-then the drawdown. plotly.js is inlined into the page, so nothing is fetched from the network.
+Rows: the price candles of each route with its entry and exit markers (and the lines its
+strategy drew with Jesse's chart helpers, extra charts below it), then the equity curve, then
+the drawdown. plotly.js is inlined into the page, so nothing is fetched from the network.
 Times are epoch milliseconds on date axes (plotly reads them as UTC).
 
 The equity and drawdown lines hold every point of the run up to ``MAX_LINE_POINTS``. A longer
@@ -69,19 +70,35 @@ def thin_line(times: list[int], values: list[float],
 def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]) -> Any:
     """Build the plotly figure. ``candles_by_route`` maps ``RouteSpec.key`` to that route's
     candles (``[timestamp, open, close, high, low, volume]``); candles outside the run's
-    period (warm-up) are left out."""
+    period (warm-up) are left out. What a strategy drew with Jesse's chart helpers
+    (``result.extra["charts"]``) goes on its candle panel, and each extra chart it named on a
+    panel of its own right below."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     routes = result.routes
-    n = len(routes)
-    titles = [f"{r.symbol} {r.timeframe} · {r.strategy} ({r.exchange})" for r in routes]
+    drawn = result.extra.get("charts") or {}
+    panels: list[tuple[Any, str | None]] = []  # (route, None) or (route, extra chart name)
+    for route in routes:
+        panels.append((route, None))
+        extra = drawn.get(route.key, {})
+        names = list(extra.get("extra_lines", {}))
+        names += [n for n in extra.get("extra_hlines", {}) if n not in names]
+        panels.extend((route, name) for name in names)
+    n = len(panels)
+    titles = [f"{r.symbol} {r.timeframe} · {r.strategy} ({r.exchange})" if name is None
+              else f"{r.symbol} {r.timeframe} · {name}" for r, name in panels]
     fig = make_subplots(
         rows=n + 2, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-        row_heights=[3.0] * n + [2.0, 1.0],
+        row_heights=[3.0 if name is None else 1.5 for _, name in panels] + [2.0, 1.0],
         subplot_titles=[*titles, "Equity", "Drawdown"],
     )
-    for row, route in enumerate(routes, start=1):
+    for row, (route, name) in enumerate(panels, start=1):
+        chart = drawn.get(route.key, {})
+        if name is not None:
+            _drawn_lines(fig, go, row, route.key, name, chart.get("extra_lines", {}).get(name, {}),
+                         chart.get("extra_hlines", {}).get(name, {}), result)
+            continue
         c = _candles_in_period(candles_by_route.get(route.key), result.start, result.end)
         fig.add_trace(
             go.Candlestick(
@@ -122,6 +139,8 @@ def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]
             ),
             row=row, col=1,
         )
+        _drawn_lines(fig, go, row, route.key, None, chart.get("candle_lines", {}),
+                     chart.get("candle_hlines", {}), result)
         fig.update_xaxes(rangeslider_visible=False, row=row, col=1)
         fig.update_yaxes(title_text="price", row=row, col=1)
     eq_t, eq_v = thin_line(result.equity_time, result.equity)
@@ -142,10 +161,38 @@ def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]
     fig.update_xaxes(type="date")
     fig.update_layout(
         title={"text": f"jbt backtest {_period(result)}"}, showlegend=False,
-        height=320 * n + 420, hovermode="closest", template="plotly_white",
+        height=sum(320 if name is None else 160 for _, name in panels) + 420,
+        hovermode="closest", template="plotly_white",
         margin={"l": 60, "r": 20, "t": 70, "b": 40},
     )
     return fig
+
+
+def _drawn_lines(fig: Any, go: Any, row: int, route_key: str, chart_name: str | None,
+                 lines: dict[str, Any], hlines: dict[str, Any], result: BacktestResult) -> None:
+    """The lines a strategy drew on one panel: its value lines, then its horizontal lines
+    (drawn across the run's period)."""
+    for title, line in lines.items():
+        points = line.get("points", [])
+        fig.add_trace(
+            go.Scatter(
+                x=[int(t) for t, _ in points], y=[float(v) for _, v in points], mode="lines",
+                name=title, line={"color": line.get("color"), "width": 1.5},
+                meta={"route": route_key, "role": "line", "chart": chart_name, "title": title},
+            ),
+            row=row, col=1,
+        )
+    for title, h in hlines.items():
+        dash = "dot" if h.get("line_style") == "dotted" else "solid"
+        fig.add_trace(
+            go.Scatter(
+                x=[result.start, result.end], y=[h["value"], h["value"]], mode="lines",
+                name=title, line={"color": h.get("color"), "width": h.get("line_width", 1.5),
+                                  "dash": dash},
+                meta={"route": route_key, "role": "hline", "chart": chart_name, "title": title},
+            ),
+            row=row, col=1,
+        )
 
 
 def _period(result: BacktestResult) -> str:

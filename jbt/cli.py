@@ -328,6 +328,10 @@ def _report_and_export(
                   breakdown=breakdown.value if breakdown is not None else None)
     for line in summarize(result.extra.get("warnings", [])):
         console.print(f"[yellow]Warning:[/] {_escape(line)}")
+    from jbt.report import log_lines
+
+    for line in log_lines(result):
+        console.print(_escape(line))
     if json_path is not None:
         console.print(f"Wrote {_escape(str(write_json(result, json_path)))}")
     if csv_dir is not None:
@@ -543,6 +547,36 @@ def new_command(
     typer.echo(f"  {scaffold.route_hint(st.project_dir, name)}")
 
 
+# --- jbt port --------------------------------------------------------------------------------
+
+
+@app.command("port")
+@handle_errors
+def port_command(
+    ctx: typer.Context,
+    path: Path = typer.Argument(
+        ..., help="A Jesse project, a Jesse strategy folder, or a folder of strategy folders."
+    ),
+) -> None:
+    """Copy Jesse strategies (and a project's helper packages and routes) into this project,
+    rewriting only their import lines. Never overwrites."""
+    from jbt.porting import port
+
+    st = state(ctx)
+    report = port(path, st.project_dir)
+    for line in report.lines:
+        typer.echo(line)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}")
+    for conflict in report.conflicts:
+        typer.echo(f"not overwritten: {conflict}")
+    typer.echo(f"{len(report.written)} file(s) written, {len(report.unchanged)} already there "
+               f"and unchanged, {len(report.conflicts)} left as they were"
+               + (" (nothing to do)" if not report.written and not report.conflicts else ""))
+    if report.conflicts:
+        raise typer.Exit(1)
+
+
 # --- jbt serve -------------------------------------------------------------------------------
 
 
@@ -570,16 +604,15 @@ def serve_command(
     config = st.config()
     host = host or config.server.host
     port = port or config.server.port
-    token = token or config.server.token
+    token = token if token is not None else config.server.token
     check_bind(host, token)  # before anything starts
     st.open_db().close()  # a bad database URL is one line here, not a startup traceback
 
-    import uvicorn
-
     from jbt.api import create_app
+    from jbt.api.app import serve
 
-    api = create_app(config, st.project_dir, token=token)
+    api = create_app(config, st.project_dir, token=token, host=host)
     shown = f"[{host}]" if ":" in host else host
     guard = "; every request needs the token" if token else ""
     typer.echo(f"jbt API for {st.project_dir} on http://{shown}:{port} (docs: /docs){guard}")
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    serve(api, host, port)

@@ -86,6 +86,17 @@ class ServerConfig:
     port: int = 8000
     #: Required when binding to anything but loopback; clients send ``Authorization: Bearer``.
     token: str | None = None
+    #: Host names the server answers to besides its own address and the loopback names
+    #: (``jbt.example.lan``, ``*.example.lan``); any other ``Host`` header gets a 400.
+    allowed_hosts: tuple[str, ...] | None = None
+    #: Backtests that run at once, each in its own worker process.
+    max_backtests: int = 4
+    #: Backtests that may wait for a slot; one more gets 429 with Retry-After.
+    max_queued_backtests: int = 16
+    #: Seconds one backtest may run before it is stopped (its request answers 422).
+    backtest_timeout: float = 1800.0
+    #: Largest request body in bytes; a larger one gets 413.
+    max_request_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,8 @@ class Config:
             "database": dataclasses.asdict(self.database),
             "backtest": dataclasses.asdict(self.backtest),
             "exchanges": {k: dataclasses.asdict(v) for k, v in self.exchanges.items()},
-            "server": {k: v for k, v in dataclasses.asdict(self.server).items() if k != "token"},
+            "server": {k: list(v) if isinstance(v, tuple) else v
+                       for k, v in dataclasses.asdict(self.server).items() if k != "token"},
         }
         return d
 
@@ -209,6 +221,10 @@ def _check_value(where: str, key: str, value: Any, annotation: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
         return value
+    if base == "tuple[str, ...]":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: '{key}' must be a list of strings, got {value!r}")
+        return tuple(value)
     raise AssertionError(f"unsupported annotation {annotation}")  # pragma: no cover
 
 
@@ -254,8 +270,16 @@ def _check_ranges(obj: Any, where: str) -> None:
             raise ConfigError(f"{where}: 'timeout' must be > 0")
         if obj.retry_delay < 0:
             raise ConfigError(f"{where}: 'retry_delay' must be >= 0")
-    if isinstance(obj, ServerConfig) and not (0 < obj.port < 65536):
-        raise ConfigError(f"{where}: 'port' must be between 1 and 65535")
+    if isinstance(obj, ServerConfig):
+        if not (0 < obj.port < 65536):
+            raise ConfigError(f"{where}: 'port' must be between 1 and 65535")
+        for name in ("max_backtests", "max_request_bytes"):
+            if getattr(obj, name) < 1:
+                raise ConfigError(f"{where}: '{name}' must be >= 1")
+        if obj.max_queued_backtests < 0:
+            raise ConfigError(f"{where}: 'max_queued_backtests' must be >= 0")
+        if obj.backtest_timeout <= 0:
+            raise ConfigError(f"{where}: 'backtest_timeout' must be > 0 (seconds)")
 
 
 def parse_config(

@@ -295,9 +295,28 @@ class SessionData(BaseModel):
         table_name = "backtest_session_data"
 
 
+class SessionEquity(BaseModel):
+    """The equity curve of a finished session as packed little-endian arrays, ``count``
+    points: ``values`` float64; ``times`` int64 epoch ms, or only the first time when the
+    points are ``step`` ms apart (a curve without gaps). A 1m year is 525,600 points; as JSON
+    text it took longer to write than the rest of the session. Sessions saved before this
+    table existed keep their curve as JSON in ``backtest_session.equity``."""
+
+    session = pw.ForeignKeyField(
+        BacktestSession, backref="equity_arrays", on_delete="CASCADE", unique=True
+    )
+    count = pw.IntegerField()
+    step = pw.BigIntegerField(null=True)
+    times = pw.BlobField()
+    values = pw.BlobField()
+
+    class Meta:
+        table_name = "backtest_session_equity"
+
+
 MODELS = (
     Candle, CandleBlock, CandleGap, SymbolListing, BacktestSession, Order, Trade, ClosedTrade,
-    SessionData, FundingRate, FundingSpan, ArchiveFile,
+    SessionData, SessionEquity, FundingRate, FundingSpan, ArchiveFile,
 )
 
 _open_lock = threading.Lock()

@@ -295,6 +295,23 @@ def sessions_table(rows: list[Any]) -> Table:
     return t
 
 
+#: Most strategy log lines printed after the report (all of them are in the JSON export).
+MAX_LOG_LINES = 50
+
+
+def log_lines(result: BacktestResult, limit: int = MAX_LOG_LINES) -> list[str]:
+    """The strategies' ``self.log`` lines as printed after the report: time, route, message."""
+    logs = result.extra.get("logs") or []
+    lines = [
+        f"Log {fmt_time(e['time'])} {e['route']}"
+        f"{' ERROR' if e.get('level') == 'error' else ''}: {e['message']}"
+        for e in logs[:limit]
+    ]
+    if len(logs) > limit:
+        lines.append(f"... and {len(logs) - limit} more log lines (all of them in --json)")
+    return lines
+
+
 # --------------------------------------------------------------------------- exports
 
 

@@ -6,15 +6,19 @@
     extra_candles = [("binance", "ETH-USDT", "1h"), ...]          # optional, read-only candles
 
 (Jesse's dict form ``{"exchange": ..., "symbol": ..., "timeframe": ..., "strategy": ...}`` works
-too.) Exchange names are read in lower case and symbols in jbt's spelling
-(:func:`jbt.symbols.normalize_symbol`: ``btc/usdt`` is ``BTC-USDT``); a symbol written without
-a separator is an error that suggests the stored symbol it most likely means. Two routes may trade the same symbol with different strategies or timeframes; each keeps
+too, and so does Jesse 3's name ``data_routes`` for ``extra_candles``.) Exchange names are
+read in lower case and symbols in jbt's spelling (:func:`jbt.symbols.normalize_symbol`:
+``btc/usdt`` is ``BTC-USDT``); a symbol written without a separator is an error that suggests
+the stored symbol it most likely means. Two routes may trade the same symbol with different
+strategies or timeframes; each keeps
 its own position while all share one balance. An identical route twice is an error.
 
 A strategy ``Name`` lives in ``strategies/Name/__init__.py`` and defines class ``Name``. It is
 imported by file path under a module name unique to the project folder, so two projects in one
 process do not collide, and fresh on every load, so an edited strategy is picked up by the next
-run. Nothing is written into the user's folders (no ``__pycache__``).
+run. Nothing is written into the user's folders (no ``__pycache__``). While a strategy file
+loads, the project folder is first on ``sys.path``: helper packages next to ``strategies/``
+(``import custom_indicators as cta``, ``from vars import ...``) import as they do in Jesse.
 """
 
 from __future__ import annotations
@@ -93,7 +97,12 @@ def _module_prefix(project_dir: Path) -> str:
     return f"{_PREFIX}{digest}"
 
 
-def _import_file(name: str, path: Path, *, package: bool) -> object:
+def _import_file(name: str, path: Path, *, package: bool, project: Path | None = None) -> object:
+    """Import ``path`` as module ``name``. With ``project``, that folder is first on
+    ``sys.path`` while the file runs, so its helper packages (``custom_indicators``, ``vars``,
+    ``helpers``...) import as they do in Jesse; the modules imported from it are dropped from
+    ``sys.modules`` afterwards, so the next load reads them fresh and another project's
+    helpers of the same name never meet them."""
     loader = _NoBytecodeLoader(name, str(path))
     spec = importlib.util.spec_from_file_location(
         name,
@@ -107,6 +116,10 @@ def _import_file(name: str, path: Path, *, package: bool) -> object:
         previous = sys.dont_write_bytecode
         sys.dont_write_bytecode = True  # helper modules the strategy imports itself
         sys.modules[name] = module
+        folder = str(project.resolve()) if project is not None else None
+        before = set(sys.modules) if folder else set()
+        if folder:
+            sys.path.insert(0, folder)
         try:
             loader.exec_module(module)
         except BaseException:
@@ -114,7 +127,23 @@ def _import_file(name: str, path: Path, *, package: bool) -> object:
             raise
         finally:
             sys.dont_write_bytecode = previous
+            if folder:
+                sys.path.remove(folder)
+                _forget_project_modules(folder, set(sys.modules) - before - {name}, before)
     return module
+
+
+def _forget_project_modules(folder: str, names: set[str], before: set[str]) -> None:
+    """Drop the modules just imported from the project folder (see :func:`_import_file`):
+    those of a top-level package that was not loaded before (so never ``jbt`` itself, even
+    when the project folder holds it)."""
+    root = Path(folder)
+    for mod_name in names:
+        if mod_name.startswith(_PREFIX) or mod_name.partition(".")[0] in before:
+            continue
+        file = getattr(sys.modules.get(mod_name), "__file__", None)
+        if file and Path(file).resolve().is_relative_to(root):
+            del sys.modules[mod_name]
 
 
 def load_routes(project_dir: Path | str) -> Routes:
@@ -146,7 +175,7 @@ def load_routes(project_dir: Path | str) -> Routes:
                 f"duplicates route {seen[r.key] + 1}"
             )
         seen[r.key] = i
-    extra_raw = getattr(module, "extra_candles", None) or []
+    extra_raw = getattr(module, "extra_candles", None) or getattr(module, "data_routes", None) or []
     extra = []
     for i, item in enumerate(extra_raw):
         if isinstance(item, dict):
@@ -239,7 +268,7 @@ def load_strategy(project_dir: Path | str, name: str) -> type:
         raise InputError(f"unknown strategy '{name}': {path} not found{hint}")
     module_name = f"{_module_prefix(project)}_strategy_{name}"
     try:
-        module = _import_file(module_name, path, package=True)
+        module = _import_file(module_name, path, package=True, project=project)
     except Exception as exc:  # noqa: BLE001 - shown with the file and line
         rel = f"{STRATEGIES_DIR}/{name}/__init__.py"
         raise StrategyError(f"{rel}{_error_line(exc, path)}: {type(exc).__name__}: {exc}") from exc

@@ -3,7 +3,10 @@
 ``crossed``, ``size_to_qty``, ``qty_to_size``, ``risk_to_size``, ``risk_to_qty``,
 ``estimate_risk``, ``limit_stop_loss``, ``anchor_timeframe``, ``floor_with_precision``,
 ``strictly_increasing``, ``strictly_decreasing``, ``sum_floats``, ``subtract_floats``,
-``kelly_criterion``, ``prices_to_returns``, ``z_score``, ``signal_line``.
+``kelly_criterion``, ``prices_to_returns``, ``z_score``, ``signal_line``, ``streaks``,
+``numpy_candles_to_dataframe``, ``combinations_without_repeat``, ``calculate_alpha_beta``,
+``are_cointegrated`` (needs statsmodels), ``timeframe_to_one_minutes``, ``dd``,
+``filter_candles_by_hours``, ``is_in_trading_hours``.
 """
 
 from __future__ import annotations
@@ -202,3 +205,104 @@ def signal_line(series, period: int = 10, matype: int = 0) -> np.ndarray:
 
     return ma(np.asarray(series, dtype=np.float64), period=period, matype=matype,
               sequential=True)
+
+
+def streaks(series, use_diff: bool = True) -> np.ndarray:
+    """Length of the current run of rises (positive) or falls (negative) at each point; with
+    ``use_diff`` the run of the series' changes (one value fewer than the series, as Jesse)."""
+    x = np.diff(np.asarray(series, dtype=np.float64)) if use_diff else np.asarray(
+        series, dtype=np.float64)
+    out = np.empty(len(x))
+    run = 0.0
+    for i, v in enumerate(x.tolist()):
+        if v > 0:
+            run = run + 1 if run > 0 else 1
+        elif v < 0:
+            run = run - 1 if run < 0 else -1
+        else:
+            run = 0.0
+        out[i] = run
+    return out
+
+
+def numpy_candles_to_dataframe(candles, name_date: str = "date", name_open: str = "open",
+                               name_high: str = "high", name_low: str = "low",
+                               name_close: str = "close", name_volume: str = "volume"):
+    """The candles as a pandas DataFrame indexed by their UTC open time (needs pandas:
+    ``pip install 'jbt[stats]'``)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InputError("utils.numpy_candles_to_dataframe needs pandas: pip install pandas") \
+            from None
+
+    c = np.asarray(candles)
+    df = pd.DataFrame(c, columns=[name_date, name_open, name_close, name_high, name_low,
+                                  name_volume], index=pd.to_datetime(c[:, 0], unit="ms"))
+    df[name_date] = df.index
+    return df
+
+
+def combinations_without_repeat(a, n: int = 2) -> np.ndarray:
+    """Every ordered choice of ``n`` different items of ``a``."""
+    from itertools import permutations
+
+    if n <= 1:
+        raise InputError("combinations_without_repeat: n must be >= 2")
+    return np.array(list(permutations(a, n)))
+
+
+def calculate_alpha_beta(returns1, returns2) -> tuple[float, float]:
+    """Least-squares ``returns1 = alpha + beta * returns2``: (alpha, beta)."""
+    y = np.asarray(returns1, dtype=np.float64)
+    x = np.asarray(returns2, dtype=np.float64)
+    design = np.column_stack([np.ones(len(x)), x])
+    (alpha, beta), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(alpha), float(beta)
+
+
+def are_cointegrated(price_returns_1, price_returns_2, cutoff: float = 0.05) -> bool:
+    """Engle-Granger cointegration test (statsmodels' ``coint``): p-value below ``cutoff``.
+    statsmodels is not a jbt dependency: ``pip install 'jbt[stats]'`` to use this."""
+    try:
+        from statsmodels.tsa.stattools import coint
+    except ImportError:
+        raise InputError("utils.are_cointegrated needs statsmodels: pip install statsmodels") \
+            from None
+    return bool(coint(price_returns_1, price_returns_2)[1] < cutoff)
+
+
+def timeframe_to_one_minutes(timeframe: str) -> int:
+    """How many minutes a timeframe lasts (``'4h'`` -> 240)."""
+    from jbt.timeframes import to_ms
+
+    return to_ms(normalize(timeframe)) // 60_000
+
+
+def dd(msg) -> None:
+    """Jesse's "dump and die": print ``msg`` and stop the run (a one-line error naming this
+    call's file and line, as any strategy error)."""
+    from jbt.errors import StrategyError
+
+    print(msg)
+    raise StrategyError("stopped by utils.dd()")
+
+
+def filter_candles_by_hours(candles, hours: dict | None) -> np.ndarray:
+    """The candles whose open time is inside the trading-hours schedule ``hours`` (see
+    :mod:`jbt.trading_hours`); all of them for None."""
+    from jbt.trading_hours import schedule
+
+    s = schedule(hours)
+    if s is None:
+        return candles
+    c = np.asarray(candles)
+    return c[s.mask(c[:, 0])] if len(c) else c
+
+
+def is_in_trading_hours(timestamp: int, hours: dict | None) -> bool:
+    """Whether ``timestamp`` (UTC ms) is inside the schedule ``hours``; True for None."""
+    from jbt.trading_hours import schedule
+
+    s = schedule(hours)
+    return True if s is None else s.contains(timestamp)

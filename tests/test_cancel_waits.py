@@ -71,7 +71,7 @@ def test_the_first_ctrl_c_stops_an_import_waiting_out_retry_after(held):
 
 def test_delete_job_stops_an_import_waiting_out_retry_after(held):
     project, server = held
-    with TestClient(create_app(load_config(project, env={}), project)) as client:
+    with TestClient(create_app(load_config(project, env={}), project), base_url="http://127.0.0.1") as client:
         job = client.post("/candles/import", json=BODY).json()
         wait_for(lambda: held_on_listing(server), what="the 429")
         time.sleep(0.3)

@@ -301,7 +301,8 @@ def test_a_stray_future_candle_is_left_out_and_refused_at_import(project, tmp_pa
 
 @pytest.mark.parametrize(("assignment", "what"), [
     ('float("nan"), self.price', "qty must be a positive number, got nan"),
-    ("-1.0, self.price", "qty must be a positive number, got -1.0"),
+    # (a negative qty is Jesse's signed form: its absolute value is used; 0 is still wrong)
+    ("0.0, self.price", "qty must be a positive number, got 0.0"),
     ('0.1, float("nan")', "price must be a positive number, got nan"),
 ])
 def test_bad_order_numbers_name_the_strategy_line_and_bar(project, assignment, what):
@@ -340,7 +341,7 @@ def test_the_api_locates_a_bad_order_too(project):
             def go_long(self):
                 self.buy = float("nan"), self.price
     """)
-    with TestClient(create_app(load_config(project, env={}), project)) as client:
+    with TestClient(create_app(load_config(project, env={}), project), base_url="http://127.0.0.1") as client:
         r = client.post("/backtest", json={
             "routes": [{"exchange": EXCHANGE, "symbol": "btc-usd", "timeframe": "1h",
                         "strategy": "Bad"}], "start": START, "end": END})

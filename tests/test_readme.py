@@ -229,7 +229,8 @@ def test_the_strategy_state_the_readme_lists_exists_and_the_missing_jesse_names_
     for name in re.findall(r"`(\w+)`", position):
         assert hasattr(Position, name), name
     porting = section("### Porting a Jesse strategy")
-    absent = re.search(r"Jesse's (.*?) do not", porting, flags=re.S).group(1)
+    absent = re.search(r"These Jesse names do not exist in jbt: (.*?)\.\n", porting,
+                       flags=re.S).group(1)
     for name in re.findall(r"`(\w+)(?:\(\))?`", absent):
         assert not hasattr(Strategy, name) and name not in vars(instance), name
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import traceback
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,14 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jbt import __version__
-from jbt.api.auth import BearerTokenMiddleware
-from jbt.api.context import ApiContext
+from jbt.api.auth import BearerTokenMiddleware, HostCheckMiddleware, check_token
+from jbt.api.backtests import BacktestRunner, QueueFull
+from jbt.api.context import STOPPING, ApiContext
 from jbt.api.controllers import router
+from jbt.api.docs import add_docs
+from jbt.api.errors import error_body, strategy_location, validation_message
 from jbt.api.jobs import JobConflict, JobManager
+from jbt.api.limits import BodyLimitMiddleware
 from jbt.config import Config
 from jbt.errors import ExchangeError, JbtError, StrategyError
-from jbt.routes import STRATEGIES_DIR
 from jbt.sessions import SessionFailedError
+
+__all__ = ["create_app", "serve", "strategy_location"]
 
 log = logging.getLogger("jbt.api")
 
@@ -32,12 +35,16 @@ The jbt engine over HTTP: the same import and backtest modes as the command line
 
 * `POST /candles/import` starts an import job; `GET /jobs/{id}` follows it; `GET /candles` shows
   what is stored.
-* `POST /backtest` runs a backtest and returns the JSON `jbt backtest --json` writes;
-  `GET /sessions` and `GET /sessions/{id}` read saved runs.
+* `POST /backtest` runs a backtest in its own worker process and returns the JSON
+  `jbt backtest --json` writes; while it runs it is a job in `GET /jobs`, and
+  `DELETE /jobs/{id}` stops it. `GET /sessions` and `GET /sessions/{id}` read saved runs.
 
 Errors are JSON with a one-line `detail`. When the server has a token, every request (these docs
 and `/openapi.json` included) needs `Authorization: Bearer <token>`.
 """
+
+#: Seconds the import jobs get to stop when the server stops.
+JOBS_STOP_S = 3.0
 
 
 def create_app(
@@ -45,23 +52,35 @@ def create_app(
     project_dir: Path | str,
     *,
     token: str | None = None,
+    host: str | None = None,
     import_workers: int = 2,
-    max_backtests: int = 4,
+    max_backtests: int | None = None,
+    max_queued_backtests: int | None = None,
+    backtest_timeout: float | None = None,
 ) -> FastAPI:
     """Build the API for one project.
 
     ``token`` (or, when None, ``config.server.token``) makes every request need
-    ``Authorization: Bearer <token>``. At most ``import_workers`` imports and ``max_backtests``
-    backtests run at once; more wait their turn. The database at ``config.database_url()`` is
-    opened when the app starts (its lifespan); import jobs are cancelled and awaited when it
-    stops.
+    ``Authorization: Bearer <token>``. ``host`` (default ``config.server.host``) is the address
+    the server is bound to: requests whose ``Host`` header is neither it, a loopback name nor
+    one of ``config.server.allowed_hosts`` get a 400. At most ``import_workers`` imports and
+    ``max_backtests`` backtests run at once (default ``[server] max_backtests``), each
+    backtest in a worker process with ``backtest_timeout`` seconds; ``max_queued_backtests``
+    more wait and the next one gets 429. The database at ``config.database_url()`` is opened
+    when the app starts (its lifespan); jobs are cancelled when it stops.
     """
-    token = token if token is not None else config.server.token
+    server = config.server
+    token = check_token(token if token is not None else server.token)
     ctx = ApiContext(
         config=config,
         project_dir=Path(project_dir).resolve(),
         jobs=JobManager(max_workers=import_workers),
-        backtest_slots=threading.BoundedSemaphore(max_backtests),
+        backtests=BacktestRunner(
+            slots=max_backtests if max_backtests is not None else server.max_backtests,
+            max_queued=(max_queued_backtests if max_queued_backtests is not None
+                        else server.max_queued_backtests),
+            time_limit=backtest_timeout if backtest_timeout is not None else server.backtest_timeout,
+        ),
     )
 
     def open_db():
@@ -75,84 +94,87 @@ def create_app(
     async def lifespan(app: FastAPI):
         ctx.db = await run_in_threadpool(open_db)
         ctx.jobs = JobManager(max_workers=import_workers)  # a fresh pool for each start
+        ctx.stopping = None
+        await run_in_threadpool(ctx.backtests.start)
         try:
             yield
         finally:
-            await run_in_threadpool(ctx.jobs.shutdown, wait=True)
+            ctx.begin_shutdown(STOPPING)
+            await run_in_threadpool(ctx.jobs.shutdown, wait=True, timeout=JOBS_STOP_S)
+            await run_in_threadpool(ctx.backtests.shutdown)
 
     app = FastAPI(
         title="jbt",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.jbt = ctx
     app.include_router(router)
+    add_docs(app, "jbt")
     _add_error_handlers(app, ctx)
+    # the last added runs first: Host, then the token, then the body size
+    app.add_middleware(BodyLimitMiddleware, limit=server.max_request_bytes)
     if token:
         app.add_middleware(BearerTokenMiddleware, token=token)
         _document_bearer(app)
+    app.add_middleware(
+        HostCheckMiddleware, bind_host=host or server.host, allowed_hosts=server.allowed_hosts or ()
+    )
     return app
+
+
+def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
+    """Run ``app`` on uvicorn until SIGINT or SIGTERM. The signal first cancels the running
+    backtests (their requests answer 503 at once) and asks the import jobs to stop, so the
+    server is gone within a few seconds."""
+    import uvicorn
+
+    ctx: ApiContext = app.state.jbt
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:  # type: ignore[override]
+            ctx.begin_shutdown(STOPPING)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5
+    )
+    Server(config).run()
 
 
 # --------------------------------------------------------------------------------- errors
 
+_KINDS = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+
 
 def _error(status: int, detail: str, kind: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": detail, "error": kind, **extra}, status_code=status)
-
-
-def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    items = []
-    for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        msg = str(err.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        items.append({"loc": loc, "msg": msg, "type": err.get("type", "value_error")})
-    detail = "; ".join(f"{'.'.join(i['loc']) or 'body'}: {i['msg']}" for i in items)
-    return detail or "invalid request", items
-
-
-def strategy_location(exc: BaseException, project_dir: Path) -> dict[str, Any]:
-    """Which strategy, file and line raised: the innermost place inside ``<project>/strategies/``
-    on the error's chain of causes (a traceback frame, or where a SyntaxError points)."""
-    root = (project_dir / STRATEGIES_DIR).resolve()
-
-    def located(filename: str, line: int) -> dict[str, Any] | None:
-        path = Path(filename).resolve()
-        if not path.is_relative_to(root):
-            return None
-        rel = path.relative_to(root)
-        return {"strategy": rel.parts[0], "file": str(Path(STRATEGIES_DIR) / rel), "line": line}
-
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, SyntaxError) and cause.filename and cause.lineno:
-            found = located(cause.filename, cause.lineno)
-            if found:
-                return found
-        for frame in reversed(traceback.extract_tb(cause.__traceback__)):
-            found = located(frame.filename, frame.lineno or 0)
-            if found:
-                return found
-        cause = cause.__cause__ or cause.__context__
-    return {"strategy": None, "file": None, "line": None}
+    return JSONResponse(error_body(detail, kind, **extra), status_code=status)
 
 
 def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail, items = _validation_message(list(exc.errors()))
+        detail, items = validation_message(list(exc.errors()))
         return _error(422, detail, "ValidationError", errors=items)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "NotFound" if exc.status_code == 404 else "HTTPError"
-        response = _error(exc.status_code, str(exc.detail), kind)
+        response = _error(exc.status_code, str(exc.detail), _KINDS.get(exc.status_code, "HTTPError"))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        return response
+
+    @app.exception_handler(QueueFull)
+    async def on_busy(request: Request, exc: QueueFull) -> JSONResponse:
+        what = "backtests" if request.url.path == "/backtest" else "import checks"
+        response = _error(
+            429, f"too many {what} at once; every slot is busy and the queue is full: try "
+            f"again in {exc.retry_after} s (Retry-After)", "TooManyRequests",
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(StrategyError)

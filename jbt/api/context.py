@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee as pw
 
+from jbt.api.backtests import BacktestRunner, QueueFull
 from jbt.api.jobs import JobManager
 from jbt.config import Config
 from jbt.errors import InputError
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 
 #: The numbers of an import summary a job shows under ``counts``.
 IMPORT_COUNTS = ("fetched", "inserted", "already_present", "missing", "requests")
+#: Import requests checked at once (each loads the exchange's market list); one more gets 429.
+MAX_IMPORT_CHECKS = 4
+#: Why backtests stop when the server stops.
+STOPPING = "the server is stopping"
 
 
 @dataclass
@@ -27,12 +32,22 @@ class ApiContext:
     config: Config
     project_dir: Path
     jobs: JobManager = field(default_factory=JobManager)
-    #: Backtests running at once; more wait their turn (each holds its candles in memory).
-    backtest_slots: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(4)
+    #: Backtests: a few run at once, each in its own worker process; more wait, up to a bound.
+    backtests: BacktestRunner = field(
+        default_factory=lambda: BacktestRunner(slots=4, max_queued=16, time_limit=1800.0)
     )
     #: Bound at startup (the app's lifespan) by ``open_database``.
     db: pw.Database | None = None
+    #: Set (to why) once the server stops: running backtests are cancelled and answer 503.
+    stopping: str | None = None
+    import_checks: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_IMPORT_CHECKS)
+    )
+
+    def begin_shutdown(self, reason: str = STOPPING) -> None:
+        """Stop taking work: safe to call from a signal handler (it only sets a field)."""
+        if self.stopping is None:
+            self.stopping = reason
 
     def check_strategy(self, name: str) -> None:
         """InputError unless ``strategies/<name>/__init__.py`` exists in the project."""
@@ -65,7 +80,12 @@ class ApiContext:
         """Validate, then run ``import_candles_mode.run`` as a background job; its snapshot."""
         from jbt.modes import import_candles_mode
 
-        adapter, symbol, first, last = self.prepare_import(exchange, symbol, start, end)
+        if not self.import_checks.acquire(blocking=False):
+            raise QueueFull(5)
+        try:
+            adapter, symbol, first, last = self.prepare_import(exchange, symbol, start, end)
+        finally:
+            self.import_checks.release()
         params = {
             "exchange": adapter.name,
             "symbol": symbol,

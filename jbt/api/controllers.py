@@ -1,18 +1,28 @@
 """The HTTP endpoints. Each one validates, calls the same mode function the CLI calls, and
-returns its result as JSON. Endpoints are plain ``def``: FastAPI runs them on its thread pool, so
-a long backtest never blocks the server, and each one holds its own database connection for the
-duration of the request (``connection_context``)."""
+returns its result as JSON.
+
+The endpoints that read the database are plain ``def``: FastAPI runs them on its thread pool,
+and each holds its own database connection for the request (``connection_context``).
+``POST /backtest`` is a coroutine that waits for a worker process (:mod:`jbt.api.backtests`)
+without holding a thread, so any number of waiting backtests leaves the readers their threads;
+``/jobs`` reads memory only and never needs a thread.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import asdict
-from pathlib import Path as FsPath
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from jbt.api.context import ApiContext
+from jbt.api.backtests import Outcome, describe_exit
+from jbt.api.context import STOPPING, ApiContext
+from jbt.api.errors import error_body
+from jbt.api.jobs import CANCELLED, FAILED, FINISHED, Job
 from jbt.api.schemas import (
     BacktestOut,
     BacktestRequest,
@@ -23,8 +33,12 @@ from jbt.api.schemas import (
     SessionSummary,
     StrategyErrorOut,
 )
-from jbt.config import public_config
-from jbt.errors import InputError, StrategyError
+from jbt.api.worker import BacktestTask, public_result
+from jbt.errors import InputError
+
+__all__ = ["router", "public_result"]
+
+log = logging.getLogger("jbt.api")
 
 router = APIRouter()
 
@@ -36,30 +50,6 @@ _INT64 = 2**63 - 1
 
 def _ctx(request: Request) -> ApiContext:
     return request.app.state.jbt
-
-
-def public_result(data: dict[str, Any]) -> dict[str, Any]:
-    """A backtest's JSON fit to leave the server: in its ``config`` snapshot the passwords of the
-    database and exchange URLs are masked and no server token appears."""
-    config = data.get("config")
-    if not isinstance(config, dict):
-        return data
-    config = public_config(config)
-    return {**data, "config": config}
-
-
-def _strategy_exit(exc: BaseException, project_dir: FsPath) -> StrategyError:
-    """A strategy that called ``sys.exit()`` (or raised KeyboardInterrupt) ends its own request
-    with a StrategyError naming the file and line, never the server."""
-    from jbt.api.app import strategy_location
-
-    where = strategy_location(exc, project_dir)
-    place = f"{where['file']} line {where['line']}" if where["file"] else "a strategy"
-    what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "raised it"
-    return StrategyError(
-        f"{place}: {type(exc).__name__}: the strategy {what}; a strategy cannot stop the run "
-        "(return from the hook instead)"
-    )
 
 
 def _period(start: str | None, end: str | None) -> tuple[int | None, int | None]:
@@ -116,8 +106,9 @@ def start_import(body: ImportRequest, request: Request, response: Response) -> d
 
 
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"])
-def list_jobs(request: Request) -> list[dict[str, Any]]:
-    """Every job this server has run since it started (the most recent 200), newest first."""
+async def list_jobs(request: Request) -> list[dict[str, Any]]:
+    """Every job this server has run since it started (the most recent 200), newest first:
+    imports and backtests."""
     return _ctx(request).jobs.list()
 
 
@@ -127,7 +118,7 @@ def list_jobs(request: Request) -> list[dict[str, Any]]:
     tags=["jobs"],
     responses={404: {"model": ErrorOut, "description": "No such job."}},
 )
-def get_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
+async def get_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
     """A job's status (queued, running, finished, failed, cancelled), progress, counts, error."""
     job = _ctx(request).jobs.get(job_id)
     if job is None:
@@ -142,8 +133,9 @@ def get_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, An
     tags=["jobs"],
     responses={404: {"model": ErrorOut, "description": "No such job."}},
 )
-def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
-    """Ask a job to stop. Candles already stored are kept; a new import resumes from them."""
+async def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
+    """Ask a job to stop. An import keeps the candles it stored (a new import resumes from
+    them); a backtest's worker process is stopped and its request answers 409."""
     job = _ctx(request).jobs.cancel(job_id)
     if job is None:
         raise HTTPException(404, f"job '{job_id}' not found; GET /jobs lists the known jobs")
@@ -153,6 +145,10 @@ def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str,
 # ------------------------------------------------------------------------------ backtest
 
 
+_BUSY = {429: {"model": ErrorOut, "description": "Every slot is busy and the queue is full; "
+                                                "`Retry-After` says when to try again."}}
+
+
 @router.post(
     "/backtest",
     response_model=BacktestOut,
@@ -160,19 +156,23 @@ def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str,
     responses={
         422: {
             "model": StrategyErrorOut,
-            "description": "Invalid input, missing candles, or the strategy raised "
-            "(then `strategy`, `file` and `line` say where).",
-        }
+            "description": "Invalid input, missing candles, the strategy raised, or the run "
+            "passed its time limit (`TimeLimitExceeded`); `strategy`, `file` and `line` say "
+            "where when it is known.",
+        },
+        409: {"model": ErrorOut, "description": "Cancelled with `DELETE /jobs/{id}`."},
+        413: {"model": ErrorOut, "description": "The body is larger than the server takes."},
+        **_BUSY,
+        503: {"model": ErrorOut, "description": "The server stopped while the backtest ran."},
     },
 )
-def run_backtest(body: BacktestRequest, request: Request) -> JSONResponse:
-    """Run a backtest and return the same JSON `jbt backtest --json` writes."""
-    from jbt import report
-    from jbt.modes import backtest_mode
+async def run_backtest(body: BacktestRequest, request: Request) -> Response:
+    """Run a backtest in a worker process and return the same JSON `jbt backtest --json`
+    writes. While it waits or runs it is a job in `GET /jobs` (kind `backtest`)."""
     from jbt.results import RouteSpec
 
     ctx = _ctx(request)
-    routes = [RouteSpec(**r.model_dump()) for r in body.routes]
+    routes = tuple(RouteSpec(**r.model_dump()) for r in body.routes)
     for route in routes:
         ctx.check_strategy(route.strategy)
     start_ms, end_ms = _period(body.start, body.end)
@@ -180,15 +180,117 @@ def run_backtest(body: BacktestRequest, request: Request) -> JSONResponse:
     if body.config is not None and body.config.backtest is not None:
         overrides = body.config.backtest.model_dump(exclude_unset=True)
         config = config.with_overrides({"backtest": overrides}, source="request 'config'")
-    with ctx.backtest_slots, ctx.db.connection_context():
+    if ctx.stopping is not None:
+        raise HTTPException(503, f"{ctx.stopping}; send the backtest again once it is back")
+    runner = ctx.backtests
+    runner.admit()
+    task = BacktestTask(
+        config=config, project_dir=ctx.project_dir, routes=routes, start=start_ms, end=end_ms,
+        save=body.save, hyperparameters=body.hyperparameters, time_limit=runner.time_limit,
+    )
+    job = ctx.jobs.track("backtest", {
+        "routes": [asdict(r) for r in routes], "start": body.start, "end": body.end,
+        "save": body.save,
+    })
+
+    async def interrupted() -> str | None:
+        if ctx.stopping is not None:
+            return ctx.stopping
+        if job.cancel.is_set():
+            return f"DELETE /jobs/{job.id}"
+        if await request.is_disconnected():
+            return "the client disconnected"
+        return None
+
+    began = time.monotonic()
+    try:
+        reason = await runner.acquire(interrupted)
+        if reason is not None:  # left the queue before it ran: nothing to record
+            ctx.jobs.finish(job, CANCELLED, error=f"cancelled ({reason})")
+            return _stopped_answer(job, reason)
         try:
-            result = backtest_mode.run(
-                config, routes, start_ms, end_ms, project_dir=ctx.project_dir, save=body.save,
-                hyperparameters=body.hyperparameters,
+            ctx.jobs.start(job)
+            outcome = await runner.run(task, interrupted)
+        finally:
+            runner.release()
+    except Exception as exc:  # answered by the app's handlers (a 500 for the unexpected)
+        ctx.jobs.finish(job, FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    except BaseException:  # the request's task was cancelled (the server's shutdown timeout)
+        ctx.jobs.finish(job, CANCELLED, error="cancelled (the request was cancelled)")
+        raise
+    return await _answer(ctx, job, task, outcome, time.monotonic() - began)
+
+
+def _stopped_answer(job: Job, reason: str) -> JSONResponse:
+    if reason == STOPPING:
+        return JSONResponse(error_body(
+            f"{reason}: backtest job {job.id} was cancelled; send it again once the server "
+            "is back", "ServerStopping"), status_code=503)
+    return JSONResponse(error_body(f"backtest job {job.id} was cancelled ({reason})",
+                                   "Cancelled"), status_code=409)
+
+
+async def _answer(
+    ctx: ApiContext, job: Job, task: BacktestTask, outcome: Outcome, seconds: float
+) -> Response:
+    """The HTTP answer for how a backtest ended; the job's end; a session row for a run the
+    worker could not record itself (stopped, out of time, died)."""
+    header = outcome.header
+    if outcome.kind == "ok":
+        ctx.jobs.finish(job, FINISHED, result={
+            "session_id": header.get("session_id"), "save_error": header.get("save_error"),
+            "duration_s": round(outcome.seconds, 3),
+        })
+        return Response(outcome.body, media_type="application/json")
+    if outcome.kind == "error":
+        if header.get("log"):
+            log.error("backtest job %s failed:\n%s", job.id, header["log"])
+        ctx.jobs.finish(job, FAILED, error=header["body"]["detail"])
+        return JSONResponse(header["body"], status_code=int(header["status"]))
+
+    if outcome.kind == "stopped":
+        status, error = CANCELLED, f"cancelled ({outcome.reason})"
+        log.warning("backtest job %s %s", job.id, error)
+        response: Response = _stopped_answer(job, outcome.reason or "cancelled")
+    elif outcome.kind == "timeout":
+        status, error = FAILED, str(outcome.reason)
+        response = JSONResponse(error_body(
+            error, "TimeLimitExceeded", strategy=None, file=None, line=None), status_code=422)
+    elif outcome.kind == "died":
+        status = FAILED
+        error = (f"the backtest's worker process ended without an answer "
+                 f"({describe_exit(outcome.exitcode)}): out of memory, or a strategy ended its "
+                 "process")
+        response = JSONResponse(error_body(error, "WorkerDied"), status_code=500)
+    else:  # unstarted: it failed while importing the server's main module (see the log)
+        status = FAILED
+        error = (f"the backtest's worker process could not start "
+                 f"({describe_exit(outcome.exitcode)}); the server log has its error. A server "
+                 "started from your own script must start it under "
+                 "'if __name__ == \"__main__\":' (worker processes import that script)")
+        log.error("backtest job %s: %s", job.id, error)
+        response = JSONResponse(error_body(error, "WorkerDied"), status_code=500)
+    ctx.jobs.finish(job, status, error=error)
+    if task.save and outcome.kind != "unstarted":  # a run that began is always recorded
+        await run_in_threadpool(_record_unfinished, ctx, task, status, error, seconds)
+    return response
+
+
+def _record_unfinished(
+    ctx: ApiContext, task: BacktestTask, status: str, error: str, seconds: float
+) -> None:
+    from jbt.sessions import SessionSaveError, save_unfinished
+
+    try:
+        with ctx.db.connection_context():
+            save_unfinished(
+                task.config.snapshot(), task.routes, task.start, task.end, status=status,
+                error=error, duration_s=seconds,
+                starting_balance=task.config.backtest.starting_balance,
             )
-        except (SystemExit, KeyboardInterrupt) as exc:
-            raise _strategy_exit(exc, ctx.project_dir) from exc
-    return JSONResponse(public_result(report.result_dict(result)))
+    except SessionSaveError as exc:
+        log.warning("%s", exc)
 
 
 # ------------------------------------------------------------------------------ sessions

@@ -1,27 +1,36 @@
-"""A small in-process job manager for work that outlives a request (candle imports).
+"""A small in-process job manager: the records of the work a server does (candle imports,
+backtests) and the threads that run imports.
 
-Owned by one app instance: a thread pool, the job records and a lock around them. A job's
-function gets two callables, ``report(progress, counts=None)`` to publish its progress and
-counts (either may be None: unchanged) and ``should_stop()`` to poll for cancellation, and returns a result (a dict or a
-dataclass). Readers get copies, never the
-live record.
+Owned by one app instance: daemon worker threads, the job records and a lock around them. A
+job's function gets two callables, ``report(progress, counts=None)`` to publish its progress
+and counts (either may be None: unchanged) and ``should_stop()`` to poll for cancellation, and
+returns a result (a dict or a dataclass). Work that runs elsewhere (a backtest in its worker
+process) is recorded with :meth:`JobManager.track` and ended with :meth:`JobManager.finish`.
+Readers get copies, never the live record.
+
+The worker threads are daemons and :meth:`JobManager.shutdown` waits for them only up to a
+bound: a job stuck in a long wait cannot keep the server from stopping. A job still running
+then is marked cancelled; its thread ends with the process, and what it committed stays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jbt.errors import JbtError
 
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
+
+log = logging.getLogger("jbt.api")
 
 #: ``fn(report, should_stop) -> result``
 JobFunction = Callable[[Callable[..., None], Callable[[], bool]], Any]
@@ -83,7 +92,7 @@ class JobConflict(JbtError):
 
 
 class JobManager:
-    """Runs jobs on a thread pool and keeps their records (the most recent ``keep`` of them)."""
+    """Runs jobs on daemon threads and keeps their records (the most recent ``keep`` of them)."""
 
     def __init__(
         self,
@@ -91,36 +100,59 @@ class JobManager:
         max_workers: int = 2,
         keep: int = 200,
     ) -> None:
-        self._executor: ThreadPoolExecutor | None = None
         self._max_workers = max_workers
         self._keep = keep
         self._jobs: dict[str, Job] = {}
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Job, JobFunction] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
         self._closed = False
 
     def submit(self, kind: str, params: dict[str, Any], fn: JobFunction, *, key: str) -> dict:
         """Queue ``fn``; refuse (JobConflict) while a job with the same ``key`` is active."""
         with self._lock:
-            if self._closed:
-                raise JbtError("the server is shutting down; no new jobs are accepted")
+            self._check_open()
             for job in self._jobs.values():
                 if job.key == key and job.status in ACTIVE:
                     raise JobConflict(
                         f"{kind} job {job.id} for {key} is already {job.status}; "
                         f"wait for it (GET /jobs/{job.id}) or cancel it (DELETE /jobs/{job.id})"
                     )
-            job = Job(
-                id=uuid.uuid4().hex[:12], kind=kind, params=dict(params), key=key, seq=next(self._seq)
-            )
-            self._jobs[job.id] = job
-            self._forget_old()
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._max_workers, thread_name_prefix="jbt-job"
+            job = self._new(kind, params, key)
+            self._queue.put((job, fn))
+            if self._idle == 0 and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"jbt-job-{len(self._threads)}", daemon=True
                 )
-            self._executor.submit(self._run, job, fn)
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1
             return job.snapshot()
+
+    def track(self, kind: str, params: dict[str, Any]) -> Job:
+        """Record work that runs elsewhere, as a queued job: the caller moves it on with
+        :meth:`start` and :meth:`finish`, and polls ``job.cancel`` for cancellation."""
+        with self._lock:
+            self._check_open()
+            return self._new(kind, params, key=uuid.uuid4().hex)
+
+    def start(self, job: Job) -> bool:
+        """Mark a tracked job running; False when it was cancelled meanwhile."""
+        with self._lock:
+            if job.status != QUEUED:
+                return False
+            job.status = RUNNING
+            job.started_at = _now_ms()
+            return True
+
+    def finish(
+        self, job: Job, status: str, *, result: Any = None, error: str | None = None
+    ) -> None:
+        """End a tracked job with ``status`` (finished, failed or cancelled)."""
+        self._finish(job, status, result=result, error=error)
 
     def get(self, job_id: str) -> dict | None:
         with self._lock:
@@ -155,8 +187,8 @@ class JobManager:
                 return snap
             time.sleep(0.02)
 
-    def shutdown(self, *, wait: bool = True) -> None:
-        """Cancel every active job and wait for the running ones to stop."""
+    def stop(self, reason: str) -> None:
+        """Refuse new jobs and ask every active one to stop (queued ones are cancelled now)."""
         with self._lock:
             self._closed = True
             for job in self._jobs.values():
@@ -165,16 +197,57 @@ class JobManager:
                     if job.status == QUEUED:
                         job.status = CANCELLED
                         job.finished_at = _now_ms()
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=wait, cancel_futures=True)
+                        job.error = reason
+
+    def shutdown(self, *, wait: bool = True, timeout: float = 3.0) -> None:
+        """Cancel every active job and wait up to ``timeout`` seconds for the running ones to
+        stop; those still running then are marked cancelled and left to end with the process."""
+        self.stop("the server stopped")
+        with self._lock:
+            threads = list(self._threads)
+            for _ in threads:
+                self._queue.put(None)
+        if not wait:
+            return
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            stuck = [j for j in self._jobs.values() if j.status in ACTIVE]
+            for job in stuck:
+                job.status = CANCELLED
+                job.finished_at = _now_ms()
+                job.error = "the server stopped before the job did"
+        for job in stuck:
+            log.warning("job %s (%s) did not stop within %.0f s; marked cancelled",
+                        job.id, job.kind, timeout)
 
     # ------------------------------------------------------------------ internals
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JbtError("the server is shutting down; no new jobs are accepted")
+
+    def _new(self, kind: str, params: dict[str, Any], key: str) -> Job:
+        job = Job(id=uuid.uuid4().hex[:12], kind=kind, params=dict(params), key=key,
+                  seq=next(self._seq))
+        self._jobs[job.id] = job
+        self._forget_old()
+        return job
+
     def _forget_old(self) -> None:
         done = [j for j in self._jobs.values() if j.status not in ACTIVE]
         excess = len(self._jobs) - self._keep
         for job in sorted(done, key=lambda j: j.seq)[: max(excess, 0)]:
             del self._jobs[job.id]
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._run(*item)
+            with self._lock:
+                self._idle += 1
 
     def _run(self, job: Job, fn: JobFunction) -> None:
         with self._lock:
@@ -206,6 +279,8 @@ class JobManager:
     def _finish(self, job: Job, status: str, *, result: Any = None, error: str | None = None) -> None:
         plain = as_plain(result) if result is not None else None
         with self._lock:
+            if job.status not in ACTIVE:  # already marked (shutdown gave up on it)
+                return
             job.status = status
             job.finished_at = _now_ms()
             job.error = error

@@ -43,8 +43,19 @@ Rules:
   see :mod:`jbt.indicators._cache`.
 """
 
+import sys as _sys
+import types as _types
+
+from jbt.indicators import filters as _filters
+from jbt.indicators import hilbert as _hilbert
+from jbt.indicators import more_averages as _more_averages
+from jbt.indicators import oscillators as _oscillators
+from jbt.indicators import statistics as _statistics
+from jbt.indicators import stops as _stops
+from jbt.indicators import volume as _volume_module
 from jbt.indicators._cache import run_cache
 from jbt.indicators._source import SOURCE_TYPES, IndicatorError, get_candle_source
+from jbt.indicators.filters import *  # noqa: F403 - the family modules list their names
 from jbt.indicators.helpers import (
     HeikinAshi,
     crossed,
@@ -54,6 +65,7 @@ from jbt.indicators.helpers import (
     lowest,
     zscore,
 )
+from jbt.indicators.hilbert import *  # noqa: F403
 from jbt.indicators.momentum import (
     AO,
     MACD,
@@ -75,6 +87,7 @@ from jbt.indicators.momentum import (
     ultosc,
     willr,
 )
+from jbt.indicators.more_averages import *  # noqa: F403
 from jbt.indicators.moving_averages import (
     MA_TYPES,
     dema,
@@ -90,6 +103,9 @@ from jbt.indicators.moving_averages import (
     vwma,
     wma,
 )
+from jbt.indicators.oscillators import *  # noqa: F403
+from jbt.indicators.statistics import *  # noqa: F403
+from jbt.indicators.stops import *  # noqa: F403
 from jbt.indicators.trend import (
     AROON,
     DI,
@@ -118,9 +134,32 @@ from jbt.indicators.volatility import (
     stddev,
     trange,
 )
-from jbt.indicators.volume import ad, adosc, cmf, obv, vwap
+from jbt.indicators.volume import (
+    VPCI,
+    VWMACD,
+    Volume,
+    ad,
+    adosc,
+    cmf,
+    efi,
+    emv,
+    kvo,
+    marketfi,
+    nvi,
+    obv,
+    pvi,
+    volume,  # after the submodule import above rebound the name
+    vosc,
+    vpci,
+    vpt,
+    vwap,
+    vwmacd,
+    wad,
+)
 
-#: Every indicator that takes candles, by name (aliases included).
+_FAMILIES = (_filters, _hilbert, _more_averages, _oscillators, _statistics, _stops)
+
+#: Every indicator by name (aliases included): the ones that take candles first.
 INDICATORS = {
     f.__name__: f
     for f in (
@@ -131,12 +170,50 @@ INDICATORS = {
         atr, natr, trange, bollinger_bands, keltner, donchian, stddev,
         obv, ad, adosc, cmf, vwap,
         highest, lowest, zscore, heikin_ashi, heikin_ashi_candles,
+        efi, emv, kvo, marketfi, nvi, pvi, volume, vosc, vpci, vpt, vwmacd, wad,
     )
 }
+for _family in _FAMILIES:
+    for _name in _family.__all__:
+        _obj = getattr(_family, _name)
+        if callable(_obj) and not isinstance(_obj, type):
+            INDICATORS[_name] = _obj
+
+
+def _register_submodules() -> None:
+    """One importable module per indicator, as Jesse lays them out:
+    ``from jbt.indicators.chande import chande``. Each holds the function and its result's
+    named tuple; the real code lives in the family modules. Registered in ``sys.modules`` when
+    the package loads, so importing one never rebinds the package attribute ``ta.chande``."""
+    families = (_filters, _hilbert, _more_averages, _oscillators, _statistics, _stops,
+                _volume_module, _sys.modules[__name__ + ".momentum"],
+                _sys.modules[__name__ + ".moving_averages"], _sys.modules[__name__ + ".trend"],
+                _sys.modules[__name__ + ".volatility"], _sys.modules[__name__ + ".helpers"])
+    tuples = {}
+    for family in families:
+        for value in vars(family).values():
+            if isinstance(value, type) and issubclass(value, tuple) and hasattr(value, "_fields"):
+                tuples.setdefault(value.__module__, []).append(value)
+    for name, func in INDICATORS.items():
+        full = f"{__name__}.{name}"
+        if full in _sys.modules:  # a real module of that name (volume): it has the function
+            continue
+        module = _types.ModuleType(full, f"Jesse's module for ``{name}``: "
+                                         f"``from jbt.indicators.{name} import {name}``.")
+        module.__dict__[name] = func
+        exported = [name]
+        for nt in tuples.get(func.__module__, ()):
+            module.__dict__[nt.__name__] = nt
+            exported.append(nt.__name__)
+        module.__all__ = exported
+        _sys.modules[full] = module
+
+
+_register_submodules()
 
 __all__ = [
     "AO", "AROON", "DI", "MACD", "MA_TYPES", "SOURCE_TYPES", "BollingerBands", "DonchianChannel",
     "HeikinAshi", "IchimokuCloud", "IndicatorError", "INDICATORS", "KeltnerChannel",
-    "Stochastic", "StochasticRSI", "SuperTrend", "crossed", "get_candle_source", "run_cache",
-    *INDICATORS,
+    "Stochastic", "StochasticRSI", "SuperTrend", "VPCI", "VWMACD", "Volume", "crossed",
+    "get_candle_source", "run_cache", *INDICATORS,
 ]

@@ -19,9 +19,17 @@ from jbt.indicators import _core
 from jbt.indicators._cache import dispatch
 from jbt.indicators._source import IndicatorError, as_candles, check_choice, check_int, source
 
-#: ``matype`` codes accepted by indicators with a moving-average choice (TA-Lib's numbering).
+#: ``matype`` codes accepted by indicators with a moving-average choice: TA-Lib's 0-8, then
+#: Jesse's 9-39 (jbt also has 19, Hilbert's instantaneous trendline, which Jesse lists but
+#: refuses). 24 (vwma) and 29 (vwap) need candles, not a bare series; 28 (hwma) and 32 (mwdx)
+#: ignore ``period``, as in Jesse.
 MA_TYPES = {0: "sma", 1: "ema", 2: "wma", 3: "dema", 4: "tema", 5: "trima", 6: "kama",
-            10: "hma", 12: "smma"}
+            7: "mama", 8: "t3", 9: "fwma", 10: "hma", 11: "linearreg", 12: "smma",
+            13: "sinwma", 14: "supersmoother", 15: "supersmoother_3_pole", 16: "gauss",
+            17: "high_pass", 18: "high_pass_2_pole", 19: "ht_trendline", 20: "jma",
+            21: "reflex", 22: "trendflex", 23: "smma", 24: "vwma", 25: "pwma", 26: "swma",
+            27: "alma", 28: "hwma", 29: "vwap", 30: "nma", 31: "edcf", 32: "mwdx", 33: "maaq",
+            34: "srwma", 35: "sqwma", 36: "vpwma", 37: "cwma", 38: "jsa", 39: "epma"}
 
 
 # --- kernels on a 1-D series ---------------------------------------------------------------
@@ -87,8 +95,10 @@ def _vwma_series(candles: np.ndarray, x: np.ndarray, period: int) -> np.ndarray:
                           np.nan)
 
 
-def ma_series(name: str, x: np.ndarray, period: int, matype: int) -> np.ndarray:
-    """Moving average of type ``matype`` (see MA_TYPES) of a 1-D series."""
+def ma_series(name: str, x: np.ndarray, period: int, matype: int,
+              candles: np.ndarray | None = None) -> np.ndarray:
+    """Moving average of type ``matype`` (see MA_TYPES) of a 1-D series. Types 24 (vwma) and
+    29 (vwap) need the ``candles`` the series comes from."""
     check_choice(name, "matype", matype, tuple(MA_TYPES))
     if matype == 0:
         return _core.rolling_mean(x, period)
@@ -108,7 +118,61 @@ def ma_series(name: str, x: np.ndarray, period: int, matype: int) -> np.ndarray:
         if period < 2:
             raise IndicatorError(f"ta.{name}: period must be >= 2 for hma (got {period})")
         return _hma_series(x, period)
-    return _core.wilder(x, period)
+    if matype in (12, 23):
+        return _core.wilder(x, period)
+    return _more_series(name, x, period, matype, candles)
+
+
+def _more_series(name: str, x: np.ndarray, period: int, matype: int,
+                 candles: np.ndarray | None) -> np.ndarray:
+    from jbt.indicators import filters, hilbert
+    from jbt.indicators import more_averages as m
+    from jbt.indicators.trend import regression_line
+
+    if matype in (24, 29):
+        if candles is None or np.ndim(candles) != 2:
+            raise IndicatorError(
+                f"ta.{name}: matype {matype} ({MA_TYPES[matype]}) needs candles, not a series"
+            )
+        if matype == 24:
+            return _vwma_series(candles, x, period)
+        from jbt.indicators.volume import vwap_series
+
+        return vwap_series(candles, x, "D")
+    if period < 2 and matype in (9, 25, 26, 30, 31, 34, 35, 36, 37, 39):
+        raise IndicatorError(f"ta.{name}: period must be >= 2 for {MA_TYPES[matype]} "
+                             f"(got {period})")
+    makers = {
+        7: lambda: hilbert.mama_series(x, 0.5, 0.05)[0],
+        8: lambda: m.t3_series(x, period, 0.7),
+        9: lambda: m.weighted(x, m.fib_weights(period)),
+        11: lambda: regression_line(x, period),
+        13: lambda: m.weighted(x, m.sine_weights(period)),
+        14: lambda: filters.supersmoother_series(x, period),
+        15: lambda: filters.supersmoother_3_pole_series(x, period),
+        16: lambda: filters.gauss_series(x, period, 4),
+        17: lambda: filters.high_pass_series(x, period),
+        18: lambda: filters.high_pass_2_pole_series(x, period),
+        19: lambda: hilbert.ht_trendline_series(x),
+        20: lambda: m.jma_series(x, period, 50, 2),
+        21: lambda: filters.reflex_series(x, period),
+        22: lambda: filters.trendflex_series(x, period),
+        25: lambda: m.weighted(x, m.pascal_weights(period)),
+        26: lambda: m.weighted(x, m.symmetric_weights(period)),
+        27: lambda: m.alma_series(x, period, 6.0, 0.85),
+        28: lambda: m.hwma_series(x, 0.2, 0.1, 0.1),
+        30: lambda: m.nma_series(x, period),
+        31: lambda: filters.edcf_series(x, period),
+        32: lambda: m.mwdx_series(x, 0.2),
+        33: lambda: m.maaq_series(x, period, 2, 30),
+        34: lambda: m.power_weighted(x, period, 0.5),
+        35: lambda: m.power_weighted(x, period, 2),
+        36: lambda: m.power_weighted(x, period, 0.382),
+        37: lambda: m.power_weighted(x, period, 3),
+        38: lambda: m.jsa_series(x, period),
+        39: lambda: m.epma_series(x, period, 4),
+    }
+    return makers[matype]()
 
 
 # --- public indicators ---------------------------------------------------------------------
@@ -231,11 +295,16 @@ def rma(candles, length: int = 14, source_type: str = "close", sequential: bool 
 
 def _ma(candles, period, matype, source_type):
     period = check_int("ma", "period", period)
-    return ma_series("ma", source("ma", candles, source_type), period, matype)
+    return ma_series("ma", source("ma", candles, source_type), period, matype, candles)
 
 
 def ma(candles, period: int = 30, matype: int = 0, source_type: str = "close",
        sequential: bool = False):
-    """Moving average chosen by ``matype``: 0 sma, 1 ema, 2 wma, 3 dema, 4 tema, 5 trima,
-    6 kama, 10 hma, 12 smma (Jesse's and TA-Lib's numbering)."""
+    """Moving average chosen by ``matype`` (TA-Lib's and Jesse's numbering): 0 sma, 1 ema,
+    2 wma, 3 dema, 4 tema, 5 trima, 6 kama, 7 mama, 8 t3 (TA-Lib's vfactor 0.7), 9 fwma,
+    10 hma, 11 linearreg, 12 smma, 13 sinwma, 14 supersmoother, 15 supersmoother_3_pole,
+    16 gauss, 17 high_pass, 18 high_pass_2_pole, 19 ht_trendline, 20 jma, 21 reflex,
+    22 trendflex, 23 smma, 24 vwma, 25 pwma, 26 swma, 27 alma, 28 hwma, 29 vwap, 30 nma,
+    31 edcf, 32 mwdx, 33 maaq, 34 srwma, 35 sqwma, 36 vpwma, 37 cwma, 38 jsa, 39 epma.
+    Types 24 and 29 need candles; 28 and 32 ignore ``period``."""
     return dispatch(_ma, candles, sequential, period, matype, source_type)

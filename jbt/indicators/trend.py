@@ -238,8 +238,11 @@ def _ichimoku(candles, conversion_line_period, base_line_period, lagging_line_pe
 
     conversion = mid(conv_p)
     base = mid(base_p)
-    span_a = _core.shift((conversion + base) / 2, disp)
-    span_b = _core.shift(mid(lag_p), disp)
+    # the cloud is drawn displacement - 1 bars ahead (TradingView's and Jesse's offset), so the
+    # cloud at the current bar was computed displacement - 1 bars before it
+    lag = max(disp - 1, 0)
+    span_a = _core.shift((conversion + base) / 2, lag)
+    span_b = _core.shift(mid(lag_p), lag)
     return IchimokuCloud(conversion, base, span_a, span_b)
 
 
@@ -251,7 +254,8 @@ def ichimoku(candles, conversion_line_period: int = 9, base_line_period: int = 2
     conversion / base line: midpoint of the highest high and lowest low over their periods,
     ending at the current candle. span_a / span_b: the cloud *at* the current candle, i.e.
     ``(conversion + base) / 2`` and the ``lagging_line_period`` midpoint computed
-    ``displacement`` candles earlier. The chikou span (a close shifted into the past) is not
+    ``displacement - 1`` candles earlier (the cloud is plotted ``displacement - 1`` bars ahead,
+    as TradingView and Jesse do). The chikou span (a close shifted into the past) is not
     returned: it would need future candles.
     """
     return dispatch(_ichimoku, candles, sequential, conversion_line_period, base_line_period,
@@ -276,6 +280,12 @@ def _regression(x: np.ndarray, period: int):
     if period == 1:
         return mean, np.where(np.isnan(mean), np.nan, 0.0)
     return mean, _core.rolling_weighted_sum(x, centred) / sxx
+
+
+def regression_line(x: np.ndarray, period: int) -> np.ndarray:
+    """The least-squares line over the last ``period`` values, at the newest one."""
+    mean, slope = _regression(x, period)
+    return mean + slope * ((period - 1) / 2)
 
 
 def _linearreg(candles, period, source_type):

@@ -115,14 +115,17 @@ def run(
         raise
     result.extra["load_s"] = load_s
     if save:
+        from jbt.sessions import SessionSaveError
+
         try:
             result.session_id = save_session(result)
-        except (pw.DatabaseError, pw.InterfaceError) as exc:
+        except (SessionSaveError, pw.DatabaseError, pw.InterfaceError) as exc:
             # the finished result is still returned (and printed, exported): never lost
             from jbt.dberrors import database_error_message
 
-            result.extra["save_error"] = database_error_message(exc) or (
+            fallback = str(exc) if isinstance(exc, SessionSaveError) else (
                 f"{type(exc).__name__}: {exc}")
+            result.extra["save_error"] = database_error_message(exc) or fallback
     return result
 
 
@@ -137,23 +140,29 @@ def _run_and_measure(
 ) -> BacktestResult:
     """The run proper, once the candles are loaded: engine, warnings, metrics."""
     from jbt.engine import run_backtest
+    from jbt.strategies import output
 
-    result = run_backtest(
-        config,
-        routes,
-        loaded.candles,
-        loaded.base_tf,
-        strategies,
-        loaded.start,
-        loaded.end,
-        extra_candles=extra,
-        fast_path=fast_path,
-        hyperparameters=hyperparameters,
-    )
+    with output.collect() as drawn:
+        result = run_backtest(
+            config,
+            routes,
+            loaded.candles,
+            loaded.base_tf,
+            strategies,
+            loaded.start,
+            loaded.end,
+            extra_candles=extra,
+            fast_path=fast_path,
+            hyperparameters=hyperparameters,
+        )
+    output.attach(result, drawn)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in loaded.base_tf.items()}
     result.extra["filled_candles"] = loaded.filled
     warnings = result.extra.setdefault("warnings", [])
     warnings.extend(loaded.warnings)
+    from jbt.strategies.hyperparameters import default_warnings
+
+    warnings.extend(default_warnings(strategies, [r.strategy for r in routes]))
     want = config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
         if got < want:
@@ -417,78 +426,12 @@ def _save_failed(
 
 
 def save_session(result: BacktestResult) -> int:
-    """Write the session with its orders, fills and closed trades; return the session id.
+    """Write the session with its orders, fills and closed trades; return the session id
+    (:func:`jbt.sessions.save_session`: one short transaction, retried while the database is
+    locked)."""
+    from jbt.sessions import save_session as save
 
-    The order and trade tables keep 12 decimal places; the exact floats (balances, trades,
-    orders, fills) also go into one ``SessionData`` JSON row, so a saved session reads back
-    equal to the result (see :mod:`jbt.sessions`).
-    """
-    from jbt.models import (
-        BacktestSession,
-        ClosedTrade,
-        Order,
-        SessionData,
-        Trade,
-        database_proxy,
-    )
-
-    db = database_proxy.obj
-    now = int(time.time() * 1000)
-    with db.atomic():
-        session = BacktestSession.create(
-            created_at=now,
-            status="finished",
-            duration_s=result.duration_s,
-            start=result.start,
-            end=result.end,
-            routes=json.dumps([asdict(r) for r in result.routes]),
-            config=json.dumps(result.config),
-            metrics=json.dumps(result.metrics),
-            equity=json.dumps([[t, e] for t, e in zip(result.equity_time, result.equity, strict=True)]),
-            starting_balance=result.starting_balance,
-            finishing_balance=result.finishing_balance,
-        )
-        sid = session.id
-        order_rows = [
-            {
-                "session": sid, "order_id": o.id, "route": o.route, "exchange": o.exchange,
-                "symbol": o.symbol, "side": o.side, "type": o.type, "role": o.role, "qty": o.qty,
-                "price": o.price, "status": o.status, "created_at": o.created_at,
-                "filled_at": o.filled_at, "fill_price": o.fill_price, "fee": o.fee,
-                "reduce_only": o.reduce_only,
-            }
-            for o in result.orders
-        ]
-        fill_rows = [
-            {"session": sid, "order_id": f.order_id, "route": f.route, "side": f.side,
-             "qty": f.qty, "price": f.price, "fee": f.fee, "timestamp": f.time}
-            for f in result.fills
-        ]
-        trade_rows = [
-            {
-                "session": sid, "trade_id": t.id, "route": t.route, "exchange": t.exchange,
-                "symbol": t.symbol, "timeframe": t.timeframe, "strategy": t.strategy,
-                "side": t.side, "qty": t.qty, "entry_time": t.entry_time,
-                "entry_price": t.entry_price, "exit_time": t.exit_time,
-                "exit_price": t.exit_price, "pnl": t.pnl, "fee": t.fee,
-                "closed_by": t.closed_by, "leverage": t.leverage,
-            }
-            for t in result.trades
-        ]
-        for model, rows in ((Order, order_rows), (Trade, fill_rows), (ClosedTrade, trade_rows)):
-            for i in range(0, len(rows), 500):
-                model.insert_many(rows[i: i + 500]).execute()
-        exact = {
-            "starting_balance": float(result.starting_balance),
-            "finishing_balance": float(result.finishing_balance),
-            "trades": [asdict(t) for t in result.trades],
-            "orders": [asdict(o) for o in result.orders],
-            "fills": [asdict(f) for f in result.fills],
-            "warnings": list(result.extra.get("warnings", [])),
-            "base_timeframes": dict(result.extra.get("base_timeframes", {})),
-        }
-        SessionData.create(session=sid, data=json.dumps(exact, allow_nan=False))
-    return sid
+    return save(result)
 
 
 def _cmd_date(ms: int) -> str:

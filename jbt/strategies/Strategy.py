@@ -34,9 +34,10 @@ import numpy as np
 
 from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import StrategyError
+from jbt.strategies._jesse_compat import JesseCompat, unsigned
 
 
-class Strategy:
+class Strategy(JesseCompat):
     """Inherit from this and implement at least ``should_long`` and ``go_long``."""
 
     def __init__(self) -> None:
@@ -155,6 +156,7 @@ class Strategy:
         route = self._route
         if route is None:
             raise StrategyError(f"self.{name} can only be set while the strategy runs")
+        value = unsigned(value)  # Jesse's signed quantities (negative for shorts)
         if self._entering:
             from jbt.exchanges.sandbox import check_orders
 

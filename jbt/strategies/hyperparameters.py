@@ -28,7 +28,9 @@ def declared(cls: type) -> list[dict[str, Any]]:
 
 def resolve(strategy: str, items: Sequence[Mapping[str, Any]],
             overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The declared defaults with ``overrides`` applied, each converted and range-checked."""
+    """The declared defaults with ``overrides`` applied, each converted and range-checked. A
+    default is used as declared: min/max bound the values chosen for a run, not the strategy's
+    own default (Jesse's rule; :func:`default_warnings` reports one outside them)."""
     by_name = {item["name"]: item for item in items}
     unknown = sorted(set(overrides) - set(by_name))
     if unknown:
@@ -39,6 +41,9 @@ def resolve(strategy: str, items: Sequence[Mapping[str, Any]],
         )
     values = {name: item.get("default") for name, item in by_name.items()}
     for name, value in overrides.items():
+        default = by_name[name].get("default")
+        if value is default or (type(value) is type(default) and value == default):
+            continue  # the strategy's own default is used as declared, even outside min/max
         values[name] = _check(strategy, by_name[name], value)
     return values
 
@@ -56,6 +61,26 @@ def resolve_all(strategies: Mapping[str, type], names: Iterable[str],
             f"run: {', '.join(wanted)}"
         )
     return {s: resolve(s, declared(strategies[s]), overrides.get(s, {})) for s in wanted}
+
+
+def default_warnings(strategies: Mapping[str, type], names: Iterable[str]) -> list[str]:
+    """One line per declared default outside its own min/max. Such a default is used as is
+    (as Jesse does: min/max bound the values an optimiser or ``--hp`` may choose)."""
+    out = []
+    for s in dict.fromkeys(names):
+        for item in declared(strategies[s]):
+            if _kind(item) not in ("int", "float"):
+                continue
+            value, lo, hi = item.get("default"), item.get("min"), item.get("max")
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                out.append(
+                    f"strategy '{s}': hyperparameter {item['name']} default {value} is outside "
+                    f"its min/max ({_allowed(_kind(item), item)}); the default is used, min/max "
+                    "only bound --hp values"
+                )
+    return out
 
 
 def from_assignments(assignments: Sequence[str], names: Iterable[str],

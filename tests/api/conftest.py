@@ -74,8 +74,10 @@ def write_project(
                 "retry_delay = 0.0",
                 "timeout = 5.0",
             ]
+    # TestClient sends "Host: testserver"; real clients reach 127.0.0.1, which needs no entry
+    lines += ["", "[server]", 'allowed_hosts = ["testserver"]']
     if token:
-        lines += ["", "[server]", f'token = "{token}"']
+        lines += [f'token = "{token}"']
     (root / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for name, source in (strategies or {"Rising": RISING, "Boom": BOOM}).items():
         folder = root / "strategies" / name
@@ -153,7 +155,8 @@ def uvicorn_server(app) -> Iterator[str]:
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                       timeout_graceful_shutdown=5)
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
@@ -165,6 +168,7 @@ def uvicorn_server(app) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        app.state.jbt.begin_shutdown()  # what jbt.api.serve does on SIGTERM
         server.should_exit = True
         thread.join(timeout=15)
         assert not thread.is_alive(), "uvicorn did not stop"

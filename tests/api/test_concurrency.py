@@ -123,32 +123,36 @@ def test_an_import_while_backtests_read_corrupts_nothing(tmp_path, fake_exchange
         assert BacktestSession.select().count() == backtests
 
 
-def test_at_most_max_backtests_run_at_once(tmp_path, monkeypatch):
-    from jbt.modes import backtest_mode
+SLOW = """\
+import time
 
-    real_run = backtest_mode.run
-    lock = threading.Lock()
-    active = [0]
-    peak = [0]
+from jbt.strategies import Strategy
 
-    def counted(*args, **kwargs):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        try:
-            threading.Event().wait(0.2)  # hold the slot long enough for the others to queue
-            return real_run(*args, **kwargs)
-        finally:
-            with lock:
-                active[0] -= 1
 
-    monkeypatch.setattr(backtest_mode, "run", counted)
-    root = write_project(tmp_path / "project")
+class Slow(Strategy):
+    def should_long(self):
+        time.sleep(0.002)
+        return False
+"""
+
+
+def test_at_most_max_backtests_run_at_once(tmp_path):
+    from strategy_sources import RISING
+
+    root = write_project(tmp_path / "project", strategies={"Slow": SLOW, "Rising": RISING})
     app = create_app(load_config(root, env={}), root, max_backtests=2)
-    with uvicorn_server(app) as base:
+    slow = {**A, "routes": [{**A["routes"][0], "strategy": "Slow"}]}
+    seen: list[tuple[int, int]] = []
+    with uvicorn_server(app) as base, httpx.Client(base_url=base, timeout=60) as http:
         _seed(app)
-        responses = _post_all(base, [A, A, A, A, A])
+        with ThreadPoolExecutor(1) as pool:
+            sent = pool.submit(_post_all, base, [slow] * 5)
+            while not sent.done():
+                jobs = [j["status"] for j in http.get("/jobs").json()]
+                seen.append((jobs.count("running"), jobs.count("queued")))
+            responses = sent.result()
     assert [r.status_code for r in responses] == [200] * 5
-    assert peak[0] == 2
+    assert max(running for running, _ in seen) == 2
+    assert max(queued for _, queued in seen) >= 1  # the others waited for a slot
     first = without_timing(responses[0].json())
     assert all(without_timing(r.json()) == first for r in responses)

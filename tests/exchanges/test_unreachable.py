@@ -95,7 +95,7 @@ def test_import_candles_says_what_failed_in_one_line_and_creates_nothing(tmp_pat
 def test_the_api_answers_an_unreachable_import_at_once(tmp_path, fake):
     url, message = cases(fake)[0]
     root = project(tmp_path / "api", url)
-    with TestClient(create_app(load_config(root, env={}), root)) as client:
+    with TestClient(create_app(load_config(root, env={}), root), base_url="http://127.0.0.1") as client:
         began = time.monotonic()
         r = client.post("/candles/import",
                         json={"exchange": "binance", "symbol": "BTC-USDT", "start": "2024-01-01"})
@@ -118,7 +118,7 @@ def test_a_symbol_without_separator_is_refused_before_any_request(tmp_path, fake
         "BTC-USDT?"
     )
     assert fake.requests == []
-    with TestClient(create_app(load_config(root, env={}), root)) as client:
+    with TestClient(create_app(load_config(root, env={}), root), base_url="http://127.0.0.1") as client:
         r = client.post("/candles/import",
                         json={"exchange": "binance", "symbol": "BTCUSDT", "start": "2024-01-01"})
         assert r.status_code == 422

@@ -33,9 +33,23 @@ def random_walk_candles(n: int, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(np.column_stack([ts, open_, close, high, low, volume]))
 
 
-#: Every indicator with its defaults, plus variants that exercise other code paths:
+#: Indicators outside the common convention (candles in; a float, or the series with
+#: ``sequential=True``): a second candle array (beta, rsmk), the last value only with no
+#: ``sequential`` (hurst_exponent, stiffness, ttm_squeeze, waddah_attar_explosion,
+#: support_resistance_with_breaks), or results that are not floats (hull_suit's "buy"/"sell",
+#: ttm_trend's and wt's bools, pivot's and minmax's NaN answers, squeeze_momentum's default
+#: series). They have
+#: tests of their own (test_jesse_indicators.py).
+SPECIAL = {"beta", "rsmk", "hurst_exponent", "stiffness", "ttm_squeeze", "waddah_attar_explosion",
+           "support_resistance_with_breaks", "hull_suit", "ttm_trend", "wt", "pivot",
+           "squeeze_momentum", "minmax"}
+
+#: Every other indicator, by name.
+STANDARD = {name: f for name, f in ta.INDICATORS.items() if name not in SPECIAL}
+
+#: Every standard indicator with its defaults, plus variants that exercise other code paths:
 #: case name -> (indicator name, keyword arguments).
-CALLS: dict[str, tuple[str, dict]] = {name: (name, {}) for name in ta.INDICATORS}
+CALLS: dict[str, tuple[str, dict]] = {name: (name, {}) for name in STANDARD}
 CALLS.update({
     "ema_hlc3": ("ema", {"period": 12, "source_type": "hlc3"}),
     "rsi_2": ("rsi", {"period": 2}),

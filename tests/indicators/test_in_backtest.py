@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from indicator_data import CALLS, assert_same, random_walk_candles, scalar
+from indicator_data import CALLS, STANDARD, assert_same, random_walk_candles, scalar
 
-import jbt.indicators as ta
 from jbt.config import BacktestConfig, Config
 from jbt.engine import run_backtest
 from jbt.results import RouteSpec
@@ -34,8 +33,8 @@ def recorded():
 
     class EveryIndicator(Strategy):
         def before(self):
-            got = {case: (scalar(ta.INDICATORS[name], self.candles, **kw),
-                          ta.INDICATORS[name](self.candles, sequential=True, **kw))
+            got = {case: (scalar(STANDARD[name], self.candles, **kw),
+                          STANDARD[name](self.candles, sequential=True, **kw))
                    for case, (name, kw) in CALLS.items()}
             if self.index in CHECK:
                 log[self.index] = (np.array(self.candles), got)
@@ -68,7 +67,7 @@ def test_the_strategy_saw_the_closed_candles_at_every_checked_bar(recorded):
 @pytest.mark.parametrize("case", sorted(CALLS))
 def test_value_in_the_backtest_equals_a_fresh_computation(recorded, case):
     name, kw = CALLS[case]
-    f = ta.INDICATORS[name]
+    f = STANDARD[name]
     _, log = recorded
     for _k, (closed, got) in sorted(log.items()):
         value, series = got[case]

@@ -8,7 +8,15 @@ import zlib
 
 import numpy as np
 import pytest
-from indicator_data import CALLS, assert_same, random_walk_candles, scalar, values
+from indicator_data import (
+    CALLS,
+    SPECIAL,
+    STANDARD,
+    assert_same,
+    random_walk_candles,
+    scalar,
+    values,
+)
 
 import jbt.indicators as ta
 from jbt.indicators import run_cache
@@ -31,7 +39,7 @@ def ks(name: str) -> list[int]:
 @pytest.mark.parametrize("case", sorted(CALLS))
 def test_cached_value_equals_fresh_computation_on_closed_candles(full, case):
     name, kwargs = CALLS[case]
-    f = ta.INDICATORS[name]
+    f = STANDARD[name]
     with run_cache(full):
         cached = [(k, scalar(f, full[:k + 1], **kwargs),
                    f(full[:k + 1], sequential=True, **kwargs)) for k in ks(case)]
@@ -44,7 +52,7 @@ def test_cached_value_equals_fresh_computation_on_closed_candles(full, case):
 @pytest.mark.parametrize("case", sorted(CALLS))
 def test_rows_after_k_do_not_change_the_value_at_k(full, case):
     name, kwargs = CALLS[case]
-    f = ta.INDICATORS[name]
+    f = STANDARD[name]
     clean = f(full, sequential=True, **kwargs)
     rng = np.random.default_rng(1)
     for k in ks(case)[:-1]:
@@ -72,6 +80,71 @@ def test_windowed_indicators_ignore_history_beyond_their_window(btc, name):
         expected = f(btc[:end])
         for history in (100, 333, 1500):
             assert_same(f(btc[end - history:end]), expected, rtol=1e-12)
+
+
+# Jesse's indicators (and the older ones) that depend on their last candles only: to 1e-12 with
+# 100 candles or more (several are recursive filters whose start has died out by then).
+FIR_JESSE = """acosc alma apo aroonosc avgprice bollinger_bands_width bop cc cfo cg chop correl
+correlation_cycle cvi cwma devstop dpo edcf emv epma er fisher fosc fwma gauss ht_trendmode
+ichimoku_cloud_seq jma jsa kaufmanstop kdj kst kurtosis linearreg_angle linearreg_intercept mab
+macdext marketfi mean_ad median_ad medprice midpoint midprice mwdx nma pfe pma pwma qstick rocp
+rocr rocr100 sinwma skew sqwma srwma stochf supersmoother swma t3 tsf typprice ui var vi volume
+vosc vpci vpt vpwma vwmacd wclprice wilders""".split()
+
+
+@pytest.mark.parametrize("name", FIR_JESSE)
+def test_jesse_windowed_indicators_ignore_history_beyond_100_candles(btc, name):
+    test_windowed_indicators_ignore_history_beyond_their_window(btc, name)
+
+
+# Jesse's recursive indicators: the candles of history after which the start of the data no
+# longer matters to 1e-9 on the real hourly data.
+IIR_JESSE = {
+    "frama": 100, "mcginley_dynamic": 100, "supersmoother_3_pole": 100, "cksp": 200,
+    "dti": 200, "efi": 200, "emd": 200, "eri": 200, "ht_trendline": 300, "ift_rsi": 200,
+    "lrsi": 200, "maaq": 200, "mass": 200, "rsx": 200, "rvi": 200, "zlema": 200,
+    "alligator": 300, "high_pass": 300, "mama": 300, "vidya": 300, "adxr": 500, "chande": 500,
+    "dm": 500, "dx": 500, "gatorosc": 500, "high_pass_2_pole": 500, "ht_dcperiod": 500,
+    "ht_dcphase": 500, "ht_phasor": 500, "ht_sine": 500, "itrend": 500, "roofing": 500,
+    "safezonestop": 500, "tsi": 500, "decycler": 800, "hwma": 800, "kvo": 800, "reflex": 800,
+    "stc": 800, "trendflex": 800, "voss": 800, "bandpass": 1200, "damiani_volatmeter": 1200,
+    "dec_osc": 1200, "vlma": 1200,
+}
+
+
+@pytest.mark.parametrize("name", sorted(IIR_JESSE))
+def test_jesse_recursive_indicators_forget_their_start(btc, name):
+    f = ta.INDICATORS[name]
+    history = IIR_JESSE[name]
+    worst_short = worst_enough = 0.0
+    for end in range(3000, len(btc), 1000):
+        reference = values(f(btc[:end]))
+        scale = np.where(reference == 0, 1.0, np.abs(reference))
+        short = values(f(btc[end - history // 4:end]))
+        enough = values(f(btc[end - history:end]))
+        worst_short = max(worst_short, float(np.nanmax(np.abs(short - reference) / scale)))
+        worst_enough = max(worst_enough, float(np.max(np.abs(enough - reference) / scale)))
+    assert worst_enough < 1e-9
+    assert worst_short > 1e-9 or np.isnan(worst_short)
+
+
+# Running products from 1000: their ratios do not depend on the start.
+RUNNING_PRODUCTS = ["nvi", "pvi"]
+
+
+@pytest.mark.parametrize("name", RUNNING_PRODUCTS)
+def test_running_products_change_by_the_same_ratios_whatever_the_history(btc, name):
+    f = ta.INDICATORS[name]
+    reference = f(btc, sequential=True)
+    for start in (1, 500, 4321):
+        got = f(btc[start - 1:], sequential=True)
+        np.testing.assert_allclose(got[1:] / got[0], reference[start:] / reference[start - 1],
+                                   rtol=1e-9)
+
+
+# Path-dependent: the extended SAR with Jesse's defaults (no acceleration) keeps its start
+# level until the price crosses it; tested against TA-Lib instead.
+PATH_DEPENDENT = ["sarext"]
 
 
 # Recursive (IIR) indicators and the history (in multiples of their period) after which the
@@ -102,7 +175,7 @@ def test_recursive_indicators_forget_their_seed(btc, name):
 
 
 # Running totals: their level depends on where the data starts, their changes do not.
-RUNNING_TOTALS = ["obv", "ad"]
+RUNNING_TOTALS = ["obv", "ad", "wad"]
 # Anchored: the value depends only on the candles since the start of its anchor period.
 ANCHORED = ["vwap"]
 # Other names of the indicators above (Jesse's spelling), covered through them.
@@ -111,7 +184,9 @@ ALIASES = {"sar": "psar", "ichimoku_cloud": "ichimoku", "heikin_ashi_candles": "
 
 
 def test_every_indicator_has_a_history_test():
-    covered = set(FIR) | set(IIR) | set(RUNNING_TOTALS) | set(ANCHORED) | set(ALIASES)
+    covered = (set(FIR) | set(IIR) | set(RUNNING_TOTALS) | set(ANCHORED) | set(ALIASES)
+               | set(FIR_JESSE) | set(IIR_JESSE) | set(RUNNING_PRODUCTS) | set(PATH_DEPENDENT)
+               | SPECIAL)  # SPECIAL: tested in test_jesse_indicators.py
     assert covered == set(ta.INDICATORS)
     assert set(ALIASES.values()) <= covered
 

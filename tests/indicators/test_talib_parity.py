@@ -267,8 +267,9 @@ def test_ichimoku_is_causal_cloud(btc):
     cloud = ta.ichimoku(btc, sequential=True)
     assert_matches(cloud.conversion_line, mid(9).to_numpy())
     assert_matches(cloud.base_line, mid(26).to_numpy())
-    assert_matches(cloud.span_a, ((mid(9) + mid(26)) / 2).shift(26).to_numpy())
-    assert_matches(cloud.span_b, mid(52).shift(26).to_numpy())
+    # computed displacement - 1 = 25 bars before (TradingView's and Jesse's offset)
+    assert_matches(cloud.span_a, ((mid(9) + mid(26)) / 2).shift(25).to_numpy())
+    assert_matches(cloud.span_b, mid(52).shift(25).to_numpy())
     assert ta.ichimoku_cloud(btc) == ta.ichimoku(btc)
 
 

@@ -1,0 +1,1 @@
+"""Jesse's ``jesse.services`` names that strategies import (``selectors``)."""
