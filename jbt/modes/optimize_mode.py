@@ -145,7 +145,7 @@ def run(
     the same database). ``executor`` runs the trials (default: ``jobs`` local processes).
     """
     from jbt import routes as routes_mod
-    from jbt.plan import check_extra, check_routes
+    from jbt.plan import check_extra, check_period, check_routes
 
     began = time.perf_counter()
     project = Path(project_dir) if project_dir is not None else config.project_dir
@@ -181,8 +181,7 @@ def run(
         if size < trials:
             target = size
             note = f"the grid has {size:,} points: {size:,} trials"
-    if start is not None and end is not None and end <= start:
-        raise InputError("END must be after START")
+    check_period(start, end)
 
     executor = executor if executor is not None else ProcessExecutor(jobs)
     try:
