@@ -85,6 +85,7 @@ class StudyStore:
 
     def _open(self, create: bool) -> None:
         import optuna
+        import sqlalchemy
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.storage = optuna.storages.RDBStorage(
@@ -92,6 +93,17 @@ class StudyStore:
         )
         self.engine.dispose()
         self.engine = self.storage.engine
+        if self.url.startswith("sqlite:"):
+            # as jbt's own connection: WAL (shared with readers), synced at checkpoints; a
+            # killed process loses nothing committed
+            @sqlalchemy.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            self.engine.dispose()  # connections made from now on get the pragmas
 
     def close(self) -> None:
         if self.storage is not None:

@@ -155,9 +155,10 @@ class TrialRecord:
 
     def to_attr(self) -> dict[str, Any]:
         """The JSON the study keeps per trial (user attribute ``jbt``)."""
-        d = asdict(self)
-        del d["number"]
-        return d
+        return {"batch": self.batch, "params": self.params, "status": self.status,
+                "values": self.values, "test_values": self.test_values, "train": self.train,
+                "test": self.test, "error": self.error, "reason": self.reason,
+                "duration_s": self.duration_s}
 
     @classmethod
     def from_attr(cls, number: int, d: Mapping[str, Any]) -> TrialRecord:
