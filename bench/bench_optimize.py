@@ -101,7 +101,7 @@ def run_study(folder: Path, jobs: int, trials: int, sample_pss: bool, name: str,
     peak = {"sum": 0, "last": 0}
     stop = threading.Event()
 
-    def sampler() -> None:
+    def sample() -> None:
         while not stop.wait(0.1):
             pids = executor.worker_pids()
             if len(pids) == jobs:
@@ -114,7 +114,7 @@ def run_study(folder: Path, jobs: int, trials: int, sample_pss: bool, name: str,
             marks.setdefault("first", time.perf_counter())
             marks["last"] = time.perf_counter()
 
-    watcher = threading.Thread(target=sampler, daemon=True)
+    watcher = threading.Thread(target=sample, daemon=True)
     if sample_pss:
         watcher.start()
     began = time.perf_counter()
