@@ -18,7 +18,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jbt.errors import JbtError
@@ -53,7 +53,6 @@ class RunStats:
     replayed: int = 0
     ran: int = 0
     batches: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_sampler(settings: StudySettings) -> Any:

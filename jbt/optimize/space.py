@@ -13,8 +13,6 @@ distribution is asked for.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -326,8 +324,3 @@ def _choices(key: str, strategy: str, item: Mapping[str, Any], text: str) -> tup
             out.append(value)
     return tuple(out)
 
-
-def space_hash(space: SearchSpace) -> str:
-    """A short fingerprint of the space (what a study records to refuse another one)."""
-    text = json.dumps(space.to_dict(), sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
