@@ -346,7 +346,13 @@ def save_session(result: BacktestResult) -> int:
     """Write a finished run (session row, orders, fills, closed trades, exact values, equity
     arrays) in one short transaction; return the session id. Raises
     :class:`SessionSaveError` when it cannot be written (the result is untouched)."""
-    from jbt.models import BacktestSession, SessionData, SessionEquity, database_proxy
+    from jbt.models import (
+        BacktestSession,
+        SessionData,
+        SessionEquity,
+        database_proxy,
+        small_page_cache,
+    )
 
     db = database_proxy.obj
     # everything is encoded before the transaction, so the write lock is held only for SQL;
@@ -356,7 +362,8 @@ def save_session(result: BacktestResult) -> int:
         session_fields, bulk, exact, equity = _encode(result)
 
     def write() -> int:
-        with _transaction(db):
+        # tens of MB of new pages for a 1m year: not kept in the page cache afterwards
+        with small_page_cache(db), _transaction(db):
             session = BacktestSession.create(created_at=int(time.time() * 1000),
                                              **session_fields)
             sid = session.id
