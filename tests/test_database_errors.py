@@ -115,3 +115,52 @@ def test_a_read_only_database_still_prints_and_exports_the_result(tmp_path):
     assert data["save_error"].startswith(f"{db} is read-only")
     assert data["trades"] and data["metrics"]["total_trades"] == len(data["trades"])
     assert sha(db) == before  # and nothing in the database changed
+
+
+def test_a_full_disk_during_an_api_import_is_named_in_the_job(tmp_path):
+    """``jbt serve`` with its project on a small filesystem: the import job fails with the
+    same words as the CLI, not a driver's ``OperationalError: ...``."""
+    import socket
+    import time
+
+    import httpx
+
+    market = FakeMarket("BTC", "USDT", T0, T0 + 14 * 1440 * MIN, seed=9)
+    with FakeBinance([market]) as server:
+        src, mnt = tmp_path / "src", tmp_path / "mnt"
+        write_project(src, {"binance": server}, retry_delay=0.01)
+        mnt.mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        script = 'mount -t tmpfs -o size=700k tmpfs "$1" && cp -a "$2"/. "$1"/ && shift 2 && exec "$@"'
+        proc = subprocess.Popen(
+            ["unshare", "-rm", "sh", "-c", script, "sh", str(mnt), str(src),
+             *jbt("--project", str(mnt), "serve", "--port", str(port))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, proc.communicate()[1]
+                try:
+                    httpx.get(f"{base}/jobs", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.05)
+            r = httpx.post(f"{base}/candles/import", timeout=30, json={
+                "exchange": "binance", "symbol": "BTC-USDT", "start": "2020-01-01",
+                "end": "2020-01-15"})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 60
+            while (job := httpx.get(f"{base}/jobs/{r.json()['id']}", timeout=5).json())[
+                    "status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    assert job["status"] == "failed", job
+    assert job["error"] == (f"the disk holding {mnt / 'db.sqlite3'} is full: free some space and "
+                            "run the command again; what was saved before is kept")
