@@ -8,9 +8,10 @@ value (``None`` in the metrics) reads ``n/a``.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -323,12 +324,51 @@ def result_dict(result: BacktestResult) -> dict[str, Any]:
 
 
 def write_json(result: BacktestResult, path: str | Path) -> Path:
-    """Write the whole result (config, routes, period, metrics, trades, orders, equity)."""
+    """Write the whole result (config, routes, period, metrics, trades, orders, equity): the
+    text of ``json.dumps(result_dict(result), indent=2)``, written as it is made. The equity
+    curve (525,600 points for a 1m year) is never held as objects or as one string: that took
+    400 MB more than the backtest itself."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result_dict(result), indent=2, allow_nan=False, ensure_ascii=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    d = replace(result, equity_time=[], equity=[]).to_dict()
+    d["metrics"] = result_metrics(result)  # as result_dict has them
+    encoder = json.JSONEncoder(indent=2, allow_nan=False, ensure_ascii=False)
+    with path.open("w", encoding="utf-8") as f:
+        for i, (key, value) in enumerate(d.items()):
+            f.write(("{" if i == 0 else ",") + "\n  " + encoder.encode(key) + ": ")
+            if key == "equity":
+                _write_equity(f, result)
+                continue
+            for chunk in encoder.iterencode(value):
+                f.write(chunk.replace("\n", "\n  "))  # one level deeper (strings hold no \n)
+        f.write("\n}\n" if d else "{}\n")
     return path
+
+
+def _write_equity(f: Any, result: BacktestResult) -> None:
+    """The equity points as ``json.dumps`` writes them at the second level of indentation."""
+    if len(result.equity_time) != len(result.equity):
+        raise ValueError("equity_time and equity differ in length")
+    if not result.equity:
+        f.write("[]")
+        return
+    encoder = json.JSONEncoder(allow_nan=False)
+
+    def number(x: Any) -> str:
+        if type(x) is float:
+            if not math.isfinite(x):
+                raise ValueError(f"Out of range float values are not JSON compliant: {x!r}")
+            return float.__repr__(x)
+        return encoder.encode(x)
+
+    items = zip(result.equity_time, result.equity, strict=True)
+    sep = "["
+    while batch := list(itertools.islice(items, 10_000)):
+        f.write(sep + ",".join(
+            f'\n    {{\n      "time": {number(t)},\n      "equity": {number(e)}\n    }}'
+            for t, e in batch))
+        sep = ","
+    f.write("\n  ]")
 
 
 def result_from_dict(d: dict[str, Any]) -> BacktestResult:
@@ -396,16 +436,20 @@ def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
         + [iso_time(o.created_at), iso_time(o.filled_at)]
         for o in result.orders
     ]
-    peak = result.starting_balance
-    equity_rows = []
-    for t, e in zip(result.equity_time, result.equity, strict=True):
-        peak = max(peak, e)
-        dd = e / peak - 1.0 if peak > 0 else 0.0
-        equity_rows.append([t, iso_time(t), _cell(float(e)), _cell(dd)])
+    if len(result.equity_time) != len(result.equity):
+        raise ValueError("equity_time and equity differ in length")
+
+    def equity_rows() -> Any:  # one row at a time: a 1m year is 525,600 of them
+        peak = result.starting_balance
+        for t, e in zip(result.equity_time, result.equity, strict=True):
+            peak = max(peak, e)
+            dd = e / peak - 1.0 if peak > 0 else 0.0
+            yield [t, iso_time(t), _cell(float(e)), _cell(dd)]
+
     paths = []
     for name, header, rows in (("trades.csv", TRADE_COLUMNS, trade_rows),
                                ("orders.csv", ORDER_COLUMNS, order_rows),
-                               ("equity.csv", EQUITY_COLUMNS, equity_rows)):
+                               ("equity.csv", EQUITY_COLUMNS, equity_rows())):
         p = out / name
         with p.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
