@@ -114,7 +114,7 @@ def test_increased_and_reduced_counts_follow_the_position():
 
     class Scaling(Strategy):
         def should_long(self):
-            seen.append(("flat", self.increased_count, self.reduced_count))
+            seen.append(("flat", self.index, self.increased_count, self.reduced_count))
             return self.index == 0
 
         def go_long(self):
@@ -130,8 +130,9 @@ def test_increased_and_reduced_counts_follow_the_position():
                 step()
 
     once(Scaling, candles(*flat(100, 8)))
-    assert seen == [("flat", 0, 0), (1, 1, 0), (2, 2, 0), (3, 2, 1), (4, 2, 2),
-                    ("flat", 0, 0), ("flat", 0, 0)]
+    # the liquidation at call 4 leaves the route flat: should_long is asked again at once
+    assert seen == [("flat", 0, 0, 0), (1, 1, 0), (2, 2, 0), (3, 2, 1), (4, 2, 2),
+                    ("flat", 4, 0, 0), ("flat", 5, 0, 0), ("flat", 6, 0, 0)]
 
 
 def test_average_prices_of_declared_order_lists():
@@ -210,7 +211,9 @@ def test_last_trade_index_and_trades_count():
             self.liquidate()
 
     once(Twice, candles(*flat(100, 7)))
-    assert seen == [(0, 0, 0), (2, 1, 1), (3, 1, 1), (5, 2, 4)]
+    # each liquidation (calls 1 and 4) is followed by should_long in the same call, which
+    # already counts the trade that just closed
+    assert seen == [(0, 0, 0), (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 2, 4), (5, 2, 4)]
 
 
 # ------------------------------------------------------------------------------ routes
