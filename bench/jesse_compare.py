@@ -119,16 +119,23 @@ EXTRA_SOURCES = {
     """),
 }
 
-#: (strategy, timeframe, exchange type): spot, futures, shorts, SL/TP lists, limit entries.
+#: (strategy, timeframe, exchange type, leverage): spot, futures, shorts, SL/TP lists, limit
+#: entries, reversals in one bar, a longer timeframe's forming bar.
 CASES = [
-    ("Donchian", "6h", "spot"),
-    ("SMACrossover", "4h", "futures"),
-    ("RSI2", "4h", "futures"),
-    ("TradingView_RSI", "1h", "futures"),
-    ("TurtleRules", "1D", "futures"),
-    ("LimitEntries", "1h", "futures"),
-    ("ExitLists", "1h", "futures"),
+    ("Donchian", "6h", "spot", 1),
+    ("SMACrossover", "4h", "futures", 1),
+    ("RSI2", "4h", "futures", 1),
+    ("TradingView_RSI", "1h", "futures", 1),
+    ("TurtleRules", "1D", "futures", 1),
+    ("LimitEntries", "1h", "futures", 1),
+    ("ExitLists", "1h", "futures", 1),
+    # its risk-sized entries can be worth more than the balance
+    ("DUAL_THRUST", "1h", "futures", 3),
 ]
+
+#: Candles a strategy reads with get_candles() besides its route's (Jesse's data routes):
+#: DUAL_THRUST's anchor timeframe (``utils.anchor_timeframe("1h")``).
+DATA_ROUTES = {"DUAL_THRUST": ["4h"]}
 
 RUNNER = textwrap.dedent("""\
     import importlib.util, json, sys, time, warnings
@@ -148,13 +155,16 @@ RUNNER = textwrap.dedent("""\
     exchange, symbol = args["exchange"], args["symbol"]
     key = f"{exchange}-{symbol}"
     config = {"starting_balance": 10_000, "fee": 0.001, "type": args["type"],
-              "futures_leverage": 1, "futures_leverage_mode": "isolated",
+              "futures_leverage": args["leverage"], "futures_leverage_mode": "isolated",
               "exchange": exchange, "warm_up_candles": args["warmup_bars"]}
     routes = [{"exchange": exchange, "strategy": strategy, "symbol": symbol,
                "timeframe": args["timeframe"]}]
+    data_routes = [{"exchange": exchange, "symbol": symbol, "timeframe": tf}
+                   for tf in args["data_routes"]]
     t = time.perf_counter()
-    result = backtest(config, routes, [], {key: {"exchange": exchange, "symbol": symbol,
-                                                 "candles": candles[warm:]}},
+    result = backtest(config, routes, data_routes,
+                      {key: {"exchange": exchange, "symbol": symbol,
+                             "candles": candles[warm:]}},
                       warmup_candles={key: {"exchange": exchange, "symbol": symbol,
                                             "candles": candles[:warm]}})
     seconds = time.perf_counter() - t
@@ -198,8 +208,8 @@ def seeded_year() -> np.ndarray:
     return np.asarray(make())
 
 
-def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_file: Path,
-              warmup_minutes: int, warmup_bars: int) -> dict:
+def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, leverage: int,
+              candles_file: Path, warmup_minutes: int, warmup_bars: int) -> dict:
     with tempfile.TemporaryDirectory() as project:
         strategy_file = Path(project) / f"{name}.py"
         strategy_file.write_text(jesse_source(source), encoding="utf-8")
@@ -208,7 +218,8 @@ def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_
         args = {"candles": str(candles_file), "file": str(strategy_file),
                 "warmup_minutes": warmup_minutes,
                 "warmup_bars": warmup_bars, "exchange": EXCHANGE_JESSE[kind], "symbol": SYMBOL,
-                "type": kind, "strategy": name, "timeframe": tf}
+                "type": kind, "strategy": name, "timeframe": tf, "leverage": leverage,
+                "data_routes": DATA_ROUTES.get(name, [])}
         proc = subprocess.run([str(python), str(runner), json.dumps(args)], cwd=project,
                               capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": project})
@@ -217,7 +228,7 @@ def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
+def run_jbt(name: str, source: str, tf: str, kind: str, leverage: int, candles: np.ndarray,
             warmup_minutes: int, warmup_bars: int) -> dict:
     from jbt.config import BacktestConfig, Config
     from jbt.engine import run_backtest
@@ -230,8 +241,11 @@ def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text(source, encoding="utf-8")
         cls = load_strategy(project, name)
+        # forming_candles: get_candles() of a longer timeframe ends with the forming bar, as
+        # in Jesse (made of the 1m candles closed so far)
         config = Config(backtest=BacktestConfig(starting_balance=10_000, fee=0.001, type=kind,
-                                                leverage=1, warmup_candles=warmup_bars))
+                                                leverage=leverage, warmup_candles=warmup_bars,
+                                                forming_candles=True))
         # Jesse first runs a strategy when the first bar of the period has closed; jbt at the
         # start, on the bar before it: start jbt one bar later so both first decide at the
         # same moment on the same bars (the warm-up then holds that bar too)
@@ -239,7 +253,9 @@ def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
         end = int(candles[-1, 0]) + 60_000
         t = time.perf_counter()
         result = run_backtest(config, [RouteSpec("bench", SYMBOL, tf, name)],
-                              {("bench", SYMBOL): candles}, "1m", {name: cls}, start, end)
+                              {("bench", SYMBOL): candles}, "1m", {name: cls}, start, end,
+                              extra_candles=[("bench", SYMBOL, x)
+                                             for x in DATA_ROUTES.get(name, [])])
         seconds = time.perf_counter() - t
     inside = {o.filled_at for o in result.orders if o.type != "market" and o.filled_at}
     # a fill inside a 1m candle (limit, stop): jbt stamps it with the candle's open time,
@@ -324,12 +340,13 @@ def main() -> None:
         np.save(candles_file, candles)
     print(f"{len(candles) - warm} 1m candles traded after {warm} of warm-up; "
           f"Jesse {JESSE_VERSION} from {python}; load average {os.getloadavg()[0]:.2f}")
-    for name, tf, kind in CASES:
+    for name, tf, kind, leverage in CASES:
         if args.only and name not in args.only:
             continue
         bars = warm // _minutes(tf)
-        ours = run_jbt(name, sources[name], tf, kind, candles, warm, bars)
-        theirs = run_jesse(python, name, sources[name], tf, kind, candles_file, warm, bars)
+        ours = run_jbt(name, sources[name], tf, kind, leverage, candles, warm, bars)
+        theirs = run_jesse(python, name, sources[name], tf, kind, leverage, candles_file, warm,
+                           bars)
         if "error" in theirs:
             print(f"{name:28} Jesse failed: {theirs['error']}")
             continue

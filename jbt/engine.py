@@ -64,6 +64,7 @@ from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
+from jbt.strategies._jesse_compat import run_output
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
@@ -197,6 +198,7 @@ class _Run(Listener):
                                slippage=bt.slippage, listener=self)
         self.routes: list[_RouteRun] = []
         self.user_files: set[str] = set()
+        bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
         for rp in plan.route_plans:
             spec = rp.spec
@@ -220,7 +222,8 @@ class _Run(Listener):
             hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
                                          hyperparameters.get(spec.strategy, {}))
             ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
-                                  plan.candles, plan.extra_candles, strategies_by_route)
+                                  plan.candles, plan.extra_candles, strategies_by_route,
+                                  bases, bt.forming_candles)
             strategies_by_route.append(strategy)
             strategy._bind(ctx)
             self.routes.append(_RouteRun(rp, state, strategy, ctx))
@@ -582,6 +585,8 @@ class _Run(Listener):
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
                 "fast_path": self.fast_path,
                 "extra_candles": [list(e) for e in plan.extra_candles],
+                # what the strategies logged (self.log) and drew (the chart helpers)
+                **run_output([rr.strategy for rr in self.routes]),
             },
         )
 

@@ -193,9 +193,13 @@ class Strategy(JesseCompat):
         ctx = self._ctx
         return ctx.n - ctx.n_first
 
-    def get_candles(self, exchange: str, symbol: str, timeframe: str) -> np.ndarray:
-        """Closed bars of another route or of ``extra_candles`` at the current time."""
-        return self._ctx.closed_candles(exchange, symbol, timeframe)
+    def get_candles(self, exchange: str, symbol: str, timeframe: str,
+                    forming: bool | None = None) -> np.ndarray:
+        """Closed bars of a route or of ``extra_candles`` at the current time. With
+        ``forming=True`` (default: the config's ``forming_candles``, false) they end with the
+        bar still forming, if one has begun: Jesse's view of a longer timeframe, made only of
+        the base candles closed by now."""
+        return self._ctx.closed_candles(exchange, symbol, timeframe, forming)
 
     @property
     def current_candle(self) -> np.ndarray:

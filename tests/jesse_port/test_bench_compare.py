@@ -37,8 +37,8 @@ def test_every_case_runs_in_jbt_with_the_benchs_settings():
     warm = 60 * 1440
     candles = np.asarray(seeded_year()[: warm + 40 * 1440])
     sources = {**SOURCES, **bench.EXTRA_SOURCES}
-    for name, tf, kind in bench.CASES:
-        run = bench.run_jbt(name, sources[name], tf, kind, candles, warm,
+    for name, tf, kind, leverage in bench.CASES:
+        run = bench.run_jbt(name, sources[name], tf, kind, leverage, candles, warm,
                             warm // bench._minutes(tf))
         assert run["seconds"] > 0
         for trade in run["trades"]:

@@ -19,7 +19,6 @@ from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP
 from jbt.engine import run_backtest
 from jbt.results import RouteSpec
 from jbt.routes import load_strategy
-from jbt.strategies import output
 from jbt.timeframes import aggregate, to_ms
 
 from .data import YEAR_START, real_hourly, seeded_year
@@ -50,11 +49,9 @@ def run_example(project, name, candles, base_tf, timeframe=None):
     extra = [(EXCHANGE, SYMBOL, utils.anchor_timeframe(tf))] if name == "DUAL_THRUST" else []
     start = int(candles[0, TIMESTAMP]) + 215 * to_ms(tf)
     end = int(candles[-1, TIMESTAMP]) + to_ms(base_tf)
-    with output.collect() as drawn:
-        result = run_backtest(config, [RouteSpec(EXCHANGE, SYMBOL, tf, name)],
-                              {(EXCHANGE, SYMBOL): candles}, base_tf, {name: cls}, start, end,
-                              extra_candles=extra)
-    output.attach(result, drawn)
+    result = run_backtest(config, [RouteSpec(EXCHANGE, SYMBOL, tf, name)],
+                          {(EXCHANGE, SYMBOL): candles}, base_tf, {name: cls}, start, end,
+                          extra_candles=extra)
     bars = aggregate(np.asarray(candles), base_tf, tf)
     return result, bars
 

@@ -17,16 +17,13 @@ from jbt.engine import run_backtest
 from jbt.errors import StrategyError
 from jbt.results import RouteSpec
 from jbt.services.selectors import get_all_trading_routes, get_position
-from jbt.strategies import Strategy, cached, output
+from jbt.strategies import Strategy, cached
 from jbt.strategies._jesse_compat import JesseImportError, JesseNameError
 
 
 def once(strategy, data, **kw):
-    """One run (fast path), with the strategies' logs and drawings collected."""
-    with output.collect() as out:
-        result = run(strategy, data, fast_path=True, **kw)
-    output.attach(result, out)
-    return result
+    """One run (fast path); the strategies' logs and drawings are in the result."""
+    return run(strategy, data, fast_path=True, **kw)
 
 
 # ------------------------------------------------------------------------------ cached
