@@ -117,7 +117,98 @@ EXTRA_SOURCES = {
                 self.stop_loss = [(half, self.price * 1.02), (half, self.price * 1.03)]
                 self.take_profit = [(half, self.price * 0.98), (half, self.price * 0.96)]
     """),
+    "HookOrder": textwrap.dedent("""\
+        from jbt.strategies import Strategy
+
+        #: every hook call: [bar number, hook]
+        CALLS = []
+
+
+        class HookOrder(Strategy):
+            # Records the order in which the engine calls each hook. Every 8 bars: a long
+            # (at market or a limit under the price, with a stop-loss and a take-profit), then
+            # added to, reduced and closed in update_position, a short opened in the same bar
+            # the long closes, closed two bars later into a long.
+
+            def note(self, name):
+                CALLS.append([self.vars.get("n", 0), name])
+
+            def before(self):
+                self.vars["n"] = self.vars.get("n", 0) + 1
+                self.note("before")
+
+            def should_long(self):
+                self.note("should_long")
+                return self.vars["n"] % 8 in (1, 6)
+
+            def should_short(self):
+                self.note("should_short")
+                return self.vars["n"] % 8 in (4, 5)
+
+            def go_long(self):
+                self.note("go_long")
+                price = self.price if self.vars["n"] % 16 != 9 else self.price * 0.995
+                qty = round(0.2 * self.balance / price, 3)
+                self.buy = qty, price
+                self.stop_loss = qty, price * 0.97
+                self.take_profit = qty, price * 1.03
+
+            def go_short(self):
+                self.note("go_short")
+                qty = round(0.2 * self.balance / self.price, 3)
+                self.sell = qty, self.price
+                self.stop_loss = qty, self.price * 1.03
+                self.take_profit = qty, self.price * 0.97
+
+            def should_cancel_entry(self):
+                self.note("should_cancel_entry")
+                return True
+
+            def filters(self):
+                self.note("filters")
+                return []
+
+            def update_position(self):
+                self.note("update_position")
+                step = self.vars["n"] % 8
+                if step == 2 and self.is_long:
+                    self.buy = round(0.1 * self.balance / self.price, 3), self.price
+                elif step == 3:
+                    self.take_profit = abs(self.position.qty) / 2, self.price
+                elif step in (4, 6):
+                    self.liquidate()
+
+            def on_open_position(self, order):
+                self.note("on_open_position")
+
+            def on_increased_position(self, order):
+                self.note("on_increased_position")
+
+            def on_reduced_position(self, order):
+                self.note("on_reduced_position")
+
+            def on_close_position(self, order, trade):
+                self.note("on_close_position")
+
+            def on_cancel(self):
+                self.note("on_cancel")
+
+            def after(self):
+                self.note("after")
+
+            def update_chart(self):
+                self.note("update_chart")
+
+            def before_terminate(self):
+                self.note("before_terminate")
+
+            def terminate(self):
+                self.note("terminate")
+    """),
 }
+
+#: Strategies whose hook calls are compared (one by one) rather than their trades.
+HOOK_CASES = [("HookOrder", "1h", "futures", 1)]
 
 #: (strategy, timeframe, exchange type, leverage): spot, futures, shorts, SL/TP lists, limit
 #: entries, reversals in one bar, a longer timeframe's forming bar.
@@ -172,7 +263,8 @@ RUNNER = textwrap.dedent("""\
                "exit_time": int(tr["closed_at"]), "entry_price": tr["entry_price"],
                "exit_price": tr["exit_price"], "qty": abs(tr["qty"])}
               for tr in result.get("trades", [])]
-    print(json.dumps({"seconds": seconds, "trades": trades}))
+    print(json.dumps({"seconds": seconds, "trades": trades,
+                      "calls": getattr(module, "CALLS", None)}))
 """)
 
 
@@ -241,6 +333,7 @@ def run_jbt(name: str, source: str, tf: str, kind: str, leverage: int, candles: 
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text(source, encoding="utf-8")
         cls = load_strategy(project, name)
+        calls = getattr(sys.modules[cls.__module__], "CALLS", None)
         # forming_candles: get_candles() of a longer timeframe ends with the forming bar, as
         # in Jesse (made of the 1m candles closed so far)
         config = Config(backtest=BacktestConfig(starting_balance=10_000, fee=0.001, type=kind,
@@ -266,7 +359,7 @@ def run_jbt(name: str, source: str, tf: str, kind: str, leverage: int, candles: 
                    "stop-loss", "take-profit", "liquidation") else 0),
                "entry_price": tr.entry_price, "exit_price": tr.exit_price, "qty": tr.qty,
                "closed_by": tr.closed_by} for tr in result.trades]
-    return {"seconds": seconds, "trades": trades}
+    return {"seconds": seconds, "trades": trades, "calls": calls}
 
 
 def _same(a: dict, b: dict) -> list[str]:
@@ -318,6 +411,53 @@ def compare(name: str, jbt_run: dict, jesse_run: dict) -> None:
         print(f"    {who} has {abs(len(a) - len(b))} more trade(s), from {_fmt(longer[min(len(a), len(b))])}")
 
 
+def market_entry_hooks_last(calls: list[tuple]) -> list[tuple]:
+    """jbt's calls with the hooks of a market entry's fill (those between ``filters`` and
+    ``after`` of one bar) moved after that bar's ``update_chart``: where Jesse, which executes
+    market orders once the strategy's bar is over, calls them (a documented difference)."""
+    out: list[tuple] = []
+    held: list[tuple] = []
+    holding = False
+    for call in calls:
+        hook = call[1]
+        if hook == "filters":
+            holding = True
+            out.append(call)
+        elif holding and hook == "after":
+            holding = False
+            out.append(call)
+        elif holding:
+            held.append(call)
+        else:
+            out.append(call)
+            if hook == "update_chart" and held:
+                out.extend(held)
+                held = []
+    return out + held
+
+
+def _first_difference(a: list, b: list) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
+
+
+def compare_calls(name: str, jbt_run: dict, jesse_run: dict) -> None:
+    """The hook calls of both, one by one: how many agree, and the first that does not; then
+    the same with jbt's market-entry hooks where Jesse calls them."""
+    a = [tuple(c) for c in jbt_run["calls"]]
+    b = [tuple(c) for c in jesse_run["calls"]]
+    bars = len({c[0] for c in b})
+    for label, ours in (("as called", a), ("market-entry hooks moved", market_entry_hooks_last(a))):
+        same = _first_difference(ours, b)
+        print(f"{name:28} jbt {len(ours):5d} calls  Jesse {len(b):5d} calls over {bars} bars, "
+              f"{label}: {'identical' if ours == b else f'the first {same} identical'}")
+        if ours != b:
+            # to the end when little is left (the last bar and the end of the run)
+            stop = max(len(ours), len(b)) if max(len(ours), len(b)) - same <= 12 else same + 4
+            print(f"      jbt   {ours[max(0, same - 2):stop]}")
+            print(f"      Jesse {b[max(0, same - 2):stop]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setup", action="store_true", help="only create Jesse's environment")
@@ -351,6 +491,18 @@ def main() -> None:
             print(f"{name:28} Jesse failed: {theirs['error']}")
             continue
         compare(f"{name} {tf} {kind}", ours, theirs)
+    for name, tf, kind, leverage in HOOK_CASES:
+        if args.only and name not in args.only:
+            continue
+        bars = warm // _minutes(tf)
+        ours = run_jbt(name, sources[name], tf, kind, leverage, candles, warm, bars)
+        theirs = run_jesse(python, name, sources[name], tf, kind, leverage, candles_file, warm,
+                           bars)
+        if "error" in theirs:
+            print(f"{name:28} Jesse failed: {theirs['error']}")
+            continue
+        compare(f"{name} {tf} {kind}", ours, theirs)
+        compare_calls(f"{name} (hooks)", ours, theirs)
 
 
 def _minutes(tf: str) -> int:

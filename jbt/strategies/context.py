@@ -121,8 +121,10 @@ class StrategyContext:
         if i1 <= i0:
             return None
         rows = base[i0:i1]
+        # the volume summed as the closed bars' (jbt.timeframes.aggregate): once complete, the
+        # bar equals the closed one
         return np.array([b, rows[0, OPEN], rows[-1, CLOSE], rows[:, HIGH].max(),
-                         rows[:, LOW].min(), rows[:, VOLUME].sum()])
+                         rows[:, LOW].min(), np.add.reduceat(rows[:, VOLUME], [0])[0]])
 
 
 __all__ = ["StrategyContext"]
