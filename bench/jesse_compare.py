@@ -210,6 +210,14 @@ EXTRA_SOURCES = {
 #: Strategies whose hook calls are compared (one by one) rather than their trades.
 HOOK_CASES = [("HookOrder", "1h", "futures", 1)]
 
+
+def jesse3_variant(name: str, text: str) -> str:
+    """``text`` as Jesse 3 runs it: without the older on_stop_loss / on_take_profit hooks,
+    which Jesse 3 no longer calls and jbt does (the class renamed ``<name>3``)."""
+    return (text.replace(f"class {name}(", f"class {name}3(")
+            .replace("def on_stop_loss(", "def _older_on_stop_loss(")
+            .replace("def on_take_profit(", "def _older_on_take_profit("))
+
 #: (strategy, timeframe, exchange type, leverage): spot, futures, shorts, SL/TP lists, limit
 #: entries, reversals in one bar, a longer timeframe's forming bar.
 CASES = [
@@ -218,6 +226,8 @@ CASES = [
     ("RSI2", "4h", "futures", 1),
     ("TradingView_RSI", "1h", "futures", 1),
     ("TurtleRules", "1D", "futures", 1),
+    # the same without the hooks only jbt calls (what Jesse 3 runs)
+    ("TurtleRules3", "1D", "futures", 1),
     ("LimitEntries", "1h", "futures", 1),
     ("ExitLists", "1h", "futures", 1),
     # its risk-sized entries can be worth more than the balance
@@ -470,7 +480,8 @@ def main() -> None:
         return
     from jesse_port.examples import SOURCES
 
-    sources = {**SOURCES, **EXTRA_SOURCES}
+    sources = {**SOURCES, **EXTRA_SOURCES,
+               "TurtleRules3": jesse3_variant("TurtleRules", SOURCES["TurtleRules"])}
     year = seeded_year()
     warm = WARMUP_DAYS * 24 * 60
     candles = np.ascontiguousarray(year[: warm + args.days * 24 * 60])

@@ -18,7 +18,7 @@ Timeline
     1. fills the pending orders the open of the candle at ``t`` has already passed (a gap);
     2. calls the strategy of every route with a bar closing at ``t`` (route order), with
        ``self.candles`` = its bars closed by ``t`` (warm-up included) and ``self.price`` = the
-       open at ``t``; market orders fill at that open;
+       open at ``t``; market orders fill at that open (see Hooks);
     3. simulates ``[t, next clock time)`` against the base candles (see the sandbox for the price
        path and the fill rules), every symbol's candles in time order against the shared
        balance. A base candle is simulated in the step in which it closes: with a stored base
@@ -28,7 +28,30 @@ Timeline
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
     Positions still open at the end are closed at the last close (taker fee, no slippage,
-    ``closed_by = "end-of-run"``), then every strategy's ``terminate()`` runs.
+    ``closed_by = "end-of-run"``), between every strategy's ``before_terminate()`` and its
+    ``terminate()``.
+
+Hooks
+    In Jesse's order (its ``_execute``/``_check``). Each bar of a route::
+
+        before()
+        flat, entries waiting:  should_cancel_entry() (or older should_cancel()) -> cancel them,
+                                other routes' on_route_canceled(), on_cancel()
+        position open:          update_position()
+        flat, nothing waiting:  should_short(), should_long() -> go_long()/go_short(),
+                                filters(), the orders placed   (also right after
+                                update_position() closed the position: a reversal in one bar)
+        after()
+        update_chart()
+
+    A fill (market orders at once, others on the price path) tells the other routes first
+    (``on_route_open_position`` / ``_increased_`` / ``_reduced_`` / ``_close_position``, in
+    route order), then the route (``on_open_position`` ...). A close also cancels the route's
+    orders (others' ``on_route_canceled``, its ``on_cancel``) and, for older Jesse strategies,
+    calls ``on_stop_loss`` or ``on_take_profit`` (a stop-loss or take-profit, or ``liquidate()``
+    at a loss or in profit; others' ``on_route_stop_loss`` / ``_take_profit``) before
+    ``on_close_position``. At the end: every ``before_terminate()``, the end-of-run close, every
+    ``terminate()``. Hooks a strategy leaves as the base class's no-ops are not called.
 
 Fast path
     With ``fast_path=True`` step 3 (and 1) look at a symbol's candles only when the interval's

@@ -180,7 +180,9 @@ def test_the_config_table_names_every_key_with_its_default():
         value = getattr(classes[section_name](), name)
         if text.startswith("`") and text != "`fee`":
             literal = text.strip("`").strip('"')
-            assert str(value) == literal or value == float(literal), key
+            # true/false as TOML writes them
+            assert str(value) == literal or str(value).lower() == literal or \
+                value == float(literal), key
         else:  # "the exchange's", "none", "`fee`": no value of its own
             assert value is None, key
 
