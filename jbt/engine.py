@@ -56,13 +56,13 @@ from typing import Any
 import numpy as np
 
 from jbt.config import Config
-from jbt.constants import CLOSE, OPEN
+from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import InputError, StrategyError, locate_strategy_error
 from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
-from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, FillRecord, FundingRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
@@ -160,7 +160,8 @@ class _Run(Listener):
         self.plan = plan
         self.fast_path = fast_path
         bt = plan.config.backtest
-        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin)
+        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin,
+                               bt.liquidation_fee)
         self.store = store = Store(account)
         self.books: list[SymbolBook] = []
         for d in plan.symbols:
@@ -207,6 +208,8 @@ class _Run(Listener):
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
+        #: the next funding event of the plan to settle
+        self.fund_k = 0
 
     # Listener: the sandbox reports fills; the route's strategy hears about them.
     def opened(self, route: RouteState, order: Order) -> None:
@@ -278,6 +281,8 @@ class _Run(Listener):
         # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
         # needs no lookup
         prefix = cache.prefix
+        # per step, funding events at its time (bit 1) or inside its interval (bit 2)
+        funding_steps = plan.funding_steps or None
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -285,7 +290,10 @@ class _Run(Listener):
                 seen_fills = len(fills)
                 seen_balance = account.balance
                 changes.append((i, seen_balance, _positions(open_routes)))
-            # 1. the open at t fills what it has already passed
+            # 1. funding events at t are settled, then the open at t fills what it has already
+            # passed
+            if funding_steps is not None and funding_steps[i] & 1:
+                self._settle(t)
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
@@ -320,7 +328,7 @@ class _Run(Listener):
                 if rr.after is not None:
                     rr.after()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all:
+            if store.n_active or walk_all or (funding_steps is not None and funding_steps[i]):
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
@@ -331,47 +339,105 @@ class _Run(Listener):
                 continue
             book = books[d.index]
             o = d.opens[i]
-            if fast and book.fall_trigger < o < book.rise_trigger:
-                continue  # the open passes nothing (what process_open would find)
-            self.sandbox.process_open(book, t, o)
+            if d.mopens is None:
+                if fast and book.fall_trigger < o < book.rise_trigger:
+                    continue  # the open passes nothing (what process_open would find)
+                self.sandbox.process_open(book, t, o)
+            else:
+                mo = d.mopens[i]
+                if fast and book.order_fall < o < book.order_rise and \
+                        book.liq_fall < mo < book.liq_rise:
+                    continue
+                self.sandbox.process_open(book, t, o, mo)
+
+    def _settle(self, until: int) -> None:
+        """Settle the funding events due at or before ``until``, in the plan's order."""
+        plan = self.plan
+        times = plan.funding_time
+        k = self.fund_k
+        fund = self.sandbox.fund
+        while k < len(times) and times[k] <= until:
+            self.store.time = times[k]
+            fund(self.books[plan.funding_symbol[k]], times[k], plan.funding_rate[k],
+                 plan.funding_price[k])
+            k += 1
+        self.fund_k = k
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
-        are left) where something can fill."""
-        fast = self.fast_path
-        books = self.books
+        are left) where something can fill; funding events inside the interval are settled at
+        their time, between the candles before and after it."""
         last = i + 1 == len(clock)
         t_next = self.plan.end if last else clock[i + 1]
         t = clock[i]
+        steps = self.plan.funding_steps
+        if not (steps and steps[i] & 2):
+            self._walk(i, t, t_next, last)
+            return
+        times = self.plan.funding_time
+        k = self.fund_k
+        bounds = [t]
+        while k < len(times) and times[k] < t_next:
+            if times[k] != bounds[-1]:
+                bounds.append(times[k])
+            k += 1
+        bounds.append(t_next)
+        for j in range(len(bounds) - 1):
+            if j:
+                self._settle(bounds[j])
+            self._walk(None, bounds[j], bounds[j + 1], last and j == len(bounds) - 2)
+
+    def _walk(self, i: int | None, t: int, t_next: int, last: bool) -> None:
+        """Walk the base candles closing in ``(t, t_next]`` (``last``: all that are left) where
+        something can fill. ``i``: the clock step when this is its whole interval (its
+        precomputed highs and lows then tell the fast path where nothing can fill)."""
+        fast = self.fast_path
+        books = self.books
         walk: list[tuple[SymbolPlan, int, int]] = []
         for d in self.plan.symbols:
+            book = books[d.index]
             if fast:
-                book = books[d.index]
                 if not book.active:
                     continue
-                if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
-                    continue
+                if i is not None:
+                    if d.mark is None:
+                        if not (d.ilow[i] <= book.fall_trigger or
+                                d.ihigh[i] >= book.rise_trigger):
+                            continue
+                    elif not (d.ilow[i] <= book.order_fall or d.ihigh[i] >= book.order_rise or
+                              d.milow[i] <= book.liq_fall or d.mihigh[i] >= book.liq_rise):
+                        continue
             m = len(d.sim)
             b0 = min(m, max(0, (t - d.s0) // d.ms))
             b1 = m if last else min(m, max(0, (t_next - d.s0) // d.ms))
-            if b1 > b0:
-                walk.append((d, b0, b1))
+            if b1 <= b0:
+                continue
+            if fast and i is None and not _reachable(d, book, b0, b1):
+                continue
+            walk.append((d, b0, b1))
         if not walk:
             return
         process = self.sandbox.process_candle
         if len(walk) == 1:
             d, b0, b1 = walk[0]
             book = books[d.index]
-            for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
-                process(book, int(ts), o, h, low, c)
+            if d.mark is None:
+                for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
+                    process(book, int(ts), o, h, low, c)
+            else:
+                for (ts, o, c, h, low, _v), mark in zip(d.sim[b0:b1].tolist(),
+                                                        d.mark[b0:b1].tolist(), strict=True):
+                    process(book, int(ts), o, h, low, c, mark)
             return
         events = []
         for d, b0, b1 in walk:
-            for row in d.sim[b0:b1].tolist():
-                events.append((row[0], d.index, row))
+            rows = d.sim[b0:b1].tolist()
+            marks = d.mark[b0:b1].tolist() if d.mark is not None else [None] * len(rows)
+            for row, mark in zip(rows, marks, strict=True):
+                events.append((row[0], d.index, row, mark))
         events.sort(key=lambda e: (e[0], e[1]))
-        for ts, index, (_t, o, c, h, low, _v) in events:
-            process(books[index], int(ts), o, h, low, c)
+        for ts, index, (_t, o, c, h, low, _v), mark in events:
+            process(books[index], int(ts), o, h, low, c, mark)
 
     def _equity_curve(self) -> None:
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
@@ -399,8 +465,8 @@ class _Run(Listener):
                 equity.extend([balance] * (k1 - k0))
                 continue
             stretch = np.full(k1 - k0, balance, dtype=np.float64)
-            for index, qty, entry_price in positions:
-                stretch += value(qty, entry_price, marks[index][k0:k1])
+            for index, qty, entry_price, margin in positions:
+                stretch += value(qty, entry_price, marks[index][k0:k1], margin)
             equity.extend(stretch.tolist())
         self.equity = equity
 
@@ -493,6 +559,7 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
+            funding=[FundingRecord(*f) for f in store.funding],
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
@@ -502,9 +569,24 @@ class _Run(Listener):
         )
 
 
-def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float], ...]:
-    """(route index, qty, entry price) of each open position, in the order they opened."""
-    return tuple((r.index, r.position.qty, r.position.entry_price) for r in open_routes)
+def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:
+    """(route index, qty, entry price, margin) of each open position, in the order they
+    opened."""
+    return tuple((r.index, r.position.qty, r.position.entry_price, r.position.margin)
+                 for r in open_routes)
+
+
+def _reachable(d: SymbolPlan, book: SymbolBook, b0: int, b1: int) -> bool:
+    """Whether the base candles ``b0:b1`` of ``d`` can reach a pending order or a liquidation
+    price of ``book`` (the fast path's test for a part of an interval)."""
+    hi = float(d.sim[b0:b1, HIGH].max())
+    lo = float(d.sim[b0:b1, LOW].min())
+    if d.mark is None:
+        return lo <= book.fall_trigger or hi >= book.rise_trigger
+    if lo <= book.order_fall or hi >= book.order_rise:
+        return True
+    mark = d.mark[b0:b1]
+    return float(mark[:, 2].min()) <= book.liq_fall or float(mark[:, 1].max()) >= book.liq_rise
 
 
 def _user_files(cls: type) -> set[str]:

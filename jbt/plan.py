@@ -21,8 +21,9 @@ these functions instead of repeating the checks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from jbt.config import Config
 from jbt.constants import CLOSE, HIGH, LOW, MINUTE_MS, OPEN, TIMESTAMP, VOLUME
 from jbt.dates import now_ms
 from jbt.errors import CandlesMissingError, InputError
+from jbt.perpetuals import FundingEvents, align_mark, check_funding, settle_prices
 from jbt.results import RouteSpec
 from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 
@@ -97,6 +99,13 @@ class SymbolPlan:
     ilow: np.ndarray
     #: per equity sample: the close of the last base candle closed at the sample's time
     eq_marks: np.ndarray
+    #: mark-price candles (futures): per simulated base candle its mark open, high, low and
+    #: close (trade prices where none was given), per clock step the mark open and the
+    #: interval's mark high/low; None without mark candles
+    mark: np.ndarray | None = None
+    mopens: Sequence[float] | None = None
+    mihigh: np.ndarray | None = None
+    milow: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +157,20 @@ class RunPlan:
     #: base timeframe per symbol, and base candles filled per "exchange:symbol"
     base_tf: Mapping[SymbolKey, str]
     filled: Mapping[str, int]
+    #: funding events a position can meet (futures), in the order they are settled: time
+    #: (ms, a minute), symbol index, rate, settlement price; and per clock step, bit 1: an
+    #: event at the step's time, bit 2: events inside the interval after it
+    funding_time: Sequence[int] = ()
+    funding_symbol: Sequence[int] = ()
+    funding_rate: Sequence[float] = ()
+    funding_price: Sequence[float] = ()
+    funding_steps: bytes = b""
+    #: base candles without a mark-price candle per "exchange:symbol" (their trade prices
+    #: stand in for the liquidation checks)
+    mark_filled: Mapping[str, int] = field(default_factory=dict)
+    #: the funding events and mark candles as given (a plan pickles as what it was made from)
+    funding_given: Mapping[SymbolKey, Any] | None = None
+    mark_given: Mapping[SymbolKey, Any] | None = None
 
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
@@ -156,12 +179,15 @@ class RunPlan:
     def __reduce__(self):
         inputs = (self.config, self.routes, {d.key: d.base for d in self.symbols},
                   dict(self.base_tf), self.start, self.end, self.extra_candles)
-        return _made_again, (inputs, dict(self.filled))
+        given = (None if self.funding_given is None else dict(self.funding_given),
+                 None if self.mark_given is None else dict(self.mark_given))
+        return _made_again, (inputs, dict(self.filled), given)
 
 
-def _made_again(inputs: tuple, filled: dict[str, int]) -> RunPlan:
+def _made_again(inputs: tuple, filled: dict[str, int], given: tuple = (None, None)) -> RunPlan:
     """An unpickled plan: made again from its (already filled) base candles."""
-    return replace(plan_run(*inputs), filled=filled)  # the candles it filled at first
+    plan = plan_run(*inputs, funding=given[0], mark=given[1])
+    return replace(plan, filled=filled)  # the candles it filled at first
 
 
 def plan_run(
@@ -172,6 +198,9 @@ def plan_run(
     start: int | None,
     end: int | None,
     extra_candles: Iterable[tuple[str, str, str]] = (),
+    *,
+    funding: Mapping[SymbolKey, Any] | None = None,
+    mark: Mapping[SymbolKey, Any] | None = None,
 ) -> RunPlan:
     """Check a backtest's routes, period and candles and prepare everything its runs share.
 
@@ -185,6 +214,12 @@ def plan_run(
     forward as a flat, zero-volume candle), but a period starting before the first candle or
     ending after the last is refused either way. The arrays given are read, never written; the plan keeps read-only
     views of them, so do not modify them while the plan is in use.
+
+    Futures only (:mod:`jbt.perpetuals` has the formats and rules): ``funding[(exchange,
+    symbol)]`` are the symbol's funding events (symbols left out, and every symbol when
+    ``funding`` is None or ``backtest.funding = "ignore"``, pay no funding); funding times
+    missing inside the period raise :class:`CandlesMissingError` naming the import command.
+    ``mark[(exchange, symbol)]`` are mark-price candles the liquidations then follow.
     """
     bt = config.backtest
     specs = check_routes(routes)
@@ -326,6 +361,14 @@ def plan_run(
     if len(firsts):
         eq_row[firsts[0]] = False
 
+    # ---- futures: funding events (checked to cover the period) and mark-price candles
+    futures = bt.type == "futures"
+    route_keys = list(dict.fromkeys((r.exchange, r.symbol) for r in specs))
+    events = check_funding(funding if futures and bt.funding != "ignore" else None,
+                           route_keys, start, end)
+    mark_given = {tuple(k): v for k, v in (mark or {}).items()}
+    mark_filled: dict[str, int] = {}
+
     # ---- per symbol and step: the open, the interval's high/low, the equity marks
     symbols: dict[SymbolKey, SymbolPlan] = {}
     for index, (key, (arr, tf)) in enumerate(bases.items()):
@@ -355,12 +398,27 @@ def plan_run(
         mark0 = float(arr[before, CLOSE]) if before >= 0 else float(sim[0, OPEN])
         eq_marks = np.where(b > 0, sim[np.maximum(b - 1, 0), CLOSE], mark0) if m else \
             np.full(len(b), mark0)
+        marks: dict[str, Any] = {}
+        if futures and mark is not None and key in mark_given:
+            aligned_mark, missing = align_mark(key, mark_given[key], sim, tf)
+            if missing:
+                mark_filled[f"{key[0]}:{key[1]}"] = missing
+            mihigh = np.full(n, -INF)
+            milow = np.full(n, INF)
+            if len(nonempty):
+                mihigh[nonempty] = np.maximum.reduceat(aligned_mark[:, 1], idx)
+                milow[nonempty] = np.minimum.reduceat(aligned_mark[:, 2], idx)
+            mopens = np.full(n, np.nan)
+            mopens[aligned] = aligned_mark[start_idx[aligned], 0]
+            marks = dict(mark=_readonly(aligned_mark), mopens=mopens.tolist(),
+                         mihigh=_readonly(mihigh), milow=_readonly(milow))
         symbols[key] = SymbolPlan(
             key=key, index=index, tf=tf, ms=ms, base=arr, sim=sim, s0=s0,
             opens=opens.tolist(), ihigh=_readonly(ihigh), ilow=_readonly(ilow),
-            eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)),
+            eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)), **marks,
         )
 
+    funding_plan = _funding_plan(events, symbols, mark_given, clock, end)
     route_plans = tuple(
         RoutePlan(index=j, spec=spec, symbol=symbols[(spec.exchange, spec.symbol)],
                   tf_ms=tf_ms, bars=bars, closes=closes, n_first=n_first,
@@ -384,6 +442,54 @@ def plan_run(
         eq_route=eq_route,
         base_tf={k: tf for k, (_a, tf) in bases.items()},
         filled=filled,
+        **funding_plan,
+        mark_filled=mark_filled,
+        funding_given=funding,
+        mark_given=mark,
+    )
+
+
+def _funding_plan(events: Mapping[SymbolKey, FundingEvents],
+                  symbols: Mapping[SymbolKey, SymbolPlan], marks: Mapping[SymbolKey, Any],
+                  clock: np.ndarray, end: int) -> dict[str, Any]:
+    """The funding events a position can meet (after the first clock time, before the end),
+    merged over the symbols in the order they are settled (time, then symbol), with their
+    settlement prices, and the steps they fall in."""
+    if not events or len(clock) == 0:
+        return {}
+    times, index, rates, prices = [], [], [], []
+    for key, ev in events.items():
+        d = symbols[key]
+        t = ev.times // MINUTE_MS * MINUTE_MS
+        keep = (t > clock[0]) & (t < end)
+        if not keep.any():
+            continue
+        sub = FundingEvents(ev.times[keep], ev.rates[keep], ev.intervals[keep], ev.marks[keep])
+        mark = marks.get(key)
+        if mark is not None:
+            mark = np.asarray(mark, dtype=np.float64)
+            mark = mark[np.argsort(mark[:, TIMESTAMP], kind="stable")] if mark.ndim == 2 \
+                and len(mark) else None
+        times.append(t[keep])
+        index.append(np.full(int(keep.sum()), d.index))
+        rates.append(sub.rates)
+        prices.append(settle_prices(sub, t[keep], d.base, d.ms, mark))
+    if not times:
+        return {}
+    t_all = np.concatenate(times)
+    i_all = np.concatenate(index)
+    order = np.lexsort((i_all, t_all))
+    t_all, i_all = t_all[order], i_all[order]
+    steps = np.zeros(len(clock), dtype=np.uint8)
+    at = np.searchsorted(clock, t_all, side="right") - 1  # the step each event falls in
+    on_step = clock[at] == t_all
+    np.bitwise_or.at(steps, at[on_step], 1)
+    np.bitwise_or.at(steps, at[~on_step], 2)
+    return dict(
+        funding_time=t_all.tolist(), funding_symbol=i_all.tolist(),
+        funding_rate=np.concatenate(rates)[order].tolist(),
+        funding_price=np.concatenate(prices)[order].tolist(),
+        funding_steps=bytes(steps),
     )
 
 
