@@ -81,14 +81,18 @@ def run_backtest(
     extra_candles: Iterable[tuple[str, str, str]] = (),
     fast_path: bool = True,
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    funding: Mapping[SymbolKey, Any] | None = None,
+    mark: Mapping[SymbolKey, Any] | None = None,
 ) -> BacktestResult:
     """Plan and run one backtest over in-memory candles; return its result.
 
-    The arguments are :func:`jbt.plan.plan_run`'s and :func:`run_plan`'s. ``duration_s`` is
-    the time of both.
+    The arguments are :func:`jbt.plan.plan_run`'s (``funding`` and ``mark``: futures funding
+    events and mark-price candles per symbol) and :func:`run_plan`'s. ``duration_s`` is the
+    time of both.
     """
     t0 = _time.perf_counter()
-    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles)
+    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles,
+                    funding=funding, mark=mark)
     result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
     result.duration_s = _time.perf_counter() - t0
     return result

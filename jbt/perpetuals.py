@@ -138,10 +138,12 @@ def funding_gap(ev: FundingEvents, start: int, end: int) -> tuple[int, int] | No
         return (missing, min(int(t[0]) - step, end - 1))
     # holes between events
     for i in np.flatnonzero(hole).tolist():
-        a, b, step = int(t[i - 1]), int(t[i]), int(own[i])
+        # the missing times: on the grid of the event before the hole, up to one interval of
+        # the event after it before that event
+        a, b, step, step_after = int(t[i - 1]), int(t[i]), int(own[i - 1]), int(own[i])
         missing = first_after(a, step, max(a, start))
-        if missing < min(b - step // 2, end):
-            return (missing, min(b - step, end - 1))
+        if missing < min(b - step_after // 2, end):
+            return (missing, min(b - step_after, end - 1))
     # after the last event
     step = int(own[-1])
     missing = first_after(int(t[-1]), step, max(int(t[-1]), start))

@@ -143,6 +143,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
     m = result_metrics(result)
     g = m.get
     days = (result.end - result.start) / 86_400_000 if result.end > result.start else 0
+    futures = (result.config.get("backtest") or {}).get("type") == "futures"
     return [
         ("Period", f"{fmt_date(result.start)} → {fmt_date(result.end)} ({days:,.4g} days)"),
         ("Starting balance", fmt_money(g("starting_balance", result.starting_balance))),
@@ -176,6 +177,8 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
          f"{fmt_duration(g('average_holding_winners_seconds'))} / "
          f"{fmt_duration(g('average_holding_losers_seconds'))}"),
         ("Fees paid", fmt_money(g("fees_paid"))),
+        *([("Funding received (net)", fmt_money(g("funding"))),
+           ("Liquidations", fmt_int(g("liquidations")))] if futures else []),
         ("Trades per day / week / month",
          f"{fmt_ratio(g('trades_per_day'))} / {fmt_ratio(g('trades_per_week'))} / "
          f"{fmt_ratio(g('trades_per_month'))}"),

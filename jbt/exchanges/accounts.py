@@ -184,6 +184,8 @@ class FuturesAccount(Account):
         free = self.balance - self.margin_used
         if need > free * (1.0 + OVERSPEND_TOLERANCE) + 1e-12:
             return None
+        if need > free:  # "all the available margin" off by float rounding: the fee absorbs it
+            fee = max(free - qty * price / self.leverage, 0.0)
         return fee, -fee
 
     def requirement(self, qty: float, price: float, fee: float) -> tuple[float, float]:
@@ -208,7 +210,11 @@ class FuturesAccount(Account):
         payable = self.balance - self.margin_used + released + pnl
         if fee > payable:
             fee = payable if payable > 0.0 else 0.0
-        return fee, pnl - fee
+        delta = pnl - fee
+        if self.balance + delta < 0.0:  # float rounding of the above: the wallet lands on 0
+            delta = -self.balance
+            fee = max(pnl - delta, 0.0)
+        return fee, delta
 
     def position_changed(self, position: Position, qty: float, price: float,
                          increasing: bool, size_before: float) -> None:
@@ -230,6 +236,8 @@ class FuturesAccount(Account):
         paid = position.qty * price * rate
         if paid > position.margin:
             paid = position.margin
+        if paid > self.balance:  # float rounding: the margin is part of the wallet
+            paid = self.balance
         position.margin -= paid
         self.margin_used -= paid
         self.balance -= paid
