@@ -190,8 +190,25 @@ def import_candles_command(
         help="Ask the exchange again for minutes it had no candles for on earlier runs (and "
         "for the listing), in case it has filled them since.",
     ),
+    funding: bool = typer.Option(
+        False, "--funding",
+        help="Import the funding-rate history of a perpetual contract (binance-futures) "
+        "instead of candles.",
+    ),
+    mark: bool = typer.Option(
+        False, "--mark",
+        help="Import mark-price 1m candles of a perpetual contract (binance-futures) instead "
+        "of trade candles; stored as EXCHANGE:mark.",
+    ),
+    source: str = typer.Option(
+        "api", "--source",
+        help="api: the exchange's REST API through ccxt; archive: Binance's public data files "
+        "(binance, binance-futures), checksummed, then the API for the newest days.",
+    ),
 ) -> None:
-    """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file."""
+    """Import 1m candles from an exchange (a re-run resumes), or a file's candles with --file;
+    a perpetual's funding rates (--funding) or mark prices (--mark); Binance's public data files
+    with --source archive."""
     from jbt.errors import InputError
 
     if file is not None:
@@ -199,16 +216,21 @@ def import_candles_command(
             raise InputError("--file imports the whole file; START and --end are for exchanges")
         if refetch_gaps:
             raise InputError("--refetch-gaps is for exchange imports, not --file")
+        if funding or mark or source != "api":
+            raise InputError("--funding, --mark and --source are for exchange imports, not "
+                             "--file")
         from rich.console import Console
 
         from jbt.importers.files import import_file
-        from jbt.importers.render import render_file_summary
+        from jbt.importers.render import file_progress, render_file_summary
 
         if not file.is_file():  # before the database is opened (and created)
             raise InputError(f"{file}: file not found")
         st = state(ctx)
         st.open_db()
-        render_file_summary(import_file(exchange, symbol, file, timeframe), Console())
+        with file_progress(file) as progress:
+            summary = import_file(exchange, symbol, file, timeframe, progress=progress)
+        render_file_summary(summary, Console())
         return
     if timeframe is not None:
         raise InputError("--timeframe goes with --file; exchange imports fetch 1m candles")
@@ -219,6 +241,12 @@ def import_candles_command(
         raise InputError(
             "give START, the first day to import (e.g. 2020-01-01), or --file PATH"
         )
+    if funding or mark or source != "api":
+        from jbt.modes import import_sources
+
+        import_sources.run_cli(state(ctx), exchange, symbol, start, end, funding=funding,
+                               mark=mark, source=source, refetch_gaps=refetch_gaps)
+        return
     import_candles_mode.run_cli(state(ctx), exchange, symbol, start, end, refetch_gaps)
 
 
@@ -236,6 +264,11 @@ def candles_command(ctx: typer.Context) -> None:
 
     db = state(ctx).open_db(create=False)
     render_coverage(candles.coverage() if db is not None else [], Console())
+    if db is not None:
+        from jbt.funding import funding_coverage
+        from jbt.importers.render import render_funding_coverage
+
+        render_funding_coverage(funding_coverage(), Console())
 
 
 # --- jbt backtest ----------------------------------------------------------------------------

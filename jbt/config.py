@@ -81,6 +81,9 @@ class ExchangeConfig:
     timeout: float = 30.0
     #: Seconds before the first retry of a failed request; doubles at each retry (up to 30 s).
     retry_delay: float = 0.5
+    #: Base URL of the exchange's public data archive (Binance: data.binance.vision), for
+    #: ``import-candles --source archive``; a mirror or a local fake in tests.
+    archive_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,9 @@ def public_config(config: dict[str, Any]) -> dict[str, Any]:
         config["database"] = {**config["database"], "url": mask_url(config["database"].get("url"))}
     if isinstance(config.get("exchanges"), dict):
         config["exchanges"] = {
-            name: {**ex, "api_url": mask_url(ex.get("api_url"))} if isinstance(ex, dict) else ex
+            name: {**ex, "api_url": mask_url(ex.get("api_url")),
+                   **({"archive_url": mask_url(ex["archive_url"])} if "archive_url" in ex else {})}
+            if isinstance(ex, dict) else ex
             for name, ex in config["exchanges"].items()
         }
     if isinstance(config.get("server"), dict):

@@ -138,6 +138,65 @@ class SymbolListing(BaseModel):
         primary_key = pw.CompositeKey("exchange", "symbol")
 
 
+class FundingRate(BaseModel):
+    """One funding event of a perpetual contract, as the exchange published it.
+
+    Written by :mod:`jbt.funding` (``jbt import-candles binance-futures SYMBOL START --funding``
+    or the archive's monthly files). ``interval_ms`` is the period the rate covers: stated by
+    the exchange's files (``interval_source = "exchange"``) or inferred from the times of the
+    events around it (``"inferred"``, recomputed whenever events are added).
+    """
+
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    timestamp = pw.BigIntegerField()  # funding time, epoch ms UTC, as the exchange gave it
+    rate = pw.DoubleField()  # 0.0001 = 0.01%: longs pay shorts when positive
+    interval_ms = pw.BigIntegerField()
+    interval_source = pw.CharField(max_length=16)
+    mark_price = pw.DoubleField(null=True)  # the mark price the exchange settled at, if given
+
+    class Meta:
+        table_name = "funding_rate"
+        primary_key = pw.CompositeKey("exchange", "symbol", "timestamp")
+
+
+class FundingSpan(BaseModel):
+    """Times the funding import asked the exchange about and stored the answer of, inclusive
+    epoch ms, so a re-run asks only for the rest (the last hour is never recorded: the exchange
+    may still publish it)."""
+
+    exchange = pw.CharField(max_length=64)
+    symbol = pw.CharField(max_length=64)
+    start = pw.BigIntegerField()
+    end = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "funding_span"
+        primary_key = pw.CompositeKey("exchange", "symbol", "start")
+
+
+class ArchiveFile(BaseModel):
+    """A file of an exchange's public archive whose rows were imported (checksum verified).
+
+    ``first`` and ``last`` bound the part of the file's period that was imported (inclusive,
+    epoch ms); a re-run downloads the file again only for a part outside them.
+    """
+
+    exchange = pw.CharField(max_length=64)
+    dataset = pw.CharField(max_length=32)  # klines, markPriceKlines, fundingRate
+    symbol = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=128)  # BTCUSDT-1m-2020-01.zip
+    sha256 = pw.CharField(max_length=64)
+    first = pw.BigIntegerField()
+    last = pw.BigIntegerField()
+    rows = pw.IntegerField()
+    imported_at = pw.BigIntegerField()  # epoch ms
+
+    class Meta:
+        table_name = "archive_file"
+        primary_key = pw.CompositeKey("exchange", "dataset", "symbol", "name")
+
+
 class BacktestSession(BaseModel):
     created_at = pw.BigIntegerField()  # epoch ms
     status = pw.CharField(max_length=16, default="running")  # running | finished | failed
@@ -257,7 +316,7 @@ class SessionEquity(BaseModel):
 
 MODELS = (
     Candle, CandleBlock, CandleGap, SymbolListing, BacktestSession, Order, Trade, ClosedTrade,
-    SessionData, SessionEquity,
+    SessionData, SessionEquity, FundingRate, FundingSpan, ArchiveFile,
 )
 
 _open_lock = threading.Lock()

@@ -313,12 +313,18 @@ class CcxtAdapter(ExchangeAdapter):
 
     # ------------------------------------------------------------------ candles
     def fetch_ohlcv(
-        self, symbol: str, start_ms: int, limit: int, end_ms: int | None = None
+        self, symbol: str, start_ms: int, limit: int, end_ms: int | None = None,
+        *, price: str | None = None,
     ) -> np.ndarray:
+        """``price="mark"``: the mark-price candles of a perpetual (ccxt's ``price`` param)."""
         market = self._ccxt_symbol(symbol)
-        params = {"until": int(end_ms)} if (self._supports_until and end_ms is not None) else {}
+        params: dict[str, Any] = (
+            {"until": int(end_ms)} if (self._supports_until and end_ms is not None) else {})
+        if price is not None:
+            params["price"] = price
+        what = "candles" if price is None else f"{price}-price candles"
         rows = self._call(
-            f"fetching {normalize_symbol(symbol)} candles from {format_ms(start_ms)}",
+            f"fetching {normalize_symbol(symbol)} {what} from {format_ms(start_ms)}",
             lambda ex: ex.fetch_ohlcv(market, "1m", since=int(start_ms), limit=limit,
                                       params=dict(params)),
             weight=self._klines_weight(limit),

@@ -2,10 +2,14 @@
 
 It speaks enough of Binance's public API for the real ccxt client: spot ``/api/v3/exchangeInfo``,
 ``/api/v3/klines``, ``/api/v3/time``, ``/api/v3/ping`` and USDT-margined futures
-``/fapi/v1/exchangeInfo``, ``/fapi/v1/klines``, ``/fapi/v1/time``, ``/fapi/v1/ping``.
+``/fapi/v1/exchangeInfo``, ``/fapi/v1/klines``, ``/fapi/v1/time``, ``/fapi/v1/ping``, the
+funding-rate history ``/fapi/v1/fundingRate`` and mark-price klines ``/fapi/v1/markPriceKlines``.
 
 Candles are deterministic (a seeded random walk per symbol) from a listing time to an end time,
 minus configurable holes, so a test can compare stored rows with :meth:`FakeBinance.candles`.
+A futures market also has mark-price candles (:meth:`FakeBinance.mark_candles`) and funding
+events (:meth:`FakeBinance.funding`) on a schedule of intervals that may change (8h, then 4h...),
+with holes and Binance's few-millisecond-late funding times.
 Faults can be scripted (:meth:`FakeBinance.script`) or drawn at random (``fault_rate``): 429 and
 418 with ``Retry-After``, 500/502/503 with a JSON body, a dropped connection, a slow answer.
 Request weight is counted per window like Binance (``X-MBX-USED-WEIGHT-1M``); a request that would
@@ -46,6 +50,14 @@ class FakeMarket:
     holes: list[tuple[int, int]] = field(default_factory=list)
     seed: int = 1
     start_price: float = 7000.0
+    #: Funding schedule: ``(from_ms, interval_ms)`` in time order; events fall on the interval's
+    #: UTC grid from the listing (8h: 00:00, 08:00, 16:00).
+    funding_schedule: list[tuple[int, int]] = field(
+        default_factory=lambda: [(0, 8 * 3_600_000)])
+    #: Inclusive ranges of funding times the exchange has no event for.
+    funding_holes: list[tuple[int, int]] = field(default_factory=list)
+    #: Some funding times come a few milliseconds late, as Binance's do.
+    funding_jitter: bool = True
 
     @property
     def id(self) -> str:
@@ -79,6 +91,49 @@ def _make_candles(market: FakeMarket) -> np.ndarray:
     volume = np.round(rng.gamma(2.0, 3.0, n), 5)
     rows = np.column_stack([ts.astype(np.float64), open_, high, low, close, volume])
     return rows[keep]
+
+
+def _make_mark_candles(market: FakeMarket, trades: np.ndarray) -> np.ndarray:
+    """Mark-price candles for every minute of the market (no holes): near the trade prices,
+    volume 0, in Binance's order."""
+    ts = np.arange(market.listing_ms, market.end_ms, MINUTE_MS, dtype=np.int64)
+    rng = np.random.default_rng(market.seed + 1000)
+    base = np.interp(ts, trades[:, 0], trades[:, 4]) if len(trades) else np.full(len(ts), 100.0)
+    close = np.round(base * (1 + rng.normal(0.0, 0.0002, len(ts))), 2)
+    open_ = np.round(np.r_[close[0], close[:-1]], 2)
+    wick = np.round(np.abs(rng.normal(0.0, 0.0002, (2, len(ts)))) * close, 2)
+    high = np.round(np.maximum(open_, close) + wick[0], 2)
+    low = np.round(np.minimum(open_, close) - wick[1], 2)
+    return np.column_stack([ts.astype(np.float64), open_, high, low, close, np.zeros(len(ts))])
+
+
+def _make_funding(market: FakeMarket) -> np.ndarray:
+    """Funding events ``[time, rate, mark_price, interval]``: on the schedule's grid, minus the
+    holes. An event's interval is the time since the previous one on the grid (the first one's:
+    its schedule step), as Binance states it in its archive."""
+    times: list[int] = []
+    steps: list[int] = []
+    schedule = sorted(market.funding_schedule)
+    for i, (since, step) in enumerate(schedule):
+        until = schedule[i + 1][0] if i + 1 < len(schedule) else market.end_ms
+        t = -(-max(since, market.listing_ms) // step) * step
+        while t < min(until, market.end_ms):
+            if not times or t > times[-1]:
+                times.append(t)
+                steps.append(step)
+            t += step
+    ts = np.array(times, dtype=np.int64)
+    intervals = np.r_[steps[:1], np.diff(ts)].astype(np.float64)
+    keep = np.ones(len(ts), dtype=bool)
+    for a, b in market.funding_holes:
+        keep &= ~((ts >= a) & (ts <= b))
+    rng = np.random.default_rng(market.seed + 2000)
+    rates = np.round(rng.normal(0.0001, 0.0003, len(ts)), 8)
+    marks = np.round(market.start_price * np.exp(np.cumsum(rng.normal(0, 0.01, len(ts)))), 8)
+    late = rng.integers(0, 10, len(ts)) if market.funding_jitter else np.zeros(len(ts), np.int64)
+    late[rng.random(len(ts)) < 0.7] = 0  # most are on time
+    return np.column_stack([(ts + late)[keep].astype(np.float64), rates[keep], marks[keep],
+                            intervals[keep]])
 
 
 class _Server(ThreadingHTTPServer):
@@ -117,6 +172,9 @@ class FakeBinance:
         for kind, table in (("spot", self.spot), ("futures", self.futures)):
             for sid, m in table.items():
                 self._data[(kind, sid)] = _make_candles(m)
+        for sid, m in self.futures.items():
+            self._data[("mark", sid)] = _make_mark_candles(m, self._data[("futures", sid)])
+            self._data[("funding", sid)] = _make_funding(m)
         self.weight_limit = weight_limit
         self.futures_weight_limit = futures_weight_limit
         self.weight_window_s = weight_window_s
@@ -132,6 +190,9 @@ class FakeBinance:
         #: Called with the number of klines requests answered so far, after each one.
         self.on_klines: Callable[[int], None] | None = None
         self._klines_served = 0
+        #: Called with the number of funding-rate requests answered so far, after each one.
+        self.on_funding: Callable[[int], None] | None = None
+        self._funding_served = 0
         self._script: deque[str] = deque()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -174,6 +235,30 @@ class FakeBinance:
         r = rows[lo:hi]
         # Binance order [t, o, h, l, c, v] -> jbt order [t, o, c, h, l, v]
         return r[:, [0, 1, 4, 2, 3, 5]].copy()
+
+    def mark_candles(self, symbol_id: str, start_ms: int | None = None,
+                     end_ms: int | None = None) -> np.ndarray:
+        """The futures market's mark-price candles in jbt's order, open times in
+        ``[start_ms, end_ms)``."""
+        rows = self._data[("mark", symbol_id)]
+        ts = rows[:, 0]
+        lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, "left"))
+        hi = len(rows) if end_ms is None else int(np.searchsorted(ts, end_ms, "left"))
+        return rows[lo:hi][:, [0, 1, 4, 2, 3, 5]].copy()
+
+    def funding(self, symbol_id: str, start_ms: int | None = None,
+                end_ms: int | None = None) -> np.ndarray:
+        """The futures market's funding events ``[time, rate, mark_price, interval]`` with time
+        in ``[start_ms, end_ms)``."""
+        rows = self._data[("funding", symbol_id)]
+        ts = rows[:, 0]
+        lo = 0 if start_ms is None else int(np.searchsorted(ts, start_ms, "left"))
+        hi = len(rows) if end_ms is None else int(np.searchsorted(ts, end_ms, "left"))
+        return rows[lo:hi].copy()
+
+    def funding_requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == "/fapi/v1/fundingRate"]
 
     def script(self, faults: Iterable[str]) -> None:
         """Queue faults for the next fault-eligible requests; ``"ok"`` answers one normally."""
@@ -278,12 +363,14 @@ class FakeBinance:
             "/fapi/v1/time": (self._time, 1),
             "/fapi/v1/exchangeInfo": (self._exchange_info, 1),
             "/fapi/v1/klines": (self._klines, None),
+            "/fapi/v1/markPriceKlines": (self._mark_klines, None),
+            "/fapi/v1/fundingRate": (self._funding, 1),
         }
         if path not in routes:
             self._reply(h, record, 404, {"code": -1, "msg": f"unknown path {path}"})
             return
         fn, weight = routes[path]
-        if weight is None:  # futures klines: weight by limit, as Binance documents
+        if weight is None:  # futures (mark) klines: weight by limit, as Binance documents
             limit = _int(params.get("limit"), 500) or 500
             weight = 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
         allowed, used, retry = self._charge(api, weight)
@@ -302,6 +389,12 @@ class FakeBinance:
                 served = self._klines_served
             if self.on_klines is not None:
                 self.on_klines(served)
+        if path.endswith("/fundingRate") and status == 200:
+            with self._lock:
+                self._funding_served += 1
+                served = self._funding_served
+            if self.on_funding is not None:
+                self.on_funding(served)
 
     def _reply(self, h: BaseHTTPRequestHandler, record: RecordedRequest, status: int,
                body: object, headers: dict[str, str] | None = None) -> None:
@@ -369,7 +462,37 @@ class FakeBinance:
             "filters": filters, "permissions": [], "permissionSets": [["SPOT"]],
         }
 
-    def _klines(self, api: str, params: dict[str, str]) -> tuple[int, object]:
+    def _mark_klines(self, api: str, params: dict[str, str]) -> tuple[int, object]:
+        return self._klines(api, params, kind="mark")
+
+    def _funding(self, api: str, params: dict[str, str]) -> tuple[int, object]:
+        """Binance's funding-rate history: events in ``[startTime, endTime]``, oldest first,
+        at most ``limit`` (default 100, at most 1000); without startTime the latest ones."""
+        sid = params.get("symbol", "")
+        if sid not in self.futures:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        limit = _int(params.get("limit"), 100)
+        start = _int(params.get("startTime"), None)
+        end = _int(params.get("endTime"), None)
+        if limit is None or limit < 1 or limit > 1000:
+            return 400, {"code": -1130, "msg": "Invalid data sent for a parameter."}
+        rows = self._data[("funding", sid)]
+        ts = rows[:, 0]
+        lo = 0 if start is None else int(np.searchsorted(ts, start, "left"))
+        hi = len(rows) if end is None else int(np.searchsorted(ts, end, "right"))
+        if start is None:
+            lo = max(lo, hi - limit)
+        else:
+            hi = min(hi, lo + limit)
+        out = [
+            f'{{"symbol":"{sid}","fundingTime":{int(t)},"fundingRate":"{r:.8f}",'
+            f'"markPrice":"{m:.8f}"}}'
+            for t, r, m, _ in rows[lo:hi].tolist()
+        ]
+        return 200, ("[" + ",".join(out) + "]").encode()
+
+    def _klines(self, api: str, params: dict[str, str], kind: str | None = None
+                ) -> tuple[int, object]:
         futures = api == "fapi"
         table = self.futures if futures else self.spot
         sid = params.get("symbol", "")
@@ -383,7 +506,7 @@ class FakeBinance:
         end = _int(params.get("endTime"), None)
         if limit is None or limit < 1 or limit > max_limit:
             return 400, {"code": -1130, "msg": "Invalid data sent for a parameter."}
-        rows = self._data[("futures" if futures else "spot", sid)]
+        rows = self._data[(kind or ("futures" if futures else "spot"), sid)]
         ts = rows[:, 0]
         lo = 0 if start is None else int(np.searchsorted(ts, start, "left"))
         hi = len(rows) if end is None else int(np.searchsorted(ts, end, "right"))
