@@ -222,7 +222,7 @@ def funding_message(exchange: str, symbol: str, gap: tuple[int, int], now: int |
     from jbt.plan import _human, import_command
 
     first, last = gap
-    cmd = import_command(exchange, symbol, first, last + MINUTE_MS, now=now)
+    cmd = import_command(exchange, symbol, first, last + 1, now=now)
     return (
         f"{exchange} {symbol}: funding rates missing between {_human(first)} and "
         f"{_human(last)} UTC; fetch them with: {cmd} --funding (or set funding = \"ignore\" "

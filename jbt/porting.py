@@ -11,7 +11,8 @@ What it does, and nothing else:
 * Jesse's ``routes.py`` (``routes`` and ``extra_candles`` / ``data_routes``, as tuples or
   dicts, exchange names or ``exchanges.X``) becomes jbt's, with Jesse's exchange names turned
   into the names jbt imports candles under; a ``config.toml`` is written with
-  ``type = "futures"`` when the routes trade futures;
+  ``type = "futures"`` when the routes trade futures (and ``funding = "ignore"``: Jesse's
+  backtests charge no funding, jbt's do once the history is imported);
 * nothing is ever overwritten: a file that exists with other content is reported and left;
   the same content is "unchanged", so a second run changes nothing.
 
@@ -295,7 +296,11 @@ def port(source: Path | str, target: Path | str) -> PortReport:
         if futures:
             _write(dst / "config.toml",
                    "# Written by `jbt port`: the Jesse routes trade futures.\n"
-                   "[backtest]\ntype = \"futures\"\nleverage = 1\n",
+                   "[backtest]\ntype = \"futures\"\nleverage = 1\n"
+                   "# Jesse charges no funding in its backtests, so neither does this port. To\n"
+                   "# charge it, import the history (jbt import-candles binance-futures SYMBOL\n"
+                   "# START --funding) and remove this line.\n"
+                   "funding = \"ignore\"\n",
                    dst, report, 'type = "futures" (the routes trade futures)')
     return report
 
