@@ -212,7 +212,10 @@ class _Run(Listener):
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
-        #: the next funding event of the plan to settle
+        #: the plan's funding events as (book, time, rate, price), and the next one to settle
+        self.fund_events = [(self.books[j], t, r, p) for j, t, r, p in zip(
+            plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
+            strict=True)]
         self.fund_k = 0
 
     # Listener: the sandbox reports fills; the route's strategy hears about them.
@@ -285,8 +288,11 @@ class _Run(Listener):
         # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
         # needs no lookup
         prefix = cache.prefix
-        # per step, funding events at its time (bit 1) or inside its interval (bit 2)
+        # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
+        # steps with events at their time, in order, then one past the last step
         funding_steps = plan.funding_steps or None
+        fund_at = [i for i, f in enumerate(funding_steps or b"") if f & 1] + [len(clock)]
+        fund_next, fund_i = fund_at[0], 0
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -296,8 +302,10 @@ class _Run(Listener):
                 changes.append((i, seen_balance, _positions(open_routes)))
             # 1. funding events at t are settled, then the open at t fills what it has already
             # passed
-            if funding_steps is not None and funding_steps[i] & 1:
+            if i == fund_next:
                 self._settle(t)
+                fund_i += 1
+                fund_next = fund_at[fund_i]
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
@@ -356,16 +364,7 @@ class _Run(Listener):
 
     def _settle(self, until: int) -> None:
         """Settle the funding events due at or before ``until``, in the plan's order."""
-        plan = self.plan
-        times = plan.funding_time
-        k = self.fund_k
-        fund = self.sandbox.fund
-        while k < len(times) and times[k] <= until:
-            self.store.time = times[k]
-            fund(self.books[plan.funding_symbol[k]], times[k], plan.funding_rate[k],
-                 plan.funding_price[k])
-            k += 1
-        self.fund_k = k
+        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
@@ -447,7 +446,8 @@ class _Run(Listener):
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
-        as it comes, done with NumPy per stretch of unchanged state."""
+        as it comes (the balance, then the positions in the order they opened), done with
+        NumPy over the whole curve."""
         plan = self.plan
         samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
         clock = plan.clock
@@ -457,22 +457,24 @@ class _Run(Listener):
             self.equity_time = [clock[i] for i in samples.tolist()]
         changes = self.changes
         # the first sample each state is seen at (the first state: from the first sample)
-        firsts = np.searchsorted(samples, [step for step, _b, _p in changes]).tolist()
+        firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        firsts.append(len(samples))
+        counts = np.diff(np.r_[firsts, len(samples)])
+        equity = np.repeat(np.array([b for _s, b, _p in changes], dtype=np.float64), counts)
         value = self.store.account.value
         marks = self.marks
-        equity: list[float] = []
-        for (_step, balance, positions), k0, k1 in zip(changes, firsts[:-1], firsts[1:],
-                                                       strict=True):
-            if not positions:
-                equity.extend([balance] * (k1 - k0))
-                continue
-            stretch = np.full(k1 - k0, balance, dtype=np.float64)
-            for index, qty, entry_price, margin in positions:
-                stretch += value(qty, entry_price, marks[index][k0:k1], margin)
-            equity.extend(stretch.tolist())
-        self.equity = equity
+        for slot in range(max(len(p) for _s, _b, p in changes)):
+            # the slot-th open position of each state (route -1: none), per sample
+            held = np.repeat(np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
+                                       for _s, _b, p in changes], dtype=np.float64),
+                             counts, axis=0)
+            route = held[:, 0].astype(np.int64)
+            worth = np.zeros(len(samples))
+            for r in np.unique(route[route >= 0]).tolist():
+                at = route == r
+                worth[at] = value(held[at, 1], held[at, 2], marks[r][at], held[at, 3])
+            equity += worth  # + 0.0 where the slot is empty: unchanged
+        self.equity = equity.tolist()
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
         strategy = rr.strategy
@@ -576,8 +578,8 @@ class _Run(Listener):
 def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:
     """(route index, qty, entry price, margin) of each open position, in the order they
     opened."""
-    return tuple((r.index, r.position.qty, r.position.entry_price, r.position.margin)
-                 for r in open_routes)
+    return tuple([(r.index, r.position.qty, r.position.entry_price, r.position.margin)
+                  for r in open_routes])
 
 
 def _reachable(d: SymbolPlan, book: SymbolBook, b0: int, b1: int) -> bool:

@@ -152,30 +152,30 @@ def funding_gap(ev: FundingEvents, start: int, end: int) -> tuple[int, int] | No
     return None
 
 
-def settle_prices(ev: FundingEvents, times: np.ndarray, base: np.ndarray, base_ms: int,
-                  mark: np.ndarray | None) -> np.ndarray:
-    """The price each event at ``times`` (minutes) is settled at: its own mark price, else
-    the open of the mark candle opening at that minute, else the open of the trade candle
-    containing it (the previous close when no candle contains it)."""
+def settle_prices(ev: FundingEvents, times: np.ndarray, sim: np.ndarray, s0: int, ms: int,
+                  base: np.ndarray, mark: np.ndarray | None) -> np.ndarray:
+    """The price each event at ``times`` (minutes, after the first simulated candle's open
+    ``s0`` or not) is settled at: its own mark price, else the mark open of the base candle
+    containing that time (``mark``: aligned to ``sim``), else that candle's open. Inside the
+    period the simulated candles are complete, so the candle is found by arithmetic; before
+    it, in ``base`` (the previous close when no candle contains the time)."""
     prices = np.array(ev.marks, dtype=np.float64)
     need = ~(np.isfinite(prices) & (prices > 0))
-    if need.any() and mark is not None and len(mark):
-        mts = mark[:, TIMESTAMP].astype(np.int64)
-        at = np.clip(np.searchsorted(mts, times), 0, len(mts) - 1)
-        found = need & (mts[at] == times)
-        prices[found] = mark[at[found], OPEN]
-        need &= ~found
-    if need.any():
-        bts = base[:, TIMESTAMP].astype(np.int64)
-        idx = np.searchsorted(bts, times, side="right") - 1
-        ok = idx >= 0
-        safe = np.maximum(idx, 0)
-        inside = ok & (bts[safe] + base_ms > times)
-        prices[need & inside] = base[safe[need & inside], OPEN]
-        prev = need & ok & ~inside
-        prices[prev] = base[safe[prev], CLOSE]
-        none = need & ~ok
-        prices[none] = base[0, OPEN]
+    if not need.any():
+        return prices
+    m = len(sim)
+    idx = (times - s0) // ms
+    inside = need & (idx >= 0) & (idx < m)
+    source = sim[:, OPEN] if mark is None else mark[:, 0]
+    prices[inside] = source[idx[inside]]
+    before = need & ~inside
+    if before.any():
+        bts = base[:, TIMESTAMP]
+        at = np.searchsorted(bts, times[before].astype(np.float64), side="right") - 1
+        safe = np.maximum(at, 0)
+        within = (at >= 0) & (bts[safe] + ms > times[before])
+        prices[before] = np.where(within, base[safe, OPEN],
+                                  np.where(at >= 0, base[safe, CLOSE], base[0, OPEN]))
     return prices
 
 

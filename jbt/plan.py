@@ -418,7 +418,7 @@ def plan_run(
             eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)), **marks,
         )
 
-    funding_plan = _funding_plan(events, symbols, mark_given, clock, end)
+    funding_plan = _funding_plan(events, symbols, clock, end)
     route_plans = tuple(
         RoutePlan(index=j, spec=spec, symbol=symbols[(spec.exchange, spec.symbol)],
                   tf_ms=tf_ms, bars=bars, closes=closes, n_first=n_first,
@@ -450,8 +450,8 @@ def plan_run(
 
 
 def _funding_plan(events: Mapping[SymbolKey, FundingEvents],
-                  symbols: Mapping[SymbolKey, SymbolPlan], marks: Mapping[SymbolKey, Any],
-                  clock: np.ndarray, end: int) -> dict[str, Any]:
+                  symbols: Mapping[SymbolKey, SymbolPlan], clock: np.ndarray,
+                  end: int) -> dict[str, Any]:
     """The funding events a position can meet (after the first clock time, before the end),
     merged over the symbols in the order they are settled (time, then symbol), with their
     settlement prices, and the steps they fall in."""
@@ -465,15 +465,10 @@ def _funding_plan(events: Mapping[SymbolKey, FundingEvents],
         if not keep.any():
             continue
         sub = FundingEvents(ev.times[keep], ev.rates[keep], ev.intervals[keep], ev.marks[keep])
-        mark = marks.get(key)
-        if mark is not None:
-            mark = np.asarray(mark, dtype=np.float64)
-            mark = mark[np.argsort(mark[:, TIMESTAMP], kind="stable")] if mark.ndim == 2 \
-                and len(mark) else None
         times.append(t[keep])
         index.append(np.full(int(keep.sum()), d.index))
         rates.append(sub.rates)
-        prices.append(settle_prices(sub, t[keep], d.base, d.ms, mark))
+        prices.append(settle_prices(sub, t[keep], d.sim, d.s0, d.ms, d.base, d.mark))
     if not times:
         return {}
     t_all = np.concatenate(times)

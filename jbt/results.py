@@ -57,9 +57,11 @@ class FillRecord:
     time: int  # epoch ms
 
 
-@dataclass(frozen=True)
+@dataclass
 class FundingRecord:
-    """One funding event settled on one open position (futures)."""
+    """One funding event settled on one open position (futures). Read it, do not change it
+    (not frozen: a year has thousands, and a frozen dataclass costs five times as much to
+    make)."""
 
     time: int  # epoch ms: the funding time (rounded down to the minute)
     route: str  # RouteSpec.key

@@ -270,6 +270,10 @@ class SymbolBook:
                 rise = p
         self.order_fall = fall
         self.order_rise = rise
+        self.touch_liquidations()
+
+    def touch_liquidations(self) -> None:
+        """Recompute the triggers after liquidation prices alone changed (funding)."""
         lfall, lrise = -INF, INF
         for r in self.routes:
             liq = r.position.liquidation_price
@@ -281,6 +285,7 @@ class SymbolBook:
                     lrise = liq
         self.liq_fall = lfall
         self.liq_rise = lrise
+        fall, rise = self.order_fall, self.order_rise
         self.fall_trigger = fall if fall > lfall else lfall
         self.rise_trigger = rise if rise < lrise else lrise
         active = self.fall_trigger != -INF or self.rise_trigger != INF

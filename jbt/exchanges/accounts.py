@@ -233,15 +233,30 @@ class FuturesAccount(Account):
         self.margin_used = sum(r.position.margin for r in open_routes)
 
     def funding(self, position: Position, price: float, rate: float) -> float:
-        paid = position.qty * price * rate
-        if paid > position.margin:
-            paid = position.margin
-        if paid > self.balance:  # float rounding: the margin is part of the wallet
-            paid = self.balance
-        position.margin -= paid
+        qty = position.qty
+        paid = qty * price * rate
+        margin = position.margin
+        if paid > margin:
+            paid = margin
+        balance = self.balance
+        if paid > balance:  # float rounding: the margin is part of the wallet
+            paid = balance
+        margin -= paid
+        position.margin = margin
         self.margin_used -= paid
-        self.balance -= paid
-        self._levels(position)
+        self.balance = balance - paid
+        # the liquidation and bankruptcy prices move with the margin (as in _levels)
+        entry = position.entry_price
+        size = qty if qty > 0 else -qty
+        mmr, cum = self.maintenance(size * entry)
+        if qty > 0:
+            liq = (size * entry - margin - cum) / (size * (1.0 - mmr))
+            bp = entry - margin / size
+        else:
+            liq = (size * entry + margin + cum) / (size * (1.0 + mmr))
+            bp = entry + margin / size
+        position.liquidation_price = liq if liq > 0.0 else None
+        position.bankruptcy_price = bp if bp > 0.0 else None
         return -paid
 
     def _levels(self, position: Position) -> None:

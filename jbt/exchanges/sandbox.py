@@ -358,22 +358,36 @@ class Sandbox:
     def fund(self, book: SymbolBook, time: int, rate: float, price: float) -> None:
         """Settle one funding event of ``book``'s symbol at ``time``: every open position of
         the symbol pays (or receives) ``qty·price·rate``."""
-        store = self.store
-        account = self.account
-        changed = False
-        for route in book.routes:
-            pos = route.position
-            if pos.qty == 0.0:
-                continue
-            got = account.funding(pos, price, rate)
-            trade = route.trade
-            trade.funding += got
-            trade.pnl += got
-            store.funding.append((time, route.key, rate, price, pos.qty, got))
-            changed = True
-        if changed:
-            book.touch()
+        self.settle([(book, time, rate, price)], 0, time)
 
+    def settle(self, events: list[tuple[SymbolBook, int, float, float]], k: int,
+               until: int) -> int:
+        """Settle ``events[k:]`` (``(book, time, rate, price)`` in time order) up to those at
+        ``until``; return the index of the first one left."""
+        funding = self.account.funding
+        log = self.store.funding
+        n = len(events)
+        while k < n:
+            book, time, rate, price = events[k]
+            if time > until:
+                break
+            k += 1
+            changed = False
+            for route in book.routes:
+                pos = route.position
+                qty = pos.qty
+                if qty == 0.0:
+                    continue
+                got = funding(pos, price, rate)
+                trade = route.trade
+                trade.funding += got
+                trade.pnl += got
+                log.append((time, route.key, rate, price, qty, got))
+                changed = True
+            if changed:
+                self.store.time = time
+                book.touch_liquidations()
+        return k
     def _liquidatable(
         self, book: SymbolBook, low: float, high: float, falling: bool
     ) -> RouteState | None:
