@@ -22,7 +22,8 @@ Funding events
     event is a hole), else the gap before it (a gap longer than 8 hours, or at least twice the
     gaps on both sides of it, is a hole: the rule of :mod:`jbt.funding`). A funding time
     missing inside the period raises :class:`~jbt.errors.CandlesMissingError` naming the import
-    command, unless ``backtest.funding = "ignore"`` (then no funding is charged at all).
+    command (:func:`jbt.plan.check_funding`), unless ``backtest.funding = "ignore"`` (then no
+    funding is charged at all).
 
 Mark-price candles
     ``mark[(exchange, symbol)]`` is a candle array in jbt's column order, of the base
@@ -34,14 +35,13 @@ Mark-price candles
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from jbt.constants import CLOSE, HIGH, HOUR_MS, LOW, MINUTE_MS, OPEN, TIMESTAMP
-from jbt.errors import CandlesMissingError, InputError
+from jbt.errors import InputError
 
 #: A gap longer than this between two funding events is always a hole (the longest interval
 #: exchanges use).
@@ -216,38 +216,4 @@ def align_mark(key: SymbolKey, mark: Any, sim: np.ndarray, base_tf: str) -> tupl
     return out, int(m - found.sum())
 
 
-def funding_message(exchange: str, symbol: str, gap: tuple[int, int], now: int | None = None
-                    ) -> str:
-    """One line: which funding history is missing and the import command that fetches it."""
-    from jbt.plan import _human, import_command
-
-    first, last = gap
-    cmd = import_command(exchange, symbol, first, last + 1, now=now)
-    return (
-        f"{exchange} {symbol}: funding rates missing between {_human(first)} and "
-        f"{_human(last)} UTC; fetch them with: {cmd} --funding (or set funding = \"ignore\" "
-        "in config.toml's [backtest] to leave funding out)"
-    )
-
-
-def check_funding(funding: Mapping[SymbolKey, Any] | None, keys: list[SymbolKey],
-                  start: int, end: int) -> dict[SymbolKey, FundingEvents]:
-    """The events of each symbol of ``keys`` given in ``funding`` (symbols left out pay no
-    funding), checked to cover ``(start, end)``."""
-    out: dict[SymbolKey, FundingEvents] = {}
-    if funding is None:
-        return out
-    given = {tuple(k): v for k, v in funding.items()}
-    for key in keys:
-        if key not in given:
-            continue
-        ev = funding_events(key, given[key])
-        gap = funding_gap(ev, start, end)
-        if gap is not None:
-            raise CandlesMissingError(funding_message(key[0], key[1], gap))
-        out[key] = ev
-    return out
-
-
-__all__ = ["FundingEvents", "align_mark", "check_funding", "funding_events", "funding_gap",
-           "funding_message", "settle_prices"]
+__all__ = ["FundingEvents", "align_mark", "funding_events", "funding_gap", "settle_prices"]

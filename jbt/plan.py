@@ -31,7 +31,7 @@ from jbt.config import Config
 from jbt.constants import CLOSE, HIGH, LOW, MINUTE_MS, OPEN, TIMESTAMP, VOLUME
 from jbt.dates import now_ms
 from jbt.errors import CandlesMissingError, InputError
-from jbt.perpetuals import FundingEvents, align_mark, check_funding, settle_prices
+from jbt.perpetuals import FundingEvents, align_mark, funding_events, funding_gap, settle_prices
 from jbt.results import RouteSpec
 from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 
@@ -593,6 +593,37 @@ def candles_end_message(exchange: str, symbol: str, tf: str, last: int, start: i
     )
 
 
+def funding_message(exchange: str, symbol: str, gap: tuple[int, int], now: int | None = None
+                    ) -> str:
+    """One line: which funding history is missing and the import command that fetches it."""
+    first, last = gap
+    cmd = import_command(exchange, symbol, first, last + 1, now=now)
+    return (
+        f"{exchange} {symbol}: funding rates missing between {_human(first)} and "
+        f"{_human(last)} UTC; fetch them with: {cmd} --funding (or set funding = \"ignore\" "
+        "in config.toml's [backtest] to leave funding out)"
+    )
+
+
+def check_funding(funding: Mapping[SymbolKey, Any] | None, keys: list[SymbolKey],
+                  start: int, end: int) -> dict[SymbolKey, FundingEvents]:
+    """The events of each symbol of ``keys`` given in ``funding`` (symbols left out pay no
+    funding), checked to cover ``(start, end)``."""
+    out: dict[SymbolKey, FundingEvents] = {}
+    if funding is None:
+        return out
+    given = {tuple(k): v for k, v in funding.items()}
+    for key in keys:
+        if key not in given:
+            continue
+        ev = funding_events(key, given[key])
+        gap = funding_gap(ev, start, end)
+        if gap is not None:
+            raise CandlesMissingError(funding_message(key[0], key[1], gap))
+        out[key] = ev
+    return out
+
+
 def _date(ms: int) -> str:
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == dt.second == 0 else \
@@ -610,4 +641,5 @@ def _human(ms: int) -> str:
 
 
 __all__ = ["RoutePlan", "RunPlan", "SymbolPlan", "candles_end_message", "check_extra",
-           "check_period", "check_routes", "import_command", "plan_run"]
+           "check_funding", "check_period", "check_routes", "funding_message", "import_command",
+           "plan_run"]
