@@ -55,6 +55,9 @@ class BacktestConfig:
     #: what to do with minutes missing inside the backtest period: "refuse" or "fill"
     #: (fill = carry the previous close forward as a flat, zero-volume candle).
     missing_candles: str = "refuse"
+    #: true: ``self.get_candles()`` of a timeframe longer than the bar ends with the bar still
+    #: forming, built from the base candles closed so far (as Jesse); false: closed bars only.
+    forming_candles: bool = False
 
     @property
     def maker(self) -> float:
@@ -213,6 +216,10 @@ def _check_value(where: str, key: str, value: Any, annotation: str) -> Any:
     base = annotation.replace(" | None", "").strip()
     if value is None and optional:
         return None
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
     if base == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")

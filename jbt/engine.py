@@ -18,7 +18,7 @@ Timeline
     1. fills the pending orders the open of the candle at ``t`` has already passed (a gap);
     2. calls the strategy of every route with a bar closing at ``t`` (route order), with
        ``self.candles`` = its bars closed by ``t`` (warm-up included) and ``self.price`` = the
-       open at ``t``; market orders fill at that open;
+       open at ``t``; market orders fill at that open (see Hooks);
     3. simulates ``[t, next clock time)`` against the base candles (see the sandbox for the price
        path and the fill rules), every symbol's candles in time order against the shared
        balance. A base candle is simulated in the step in which it closes: with a stored base
@@ -28,7 +28,30 @@ Timeline
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
     Positions still open at the end are closed at the last close (taker fee, no slippage,
-    ``closed_by = "end-of-run"``), then every strategy's ``terminate()`` runs.
+    ``closed_by = "end-of-run"``), between every strategy's ``before_terminate()`` and its
+    ``terminate()``.
+
+Hooks
+    In Jesse's order (its ``_execute``/``_check``). Each bar of a route::
+
+        before()
+        flat, entries waiting:  should_cancel_entry() (or older should_cancel()) -> cancel them,
+                                other routes' on_route_canceled(), on_cancel()
+        position open:          update_position()
+        flat, nothing waiting:  should_short(), should_long() -> go_long()/go_short(),
+                                filters(), the orders placed   (also right after
+                                update_position() closed the position: a reversal in one bar)
+        after()
+        update_chart()
+
+    A fill (market orders at once, others on the price path) tells the other routes first
+    (``on_route_open_position`` / ``_increased_`` / ``_reduced_`` / ``_close_position``, in
+    route order), then the route (``on_open_position`` ...). A close also cancels the route's
+    orders (others' ``on_route_canceled``, its ``on_cancel``) and, for older Jesse strategies,
+    calls ``on_stop_loss`` or ``on_take_profit`` (a stop-loss or take-profit, or ``liquidate()``
+    at a loss or in profit; others' ``on_route_stop_loss`` / ``_take_profit``) before
+    ``on_close_position``. At the end: every ``before_terminate()``, the end-of-run close, every
+    ``terminate()``. Hooks a strategy leaves as the base class's no-ops are not called.
 
 Fast path
     With ``fast_path=True`` step 3 (and 1) look at a symbol's candles only when the interval's
@@ -64,6 +87,7 @@ from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
 from jbt.results import BacktestResult, FillRecord, FundingRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
+from jbt.strategies._jesse_compat import run_output
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
@@ -123,12 +147,29 @@ def run_plan(
     return result
 
 
+#: Hooks a strategy hears about other routes (Jesse's ``on_route_*``; the last two are older
+#: Jesse's), called with the strategy of the route the event happened to.
+_ROUTE_HOOKS = ("on_route_open_position", "on_route_close_position",
+                "on_route_increased_position", "on_route_reduced_position", "on_route_canceled",
+                "on_route_stop_loss", "on_route_take_profit")
+
+
+def _defined(strategy: Strategy, name: str) -> Any:
+    """``strategy.<name>`` bound, when its class defines it (overrides the base class's no-op);
+    else None, and the loop skips the call."""
+    own = getattr(type(strategy), name, None)
+    if own is None or own is getattr(Strategy, name, None):
+        return None
+    return getattr(strategy, name)
+
+
 class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
     __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
-                 "before", "after", "should_short")
+                 "before", "after", "should_short", "should_cancel", "update_chart",
+                 "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
                  ctx: StrategyContext) -> None:
@@ -143,12 +184,18 @@ class _RouteRun:
         self.n = plan.n_first - 1
         #: the bars' registration in the run's indicator cache (set when the run starts)
         self.cached: Any = None
-        cls = type(strategy)
-        base = Strategy
-        self.before = None if cls.before is base.before else strategy.before
-        self.after = None if cls.after is base.after else strategy.after
-        self.should_short = None if cls.should_short is base.should_short else \
-            strategy.should_short
+        self.before = _defined(strategy, "before")
+        self.after = _defined(strategy, "after")
+        self.should_short = _defined(strategy, "should_short")
+        #: should_cancel_entry(), or older Jesse's should_cancel() when only that is defined;
+        #: None: the default (True)
+        self.should_cancel = _defined(strategy, "should_cancel_entry") or \
+            _defined(strategy, "should_cancel")
+        self.update_chart = _defined(strategy, "update_chart")
+        self.on_cancel = _defined(strategy, "on_cancel")
+        self.on_stop_loss = _defined(strategy, "on_stop_loss")
+        self.on_take_profit = _defined(strategy, "on_take_profit")
+        self.before_terminate = _defined(strategy, "before_terminate")
 
 
 class _Run(Listener):
@@ -179,6 +226,7 @@ class _Run(Listener):
                                slippage=bt.slippage, listener=self)
         self.routes: list[_RouteRun] = []
         self.user_files: set[str] = set()
+        bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
         for rp in plan.route_plans:
             spec = rp.spec
@@ -202,10 +250,17 @@ class _Run(Listener):
             hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
                                          hyperparameters.get(spec.strategy, {}))
             ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
-                                  plan.candles, plan.extra_candles, strategies_by_route)
+                                  plan.candles, plan.extra_candles, strategies_by_route,
+                                  bases, bt.forming_candles)
             strategies_by_route.append(strategy)
             strategy._bind(ctx)
             self.routes.append(_RouteRun(rp, state, strategy, ctx))
+        #: per on_route_* hook: (route index, hook) of each route whose strategy defines it
+        self.route_hooks: dict[str, list[tuple[int, Any]]] = {
+            name: [(rr.state.index, fn) for rr in self.routes
+                   if (fn := _defined(rr.strategy, name)) is not None]
+            for name in _ROUTE_HOOKS
+        }
         # per route index: the mark prices of the equity samples (its symbol's)
         self.marks = [rp.symbol.eq_marks for rp in plan.route_plans]
         self.equity_time: list[int] = []
@@ -218,18 +273,61 @@ class _Run(Listener):
             strict=True)]
         self.fund_k = 0
 
-    # Listener: the sandbox reports fills; the route's strategy hears about them.
+    # Listener: the sandbox reports fills; the strategies hear about them in Jesse's order:
+    # the other routes first (on_route_*, in route order), then the route's own hook.
     def opened(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_open_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_open_position")
+        self.routes[i].strategy.on_open_position(order)
 
     def increased(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_increased_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_increased_position")
+        self.routes[i].strategy.on_increased_position(order)
 
     def reduced(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_reduced_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_reduced_position")
+        self.routes[i].strategy.on_reduced_position(order)
 
     def closed(self, route: RouteState, order: Order, trade) -> None:
-        self.routes[route.index].strategy.on_close_position(order, trade)
+        """The position is flat: the others hear it closed; then, as after every close in
+        Jesse, the route's orders are cancelled (others' on_route_canceled, its on_cancel);
+        then older Jesse's on_stop_loss / on_take_profit; then on_close_position."""
+        i = route.index
+        rr = self.routes[i]
+        self._tell_others(i, "on_route_close_position")
+        older = _older_exit(order, trade, self.store.prices[route.symbol_key])
+        if older is not None:
+            self._tell_others(i, f"on_route_{older}")
+        self._tell_others(i, "on_route_canceled")
+        if rr.on_cancel is not None:
+            rr.on_cancel()
+        if older == "stop_loss" and rr.on_stop_loss is not None:
+            rr.on_stop_loss(order)
+        elif older == "take_profit" and rr.on_take_profit is not None:
+            rr.on_take_profit(order)
+        rr.strategy.on_close_position(order, trade)
+
+    def _tell_others(self, i: int, hook: str) -> None:
+        """Call ``hook(strategy of route i)`` on every other route whose strategy defines it."""
+        hooks = self.route_hooks[hook]
+        if hooks:
+            strategy = self.routes[i].strategy
+            for j, fn in hooks:
+                if j != i:
+                    fn(strategy)
+
+    def _cancel_entries(self, rr: _RouteRun) -> None:
+        """should_cancel_entry() said so: the pending entries (and the stop-loss/take-profit
+        waiting on them) are cancelled and forgotten (``self.buy`` ... read None again); the
+        other routes hear on_route_canceled, then the route's on_cancel() runs."""
+        route = rr.state
+        self.sandbox.cancel_entries(route)
+        route.assigned.clear()
+        self._tell_others(route.index, "on_route_canceled")
+        if rr.on_cancel is not None:
+            rr.on_cancel()
 
     # ------------------------------------------------------------------ the run
 
@@ -276,7 +374,7 @@ class _Run(Listener):
         group_of = plan.group_of
         eq_steps = plan.eq_steps
         walk_all = not self.fast_path
-        cancel_entries = self.sandbox.cancel_entries
+        can_short = account.can_short
         open_routes = store.open_routes
         # the equity curve is computed after the loop from the states the account went
         # through: here only each change of the balance or of a position is noted, at the first
@@ -321,24 +419,30 @@ class _Run(Listener):
                 if rr.before is not None:
                     rr.before()
                 route = rr.state
-                if route.position.qty == 0.0:
-                    if route.pending and route.has_pending_entry() and \
-                            strategy.should_cancel_entry():
-                        cancel_entries(route)
-                    if not route.pending:
-                        if strategy.should_long():
-                            self._enter(rr, "long")
-                        elif rr.should_short is not None and rr.should_short():
-                            if not account.can_short:
-                                raise StrategyError(
-                                    "should_short() returned True but spot cannot short "
-                                    '(set type = "futures" in config.toml)'
-                                )
-                            self._enter(rr, "short")
+                position = route.position
+                if position.qty == 0.0:
+                    if route.pending and route.has_pending_entry() and (
+                            rr.should_cancel is None or rr.should_cancel()):
+                        self._cancel_entries(rr)
                 else:
                     strategy.update_position()
+                # flat with nothing waiting, also when update_position() has just closed the
+                # position at market: decide on an entry now, at t (Jesse's same-bar re-check)
+                if position.qty == 0.0 and not route.pending:
+                    short = rr.should_short is not None and rr.should_short()
+                    if short and not can_short:
+                        raise StrategyError(
+                            "should_short() returned True but spot cannot short "
+                            '(set type = "futures" in config.toml)'
+                        )
+                    if strategy.should_long():  # both True: the long (Jesse refuses)
+                        self._enter(rr, "long")
+                    elif short:
+                        self._enter(rr, "short")
                 if rr.after is not None:
                     rr.after()
+                if rr.update_chart is not None:
+                    rr.update_chart()
             # 3. the interval [t, next clock time)
             if store.n_active or walk_all or (funding_steps is not None and funding_steps[i]):
                 self._interval(i, clock)
@@ -510,6 +614,12 @@ class _Run(Listener):
     def _finish(self) -> None:
         store = self.store
         store.time = self.plan.end
+        for d in self.plan.symbols:  # the end: every symbol at its last close
+            if len(d.sim):
+                store.prices[d.key] = float(d.sim[-1, CLOSE])
+        for rr in self.routes:  # route order, before anything is closed (as Jesse)
+            if rr.before_terminate is not None:
+                rr.before_terminate()
         for route in list(store.open_routes):
             d = self.routes[route.index].plan.symbol
             last = float(d.sim[-1, CLOSE])
@@ -571,8 +681,27 @@ class _Run(Listener):
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
                 "fast_path": self.fast_path,
                 "extra_candles": [list(e) for e in plan.extra_candles],
+                # what the strategies logged (self.log) and drew (the chart helpers)
+                **run_output([rr.strategy for rr in self.routes]),
             },
         )
+
+
+def _older_exit(order: Order, trade, price: float) -> str | None:
+    """Which of older Jesse's exit hooks a close calls: "stop_loss" for a stop-loss,
+    "take_profit" for a take-profit; for a close at market or by an exit order (what
+    ``liquidate()`` does) "take_profit" when the position was in profit at the price it closed
+    at, else "stop_loss" (older Jesse's ``liquidate()`` placed a take-profit or a stop-loss at
+    the price); None for the end-of-run close and a liquidation."""
+    role = order.role
+    if role == "stop-loss":
+        return "stop_loss"
+    if role == "take-profit":
+        return "take_profit"
+    if role != "exit":
+        return None
+    gain = price - trade.entry_price
+    return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
 
 
 def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:

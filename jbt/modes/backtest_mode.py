@@ -163,12 +163,9 @@ def run_planned(
     return (before saving)."""
     from jbt.engine import run_plan
     from jbt.metrics import compute_metrics
-    from jbt.strategies import output
     from jbt.strategies.hyperparameters import default_warnings
 
-    with output.collect() as drawn:
-        result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
-    output.attach(result, drawn)
+    result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in plan.base_tf.items()}
     result.extra["filled_candles"] = dict(plan.filled)
     warnings = result.extra.setdefault("warnings", [])

@@ -725,7 +725,7 @@ def run_cli(state: Any, exchange: str, symbol: str, start: str, end: str | None,
     from rich.console import Console
 
     from jbt.exchanges import check_exchange
-    from jbt.modes.import_sources import progress_bar, sigint_stop
+    from jbt.modes.import_progress import progress_bar, sigint_stop
 
     config = state.config()
     exchange = check_exchange(exchange)

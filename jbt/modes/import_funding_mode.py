@@ -192,7 +192,7 @@ def run_cli(state: Any, exchange: str, symbol: str, start: str, end: str | None 
 
     from jbt.exchanges import get_adapter
     from jbt.exchanges.futures import require_perpetual
-    from jbt.modes.import_sources import progress_bar, sigint_stop
+    from jbt.modes.import_progress import progress_bar, sigint_stop
 
     config = state.config()
     resolve_period(start, end)
