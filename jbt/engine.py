@@ -85,7 +85,7 @@ from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
-from jbt.results import BacktestResult, FillRecord, FundingRecord, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
 from jbt.strategies._jesse_compat import run_output
 from jbt.strategies.context import StrategyContext
@@ -272,6 +272,8 @@ class _Run(Listener):
             plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
             strict=True)]
         self.fund_k = 0
+        #: whether some funding event falls inside an interval (between two clock times)
+        self.cuts = bool((np.frombuffer(plan.funding_steps, dtype=np.uint8) & 2).any())
 
     # Listener: the sandbox reports fills; the strategies hear about them in Jesse's order:
     # the other routes first (on_route_*, in route order), then the route's own hook.
@@ -389,8 +391,10 @@ class _Run(Listener):
         # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
         # steps with events at their time, in order, then one past the last step
         funding_steps = plan.funding_steps or None
-        fund_at = [i for i, f in enumerate(funding_steps or b"") if f & 1] + [len(clock)]
+        fund_at = np.flatnonzero(np.frombuffer(funding_steps or b"", dtype=np.uint8) & 1
+                                 ).tolist() + [len(clock)]
         fund_next, fund_i = fund_at[0], 0
+        settle, fund_events = self.sandbox.settle, self.fund_events
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -401,7 +405,7 @@ class _Run(Listener):
             # 1. funding events at t are settled, then the open at t fills what it has already
             # passed
             if i == fund_next:
-                self._settle(t)
+                self.fund_k = settle(fund_events, self.fund_k, t)
                 fund_i += 1
                 fund_next = fund_at[fund_i]
             if store.n_active or walk_all:
@@ -477,8 +481,7 @@ class _Run(Listener):
         last = i + 1 == len(clock)
         t_next = self.plan.end if last else clock[i + 1]
         t = clock[i]
-        steps = self.plan.funding_steps
-        if not (steps and steps[i] & 2):
+        if not (self.cuts and self.plan.funding_steps[i] & 2):
             self._walk(i, t, t_next, last)
             return
         times = self.plan.funding_time
@@ -675,7 +678,7 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
-            funding=[FundingRecord(*f) for f in store.funding],
+            funding=list(store.funding),
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},

@@ -248,7 +248,7 @@ class FuturesAccount(Account):
         # the liquidation and bankruptcy prices move with the margin (as in _levels)
         entry = position.entry_price
         size = qty if qty > 0 else -qty
-        mmr, cum = self.maintenance(size * entry)
+        mmr, cum = self.maintenance_margin, 0.0  # self.maintenance(): one flat rate
         if qty > 0:
             liq = (size * entry - margin - cum) / (size * (1.0 - mmr))
             bp = entry - margin / size

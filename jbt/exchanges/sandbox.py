@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jbt.errors import StrategyError
-from jbt.results import ClosedTrade
+from jbt.results import ClosedTrade, FundingRecord
 from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
 
 #: A reduce-only fill leaving less than this fraction of the position closes it entirely.
@@ -382,7 +382,7 @@ class Sandbox:
                 trade = route.trade
                 trade.funding += got
                 trade.pnl += got
-                log.append((time, route.key, rate, price, qty, got))
+                log.append(FundingRecord(time, route.key, rate, price, qty, got))
                 changed = True
             if changed:
                 self.store.time = time

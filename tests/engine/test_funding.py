@@ -206,3 +206,23 @@ def test_spot_and_runs_without_funding_pay_none():
                      {"Holder": strategy}, T0 + H, T0 + 20 * H,
                      funding={KEY: events([(8 * H, 0.01, 8 * H), (16 * H, 0.01, 8 * H)])})
     assert r.funding == [] and r.trades[0].pnl == pytest.approx(price_at(T0 + 19 * H) - 100.6)
+
+
+def test_a_plan_with_funding_and_marks_pickles_as_what_it_was_made_from():
+    import pickle
+
+    from jbt.engine import run_plan
+    from jbt.plan import plan_run
+
+    data = ramp(42)
+    mark = data.copy()
+    mark[:, 1:5] += 3.0
+    cfg = Config(backtest=BacktestConfig(type="futures", leverage=2, fee=0.0, warmup_candles=1))
+    plan = plan_run(cfg, [RouteSpec("sim", "BTC-USDT", "1h", "Holder")], {KEY: data}, "1m",
+                    T0 + H, T0 + 42 * H, funding={KEY: events()}, mark={KEY: mark})
+    again = pickle.loads(pickle.dumps(plan))
+    strategy = {"Holder": holder("short", 1.0, T0 + H, T0 + 30 * H)}
+    first, second = run_plan(plan, strategy), run_plan(again, strategy)
+    # held through 08:00, 16:00, 24:00 and 28:00, settled at the mark (the trade price + 3)
+    assert len(first.funding) == 4 and first.funding[0].price == price_at(T0 + 8 * H) + 3.0
+    assert result_signature(first) == result_signature(second)
