@@ -15,7 +15,9 @@ Timeline
     steps through every time at which some route has a bar closing, in order; at such a time
     ``t`` it
 
-    1. fills the pending orders the open of the candle at ``t`` has already passed (a gap);
+    1. settles the funding events at ``t`` (futures, :mod:`jbt.perpetuals`), then fills the
+       pending orders the open of the candle at ``t`` has already passed (a gap) and
+       liquidates the positions it passed the liquidation price of;
     2. calls the strategy of every route with a bar closing at ``t`` (route order), with
        ``self.candles`` = its bars closed by ``t`` (warm-up included) and ``self.price`` = the
        open at ``t``; market orders fill at that open (see Hooks);
@@ -23,7 +25,9 @@ Timeline
        path and the fill rules), every symbol's candles in time order against the shared
        balance. A base candle is simulated in the step in which it closes: with a stored base
        coarser than the clock (1h candles next to a 5m route on another symbol), its fills
-       (stamped with its open time) reach the shared balance only once it has closed.
+       (stamped with its open time) reach the shared balance only once it has closed. Funding
+       events inside the interval (a 1D route, 8-hourly funding) are settled at their time,
+       between the base candles before and after it.
 
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
@@ -55,8 +59,11 @@ Hooks
 
 Fast path
     With ``fast_path=True`` step 3 (and 1) look at a symbol's candles only when the interval's
-    high/low reaches a pending order or a liquidation price; ``fast_path=False`` walks every base
-    candle of every symbol. Both give the same orders, fills and trades; only the time differs.
+    high/low reaches a pending order or a liquidation price (its mark high/low, for the
+    liquidation prices, with mark-price candles; each part of an interval between funding
+    events is looked at with the liquidation prices the funding left); ``fast_path=False``
+    walks every base candle of every symbol. Both give the same orders, fills and trades; only
+    the time differs.
 
 Equity
     One point per bar of the shortest route timeframe: ``(close time of the bar, balance marked
