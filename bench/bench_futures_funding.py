@@ -131,9 +131,10 @@ def main() -> None:
                   f"{sum(t.fee for t in r.trades):>9,.2f}")
         ratio_best = min(funded) / min(plain)
         ratio_median = statistics.median(funded) / statistics.median(plain)
+        ok = "" if name != "EmaCross" else "  ok" if ratio_best <= TARGET else "  SLOW"
         verdicts.append(f"{name}: with / without {ratio_best:.3f} (best), {ratio_median:.3f} "
-                        f"(median)")
-    print("; ".join(verdicts) + f"; target <= {TARGET} (EmaCross)")
+                        f"(median){ok}")
+    print("\n".join(verdicts) + f"\ntarget: <= {TARGET} for EmaCross")
 
 
 if __name__ == "__main__":
