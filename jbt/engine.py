@@ -573,22 +573,39 @@ class _Run(Listener):
         # the first sample each state is seen at (the first state: from the first sample)
         firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        counts = np.diff(np.r_[firsts, len(samples)])
-        equity = np.repeat(np.array([b for _s, b, _p in changes], dtype=np.float64), counts)
+        # per state its balance and, per slot (the slot-th open position, in the order they
+        # opened), route (-1: none), qty, entry price and margin
+        balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
+        slots = [np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
+                           for _s, _b, p in changes], dtype=np.float64)
+                 for slot in range(max(len(p) for _s, _b, p in changes))]
         value = self.store.account.value
         marks = self.marks
-        for slot in range(max(len(p) for _s, _b, p in changes)):
-            # the slot-th open position of each state (route -1: none), per sample
-            held = np.repeat(np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
-                                       for _s, _b, p in changes], dtype=np.float64),
-                             counts, axis=0)
-            route = held[:, 0].astype(np.int64)
-            worth = np.zeros(len(samples))
-            for r in np.unique(route[route >= 0]).tolist():
-                at = route == r
-                worth[at] = value(held[at, 1], held[at, 2], marks[r][at], held[at, 3])
-            equity += worth  # + 0.0 where the slot is empty: unchanged
-        self.equity = equity.tolist()
+        bounds = np.r_[firsts, len(samples)].tolist()
+        equity: list[float] = []
+        j, n = 0, len(changes)
+        while j < n:
+            if not changes[j][2]:  # flat: the balance, one float object repeated
+                equity.extend([changes[j][1]] * (bounds[j + 1] - bounds[j]))
+                j += 1
+                continue
+            j1 = j + 1
+            while j1 < n and changes[j1][2]:
+                j1 += 1
+            # states j..j1-1 hold positions: their samples in pieces of bounded size
+            for a in range(bounds[j], bounds[j1], _EQUITY_CHUNK):
+                b = min(a + _EQUITY_CHUNK, bounds[j1])
+                own = np.searchsorted(firsts, np.arange(a, b), side="right") - 1  # its state
+                part = balances[own]
+                for held in slots:
+                    route = held[own, 0]
+                    for r in np.unique(route[route >= 0]).tolist():
+                        mine = route == r  # elsewhere qty 0: worth 0, the sum unchanged
+                        part += value(np.where(mine, held[own, 1], 0.0), held[own, 2],
+                                      marks[int(r)][a:b], held[own, 3])
+                equity.extend(part.tolist())
+            j = j1
+        self.equity = equity
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
         strategy = rr.strategy
@@ -712,6 +729,10 @@ def _older_exit(order: Order, trade, price: float) -> str | None:
         return None
     gain = price - trade.entry_price
     return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
+
+
+#: Equity samples computed at once (a year of 1m bars in 33 pieces, a year of 1h bars in one).
+_EQUITY_CHUNK = 1 << 14
 
 
 def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:
