@@ -561,7 +561,8 @@ class _Run(Listener):
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
         as it comes (the balance, then the positions in the order they opened), done with
-        NumPy over the whole curve."""
+        NumPy over each stretch of states that hold positions (flat stretches repeat the
+        balance)."""
         plan = self.plan
         samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
         clock = plan.clock
