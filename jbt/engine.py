@@ -401,7 +401,7 @@ class _Run(Listener):
         fund_at = np.flatnonzero(np.frombuffer(funding_steps or b"", dtype=np.uint8) & 1
                                  ).tolist() + [len(clock)]
         fund_next, fund_i = fund_at[0], 0
-        settle, fund_events = self.sandbox.settle, self.fund_events
+        settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -455,7 +455,7 @@ class _Run(Listener):
                 if rr.update_chart is not None:
                     rr.update_chart()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all or (funding_steps is not None and funding_steps[i]):
+            if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
