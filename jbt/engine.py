@@ -15,7 +15,9 @@ Timeline
     steps through every time at which some route has a bar closing, in order; at such a time
     ``t`` it
 
-    1. fills the pending orders the open of the candle at ``t`` has already passed (a gap);
+    1. settles the funding events at ``t`` (futures, :mod:`jbt.perpetuals`), then fills the
+       pending orders the open of the candle at ``t`` has already passed (a gap) and
+       liquidates the positions it passed the liquidation price of;
     2. calls the strategy of every route with a bar closing at ``t`` (route order), with
        ``self.candles`` = its bars closed by ``t`` (warm-up included) and ``self.price`` = the
        open at ``t``; market orders fill at that open (see Hooks);
@@ -23,7 +25,9 @@ Timeline
        path and the fill rules), every symbol's candles in time order against the shared
        balance. A base candle is simulated in the step in which it closes: with a stored base
        coarser than the clock (1h candles next to a 5m route on another symbol), its fills
-       (stamped with its open time) reach the shared balance only once it has closed.
+       (stamped with its open time) reach the shared balance only once it has closed. Funding
+       events inside the interval (a 1D route, 8-hourly funding) are settled at their time,
+       between the base candles before and after it.
 
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
@@ -55,8 +59,11 @@ Hooks
 
 Fast path
     With ``fast_path=True`` step 3 (and 1) look at a symbol's candles only when the interval's
-    high/low reaches a pending order or a liquidation price; ``fast_path=False`` walks every base
-    candle of every symbol. Both give the same orders, fills and trades; only the time differs.
+    high/low reaches a pending order or a liquidation price (its mark high/low, for the
+    liquidation prices, with mark-price candles; each part of an interval between funding
+    events is looked at with the liquidation prices the funding left); ``fast_path=False``
+    walks every base candle of every symbol. Both give the same orders, fills and trades; only
+    the time differs.
 
 Equity
     One point per bar of the shortest route timeframe: ``(close time of the bar, balance marked
@@ -79,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from jbt.config import Config
-from jbt.constants import CLOSE, OPEN
+from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import InputError, StrategyError, locate_strategy_error
 from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
@@ -105,14 +112,18 @@ def run_backtest(
     extra_candles: Iterable[tuple[str, str, str]] = (),
     fast_path: bool = True,
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    funding: Mapping[SymbolKey, Any] | None = None,
+    mark: Mapping[SymbolKey, Any] | None = None,
 ) -> BacktestResult:
     """Plan and run one backtest over in-memory candles; return its result.
 
-    The arguments are :func:`jbt.plan.plan_run`'s and :func:`run_plan`'s. ``duration_s`` is
-    the time of both.
+    The arguments are :func:`jbt.plan.plan_run`'s (``funding`` and ``mark``: futures funding
+    events and mark-price candles per symbol) and :func:`run_plan`'s. ``duration_s`` is the
+    time of both.
     """
     t0 = _time.perf_counter()
-    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles)
+    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles,
+                    funding=funding, mark=mark)
     result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
     result.duration_s = _time.perf_counter() - t0
     return result
@@ -207,7 +218,8 @@ class _Run(Listener):
         self.plan = plan
         self.fast_path = fast_path
         bt = plan.config.backtest
-        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin)
+        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin,
+                               bt.liquidation_fee)
         self.store = store = Store(account)
         self.books: list[SymbolBook] = []
         for d in plan.symbols:
@@ -262,6 +274,13 @@ class _Run(Listener):
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
+        #: the plan's funding events as (book, time, rate, price), and the next one to settle
+        self.fund_events = [(self.books[j], t, r, p) for j, t, r, p in zip(
+            plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
+            strict=True)]
+        self.fund_k = 0
+        #: whether some funding event falls inside an interval (between two clock times)
+        self.cuts = bool((np.frombuffer(plan.funding_steps, dtype=np.uint8) & 2).any())
 
     # Listener: the sandbox reports fills; the strategies hear about them in Jesse's order:
     # the other routes first (on_route_*, in route order), then the route's own hook.
@@ -376,6 +395,13 @@ class _Run(Listener):
         # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
         # needs no lookup
         prefix = cache.prefix
+        # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
+        # steps with events at their time, in order, then one past the last step
+        funding_steps = plan.funding_steps or None
+        fund_at = np.flatnonzero(np.frombuffer(funding_steps or b"", dtype=np.uint8) & 1
+                                 ).tolist() + [len(clock)]
+        fund_next, fund_i = fund_at[0], 0
+        settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -383,7 +409,12 @@ class _Run(Listener):
                 seen_fills = len(fills)
                 seen_balance = account.balance
                 changes.append((i, seen_balance, _positions(open_routes)))
-            # 1. the open at t fills what it has already passed
+            # 1. funding events at t are settled, then the open at t fills what it has already
+            # passed
+            if i == fund_next:
+                self.fund_k = settle(fund_events, self.fund_k, t)
+                fund_i += 1
+                fund_next = fund_at[fund_i]
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
@@ -424,7 +455,7 @@ class _Run(Listener):
                 if rr.update_chart is not None:
                     rr.update_chart()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all:
+            if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
@@ -435,53 +466,103 @@ class _Run(Listener):
                 continue
             book = books[d.index]
             o = d.opens[i]
-            if fast and book.fall_trigger < o < book.rise_trigger:
-                continue  # the open passes nothing (what process_open would find)
-            self.sandbox.process_open(book, t, o)
+            if d.mopens is None:
+                if fast and book.fall_trigger < o < book.rise_trigger:
+                    continue  # the open passes nothing (what process_open would find)
+                self.sandbox.process_open(book, t, o)
+            else:
+                mo = d.mopens[i]
+                if fast and book.order_fall < o < book.order_rise and \
+                        book.liq_fall < mo < book.liq_rise:
+                    continue
+                self.sandbox.process_open(book, t, o, mo)
+
+    def _settle(self, until: int) -> None:
+        """Settle the funding events due at or before ``until``, in the plan's order."""
+        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
-        are left) where something can fill."""
-        fast = self.fast_path
-        books = self.books
+        are left) where something can fill; funding events inside the interval are settled at
+        their time, between the candles before and after it."""
         last = i + 1 == len(clock)
         t_next = self.plan.end if last else clock[i + 1]
         t = clock[i]
+        if not (self.cuts and self.plan.funding_steps[i] & 2):
+            self._walk(i, t, t_next, last)
+            return
+        times = self.plan.funding_time
+        k = self.fund_k
+        bounds = [t]
+        while k < len(times) and times[k] < t_next:
+            if times[k] != bounds[-1]:
+                bounds.append(times[k])
+            k += 1
+        bounds.append(t_next)
+        for j in range(len(bounds) - 1):
+            if j:
+                self._settle(bounds[j])
+            self._walk(None, bounds[j], bounds[j + 1], last and j == len(bounds) - 2)
+
+    def _walk(self, i: int | None, t: int, t_next: int, last: bool) -> None:
+        """Walk the base candles closing in ``(t, t_next]`` (``last``: all that are left) where
+        something can fill. ``i``: the clock step when this is its whole interval (its
+        precomputed highs and lows then tell the fast path where nothing can fill)."""
+        fast = self.fast_path
+        books = self.books
         walk: list[tuple[SymbolPlan, int, int]] = []
         for d in self.plan.symbols:
+            book = books[d.index]
             if fast:
-                book = books[d.index]
                 if not book.active:
                     continue
-                if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
-                    continue
+                if i is not None:
+                    if d.mark is None:
+                        if not (d.ilow[i] <= book.fall_trigger or
+                                d.ihigh[i] >= book.rise_trigger):
+                            continue
+                    elif not (d.ilow[i] <= book.order_fall or d.ihigh[i] >= book.order_rise or
+                              d.milow[i] <= book.liq_fall or d.mihigh[i] >= book.liq_rise):
+                        continue
             m = len(d.sim)
             b0 = min(m, max(0, (t - d.s0) // d.ms))
             b1 = m if last else min(m, max(0, (t_next - d.s0) // d.ms))
-            if b1 > b0:
-                walk.append((d, b0, b1))
+            if b1 <= b0:
+                continue
+            if fast and i is None and not _reachable(d, book, b0, b1):
+                continue
+            walk.append((d, b0, b1))
         if not walk:
             return
         process = self.sandbox.process_candle
         if len(walk) == 1:
             d, b0, b1 = walk[0]
             book = books[d.index]
-            for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
-                process(book, int(ts), o, h, low, c)
+            if d.mark is None:
+                for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
+                    process(book, int(ts), o, h, low, c)
+            else:
+                for (ts, o, c, h, low, _v), mark in zip(d.sim[b0:b1].tolist(),
+                                                        d.mark[b0:b1].tolist(), strict=True):
+                    process(book, int(ts), o, h, low, c, mark)
             return
         events = []
         for d, b0, b1 in walk:
-            for row in d.sim[b0:b1].tolist():
-                events.append((row[0], d.index, row))
+            rows = d.sim[b0:b1].tolist()
+            marks = d.mark[b0:b1].tolist() if d.mark is not None else [None] * len(rows)
+            for row, mark in zip(rows, marks, strict=True):
+                events.append((row[0], d.index, row, mark))
         events.sort(key=lambda e: (e[0], e[1]))
-        for ts, index, (_t, o, c, h, low, _v) in events:
-            process(books[index], int(ts), o, h, low, c)
+        for ts, index, (_t, o, c, h, low, _v), mark in events:
+            process(books[index], int(ts), o, h, low, c, mark)
 
     def _equity_curve(self) -> None:
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
-        as it comes, done with NumPy per stretch of unchanged state."""
+        as it comes (the balance, then the positions in the order they opened), done with
+        NumPy over each stretch of states that hold positions (flat stretches repeat the
+        balance)."""
         plan = self.plan
         samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
         clock = plan.clock
@@ -491,21 +572,40 @@ class _Run(Listener):
             self.equity_time = [clock[i] for i in samples.tolist()]
         changes = self.changes
         # the first sample each state is seen at (the first state: from the first sample)
-        firsts = np.searchsorted(samples, [step for step, _b, _p in changes]).tolist()
+        firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        firsts.append(len(samples))
+        # per state its balance and, per slot (the slot-th open position, in the order they
+        # opened), route (-1: none), qty, entry price and margin
+        balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
+        slots = [np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
+                           for _s, _b, p in changes], dtype=np.float64)
+                 for slot in range(max(len(p) for _s, _b, p in changes))]
         value = self.store.account.value
         marks = self.marks
+        bounds = np.r_[firsts, len(samples)].tolist()
         equity: list[float] = []
-        for (_step, balance, positions), k0, k1 in zip(changes, firsts[:-1], firsts[1:],
-                                                       strict=True):
-            if not positions:
-                equity.extend([balance] * (k1 - k0))
+        j, n = 0, len(changes)
+        while j < n:
+            if not changes[j][2]:  # flat: the balance, one float object repeated
+                equity.extend([changes[j][1]] * (bounds[j + 1] - bounds[j]))
+                j += 1
                 continue
-            stretch = np.full(k1 - k0, balance, dtype=np.float64)
-            for index, qty, entry_price in positions:
-                stretch += value(qty, entry_price, marks[index][k0:k1])
-            equity.extend(stretch.tolist())
+            j1 = j + 1
+            while j1 < n and changes[j1][2]:
+                j1 += 1
+            # states j..j1-1 hold positions: their samples in pieces of bounded size
+            for a in range(bounds[j], bounds[j1], _EQUITY_CHUNK):
+                b = min(a + _EQUITY_CHUNK, bounds[j1])
+                own = np.searchsorted(firsts, np.arange(a, b), side="right") - 1  # its state
+                part = balances[own]
+                for held in slots:
+                    route = held[own, 0]
+                    for r in np.unique(route[route >= 0]).tolist():
+                        mine = route == r  # elsewhere qty 0: worth 0, the sum unchanged
+                        part += value(np.where(mine, held[own, 1], 0.0), held[own, 2],
+                                      marks[int(r)][a:b], held[own, 3])
+                equity.extend(part.tolist())
+            j = j1
         self.equity = equity
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
@@ -603,6 +703,7 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
+            funding=list(store.funding),
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
@@ -631,9 +732,28 @@ def _older_exit(order: Order, trade, price: float) -> str | None:
     return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
 
 
-def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float], ...]:
-    """(route index, qty, entry price) of each open position, in the order they opened."""
-    return tuple((r.index, r.position.qty, r.position.entry_price) for r in open_routes)
+#: Equity samples computed at once (a year of 1m bars in 33 pieces, a year of 1h bars in one).
+_EQUITY_CHUNK = 1 << 14
+
+
+def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:
+    """(route index, qty, entry price, margin) of each open position, in the order they
+    opened."""
+    return tuple([(r.index, r.position.qty, r.position.entry_price, r.position.margin)
+                  for r in open_routes])
+
+
+def _reachable(d: SymbolPlan, book: SymbolBook, b0: int, b1: int) -> bool:
+    """Whether the base candles ``b0:b1`` of ``d`` can reach a pending order or a liquidation
+    price of ``book`` (the fast path's test for a part of an interval)."""
+    hi = float(d.sim[b0:b1, HIGH].max())
+    lo = float(d.sim[b0:b1, LOW].min())
+    if d.mark is None:
+        return lo <= book.fall_trigger or hi >= book.rise_trigger
+    if lo <= book.order_fall or hi >= book.order_rise:
+        return True
+    mark = d.mark[b0:b1]
+    return float(mark[:, 2].min()) <= book.liq_fall or float(mark[:, 1].max()) >= book.liq_rise
 
 
 def _user_files(cls: type) -> set[str]:

@@ -11,8 +11,10 @@ What it does, and nothing else:
 * Jesse's ``routes.py`` (``routes`` and ``extra_candles`` / ``data_routes``, as tuples or
   dicts, exchange names or ``exchanges.X``) becomes jbt's, with Jesse's exchange names turned
   into the names jbt imports candles under; a ``config.toml`` is written with
-  ``type = "futures"`` when the routes trade futures and ``forming_candles = true`` when a
-  strategy reads ``self.get_candles()`` (Jesse's longer timeframes end with the forming bar);
+  ``type = "futures"`` when the routes trade futures (and ``funding = "ignore"``: Jesse's
+  backtests charge no funding, jbt's do once the history is imported) and
+  ``forming_candles = true`` when a strategy reads ``self.get_candles()`` (Jesse's longer
+  timeframes end with the forming bar);
 * nothing is ever overwritten: a file that exists with other content is reported and left;
   the same content is "unchanged", so a second run changes nothing.
 
@@ -296,7 +298,11 @@ def port(source: Path | str, target: Path | str) -> PortReport:
                 report.conflicts[-1] += "; the converted routes are:\n" + text.rstrip()
         settings, why = [], []
         if futures:
-            settings += ['type = "futures"', "leverage = 1"]
+            settings += ['type = "futures"', "leverage = 1",
+                         "# Jesse charges no funding in its backtests, so neither does this port.",
+                         "# To charge it, import the history (jbt import-candles binance-futures",
+                         "# SYMBOL START --funding) and remove this line.",
+                         'funding = "ignore"']
             why.append('type = "futures" (the routes trade futures)')
         if reading:
             settings.append("forming_candles = true")

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jbt.metrics import compute_metrics, exit_reason_stats, period_returns, route_stats
-from jbt.results import BacktestResult, ClosedTrade, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, ClosedTrade, FundingRecord, OrderRecord, RouteSpec
 
 NA = "n/a"
 BREAKDOWNS = ("day", "week", "month")
@@ -144,6 +144,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
     m = result_metrics(result)
     g = m.get
     days = (result.end - result.start) / 86_400_000 if result.end > result.start else 0
+    futures = (result.config.get("backtest") or {}).get("type") == "futures"
     return [
         ("Period", f"{fmt_date(result.start)} → {fmt_date(result.end)} ({days:,.4g} days)"),
         ("Starting balance", fmt_money(g("starting_balance", result.starting_balance))),
@@ -177,6 +178,8 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
          f"{fmt_duration(g('average_holding_winners_seconds'))} / "
          f"{fmt_duration(g('average_holding_losers_seconds'))}"),
         ("Fees paid", fmt_money(g("fees_paid"))),
+        *([("Funding received (net)", fmt_money(g("funding"))),
+           ("Liquidations", fmt_int(g("liquidations")))] if futures else []),
         ("Trades per day / week / month",
          f"{fmt_ratio(g('trades_per_day'))} / {fmt_ratio(g('trades_per_week'))} / "
          f"{fmt_ratio(g('trades_per_month'))}"),
@@ -377,7 +380,7 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
     order_names = {f.name for f in fields(OrderRecord)}
     known = {"session_id", "config", "routes", "period", "starting_balance",
              "finishing_balance", "metrics", "trades", "orders", "equity", "duration_s",
-             "save_error", "warnings"}
+             "save_error", "warnings", "funding"}
     extra = {k: v for k, v in d.items() if k not in known}
     if d.get("warnings"):
         extra["warnings"] = list(d["warnings"])
@@ -398,6 +401,7 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
         duration_s=float(d.get("duration_s", 0.0)),
         session_id=d.get("session_id"),
         extra=extra,
+        funding=[FundingRecord(**f) for f in d.get("funding", [])],
     )
 
 
@@ -409,6 +413,7 @@ def read_json(path: str | Path) -> BacktestResult:
 TRADE_COLUMNS = [f.name for f in fields(ClosedTrade)] + ["entry_time_utc", "exit_time_utc"]
 ORDER_COLUMNS = [f.name for f in fields(OrderRecord)] + ["created_at_utc", "filled_at_utc"]
 EQUITY_COLUMNS = ["time", "time_utc", "equity", "drawdown"]
+FUNDING_COLUMNS = [f.name for f in fields(FundingRecord)] + ["time_utc"]
 
 
 def _cell(v: Any) -> Any:
@@ -422,7 +427,8 @@ def _cell(v: Any) -> Any:
 
 
 def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
-    """Write ``trades.csv``, ``orders.csv`` and ``equity.csv`` into ``directory``."""
+    """Write ``trades.csv``, ``orders.csv`` and ``equity.csv`` into ``directory``, and
+    ``funding.csv`` (one row per funding payment) when the run settled funding."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     trades = sorted(result.trades, key=lambda x: (x.exit_time, x.entry_time, x.id))
@@ -446,10 +452,15 @@ def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
             dd = e / peak - 1.0 if peak > 0 else 0.0
             yield [t, iso_time(t), _cell(float(e)), _cell(dd)]
 
+    tables = [("trades.csv", TRADE_COLUMNS, trade_rows),
+              ("orders.csv", ORDER_COLUMNS, order_rows),
+              ("equity.csv", EQUITY_COLUMNS, equity_rows())]
+    if result.funding:
+        tables.append(("funding.csv", FUNDING_COLUMNS, [
+            [_cell(getattr(f, c)) for c in FUNDING_COLUMNS[:-1]] + [iso_time(f.time)]
+            for f in result.funding]))
     paths = []
-    for name, header, rows in (("trades.csv", TRADE_COLUMNS, trade_rows),
-                               ("orders.csv", ORDER_COLUMNS, order_rows),
-                               ("equity.csv", EQUITY_COLUMNS, equity_rows())):
+    for name, header, rows in tables:
         p = out / name
         with p.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)

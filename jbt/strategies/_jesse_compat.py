@@ -49,8 +49,8 @@ JESSE_ONLY: dict[str, str] = {
     "trade": "self.position while it is open, self.trades once closed",
     "metrics": "self.trades (the closed trades) or the metrics of the result",
     "daily_balances": "the equity curve of the result (one point per bar)",
-    "funding_rate": "nothing: jbt charges no funding fees",
-    "next_funding_timestamp": "nothing: jbt charges no funding fees",
+    "funding_rate": "nothing: jbt settles the funding events itself (imported with --funding)",
+    "next_funding_timestamp": "nothing: jbt settles the funding events itself (imported with --funding)",
     "min_qty": "nothing: jbt has no exchange minimum quantity in backtests (Jesse only has it "
                "live)",
     "candles_pipeline": "nothing: jbt backtests the candles as stored",

@@ -139,8 +139,13 @@ def test_only_import_lines_change(tmp_path):
     assert ('config.toml: type = "futures" (the routes trade futures); forming_candles = true '
             "(Crossing reads self.get_candles(), whose longer timeframes end with the bar still "
             "forming in Jesse)") in out.output
+    # (issue 15: and funding = "ignore", as Jesse's backtests charge no funding)
     assert (dst / "config.toml").read_text(encoding="utf-8").splitlines()[1:] == [
-        "[backtest]", 'type = "futures"', "leverage = 1", "forming_candles = true"]
+        "[backtest]", 'type = "futures"', "leverage = 1",
+        "# Jesse charges no funding in its backtests, so neither does this port.",
+        "# To charge it, import the history (jbt import-candles binance-futures",
+        "# SYMBOL START --funding) and remove this line.",
+        'funding = "ignore"', "forming_candles = true"]
     assert "warning" not in out.output
 
 

@@ -353,7 +353,7 @@ def test_a_jesse_name_jbt_lacks_is_one_line_naming_the_replacement():
         once(Funding, candles(*flat(100, 3)))
     message = str(info.value)
     assert message.endswith("`self.funding_rate` is a Jesse name jbt does not have; use nothing: "
-                            "jbt charges no funding fees")
+                            "jbt settles the funding events itself (imported with --funding)")
     assert "\n" not in message and "test_strategy_api.py line" in message
 
 
