@@ -117,18 +117,126 @@ EXTRA_SOURCES = {
                 self.stop_loss = [(half, self.price * 1.02), (half, self.price * 1.03)]
                 self.take_profit = [(half, self.price * 0.98), (half, self.price * 0.96)]
     """),
+    "HookOrder": textwrap.dedent("""\
+        from jbt.strategies import Strategy
+
+        #: every hook call: [bar number, hook]
+        CALLS = []
+
+
+        class HookOrder(Strategy):
+            # Records the order in which the engine calls each hook. Every 8 bars: a long
+            # (at market or a limit under the price, with a stop-loss and a take-profit), then
+            # added to, reduced and closed in update_position, a short opened in the same bar
+            # the long closes, closed two bars later into a long.
+
+            def note(self, name):
+                CALLS.append([self.vars.get("n", 0), name])
+
+            def before(self):
+                self.vars["n"] = self.vars.get("n", 0) + 1
+                self.note("before")
+
+            def should_long(self):
+                self.note("should_long")
+                return self.vars["n"] % 8 in (1, 6)
+
+            def should_short(self):
+                self.note("should_short")
+                return self.vars["n"] % 8 in (4, 5)
+
+            def go_long(self):
+                self.note("go_long")
+                price = self.price if self.vars["n"] % 16 != 9 else self.price * 0.995
+                qty = round(0.2 * self.balance / price, 3)
+                self.buy = qty, price
+                self.stop_loss = qty, price * 0.97
+                self.take_profit = qty, price * 1.03
+
+            def go_short(self):
+                self.note("go_short")
+                qty = round(0.2 * self.balance / self.price, 3)
+                self.sell = qty, self.price
+                self.stop_loss = qty, self.price * 1.03
+                self.take_profit = qty, self.price * 0.97
+
+            def should_cancel_entry(self):
+                self.note("should_cancel_entry")
+                return True
+
+            def filters(self):
+                self.note("filters")
+                return []
+
+            def update_position(self):
+                self.note("update_position")
+                step = self.vars["n"] % 8
+                if step == 2 and self.is_long:
+                    self.buy = round(0.1 * self.balance / self.price, 3), self.price
+                elif step == 3:
+                    self.take_profit = abs(self.position.qty) / 2, self.price
+                elif step in (4, 6):
+                    self.liquidate()
+
+            def on_open_position(self, order):
+                self.note("on_open_position")
+
+            def on_increased_position(self, order):
+                self.note("on_increased_position")
+
+            def on_reduced_position(self, order):
+                self.note("on_reduced_position")
+
+            def on_close_position(self, order, trade):
+                self.note("on_close_position")
+
+            def on_cancel(self):
+                self.note("on_cancel")
+
+            def after(self):
+                self.note("after")
+
+            def update_chart(self):
+                self.note("update_chart")
+
+            def before_terminate(self):
+                self.note("before_terminate")
+
+            def terminate(self):
+                self.note("terminate")
+    """),
 }
 
-#: (strategy, timeframe, exchange type): spot, futures, shorts, SL/TP lists, limit entries.
+#: Strategies whose hook calls are compared (one by one) rather than their trades.
+HOOK_CASES = [("HookOrder", "1h", "futures", 1)]
+
+
+def jesse3_variant(name: str, text: str) -> str:
+    """``text`` as Jesse 3 runs it: without the older on_stop_loss / on_take_profit hooks,
+    which Jesse 3 no longer calls and jbt does (the class renamed ``<name>3``)."""
+    return (text.replace(f"class {name}(", f"class {name}3(")
+            .replace("def on_stop_loss(", "def _older_on_stop_loss(")
+            .replace("def on_take_profit(", "def _older_on_take_profit("))
+
+#: (strategy, timeframe, exchange type, leverage): spot, futures, shorts, SL/TP lists, limit
+#: entries, reversals in one bar, a longer timeframe's forming bar.
 CASES = [
-    ("Donchian", "6h", "spot"),
-    ("SMACrossover", "4h", "futures"),
-    ("RSI2", "4h", "futures"),
-    ("TradingView_RSI", "1h", "futures"),
-    ("TurtleRules", "1D", "futures"),
-    ("LimitEntries", "1h", "futures"),
-    ("ExitLists", "1h", "futures"),
+    ("Donchian", "6h", "spot", 1),
+    ("SMACrossover", "4h", "futures", 1),
+    ("RSI2", "4h", "futures", 1),
+    ("TradingView_RSI", "1h", "futures", 1),
+    ("TurtleRules", "1D", "futures", 1),
+    # the same without the hooks only jbt calls (what Jesse 3 runs)
+    ("TurtleRules3", "1D", "futures", 1),
+    ("LimitEntries", "1h", "futures", 1),
+    ("ExitLists", "1h", "futures", 1),
+    # its risk-sized entries can be worth more than the balance
+    ("DUAL_THRUST", "1h", "futures", 3),
 ]
+
+#: Candles a strategy reads with get_candles() besides its route's (Jesse's data routes):
+#: DUAL_THRUST's anchor timeframe (``utils.anchor_timeframe("1h")``).
+DATA_ROUTES = {"DUAL_THRUST": ["4h"]}
 
 RUNNER = textwrap.dedent("""\
     import importlib.util, json, sys, time, warnings
@@ -148,13 +256,16 @@ RUNNER = textwrap.dedent("""\
     exchange, symbol = args["exchange"], args["symbol"]
     key = f"{exchange}-{symbol}"
     config = {"starting_balance": 10_000, "fee": 0.001, "type": args["type"],
-              "futures_leverage": 1, "futures_leverage_mode": "isolated",
+              "futures_leverage": args["leverage"], "futures_leverage_mode": "isolated",
               "exchange": exchange, "warm_up_candles": args["warmup_bars"]}
     routes = [{"exchange": exchange, "strategy": strategy, "symbol": symbol,
                "timeframe": args["timeframe"]}]
+    data_routes = [{"exchange": exchange, "symbol": symbol, "timeframe": tf}
+                   for tf in args["data_routes"]]
     t = time.perf_counter()
-    result = backtest(config, routes, [], {key: {"exchange": exchange, "symbol": symbol,
-                                                 "candles": candles[warm:]}},
+    result = backtest(config, routes, data_routes,
+                      {key: {"exchange": exchange, "symbol": symbol,
+                             "candles": candles[warm:]}},
                       warmup_candles={key: {"exchange": exchange, "symbol": symbol,
                                             "candles": candles[:warm]}})
     seconds = time.perf_counter() - t
@@ -162,7 +273,8 @@ RUNNER = textwrap.dedent("""\
                "exit_time": int(tr["closed_at"]), "entry_price": tr["entry_price"],
                "exit_price": tr["exit_price"], "qty": abs(tr["qty"])}
               for tr in result.get("trades", [])]
-    print(json.dumps({"seconds": seconds, "trades": trades}))
+    print(json.dumps({"seconds": seconds, "trades": trades,
+                      "calls": getattr(module, "CALLS", None)}))
 """)
 
 
@@ -198,8 +310,8 @@ def seeded_year() -> np.ndarray:
     return np.asarray(make())
 
 
-def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_file: Path,
-              warmup_minutes: int, warmup_bars: int) -> dict:
+def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, leverage: int,
+              candles_file: Path, warmup_minutes: int, warmup_bars: int) -> dict:
     with tempfile.TemporaryDirectory() as project:
         strategy_file = Path(project) / f"{name}.py"
         strategy_file.write_text(jesse_source(source), encoding="utf-8")
@@ -208,7 +320,8 @@ def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_
         args = {"candles": str(candles_file), "file": str(strategy_file),
                 "warmup_minutes": warmup_minutes,
                 "warmup_bars": warmup_bars, "exchange": EXCHANGE_JESSE[kind], "symbol": SYMBOL,
-                "type": kind, "strategy": name, "timeframe": tf}
+                "type": kind, "strategy": name, "timeframe": tf, "leverage": leverage,
+                "data_routes": DATA_ROUTES.get(name, [])}
         proc = subprocess.run([str(python), str(runner), json.dumps(args)], cwd=project,
                               capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": project})
@@ -217,7 +330,7 @@ def run_jesse(python: Path, name: str, source: str, tf: str, kind: str, candles_
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
+def run_jbt(name: str, source: str, tf: str, kind: str, leverage: int, candles: np.ndarray,
             warmup_minutes: int, warmup_bars: int) -> dict:
     from jbt.config import BacktestConfig, Config
     from jbt.engine import run_backtest
@@ -230,8 +343,12 @@ def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text(source, encoding="utf-8")
         cls = load_strategy(project, name)
+        calls = getattr(sys.modules[cls.__module__], "CALLS", None)
+        # forming_candles: get_candles() of a longer timeframe ends with the forming bar, as
+        # in Jesse (made of the 1m candles closed so far)
         config = Config(backtest=BacktestConfig(starting_balance=10_000, fee=0.001, type=kind,
-                                                leverage=1, warmup_candles=warmup_bars))
+                                                leverage=leverage, warmup_candles=warmup_bars,
+                                                forming_candles=True))
         # Jesse first runs a strategy when the first bar of the period has closed; jbt at the
         # start, on the bar before it: start jbt one bar later so both first decide at the
         # same moment on the same bars (the warm-up then holds that bar too)
@@ -239,7 +356,9 @@ def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
         end = int(candles[-1, 0]) + 60_000
         t = time.perf_counter()
         result = run_backtest(config, [RouteSpec("bench", SYMBOL, tf, name)],
-                              {("bench", SYMBOL): candles}, "1m", {name: cls}, start, end)
+                              {("bench", SYMBOL): candles}, "1m", {name: cls}, start, end,
+                              extra_candles=[("bench", SYMBOL, x)
+                                             for x in DATA_ROUTES.get(name, [])])
         seconds = time.perf_counter() - t
     inside = {o.filled_at for o in result.orders if o.type != "market" and o.filled_at}
     # a fill inside a 1m candle (limit, stop): jbt stamps it with the candle's open time,
@@ -250,7 +369,7 @@ def run_jbt(name: str, source: str, tf: str, kind: str, candles: np.ndarray,
                    "stop-loss", "take-profit", "liquidation") else 0),
                "entry_price": tr.entry_price, "exit_price": tr.exit_price, "qty": tr.qty,
                "closed_by": tr.closed_by} for tr in result.trades]
-    return {"seconds": seconds, "trades": trades}
+    return {"seconds": seconds, "trades": trades, "calls": calls}
 
 
 def _same(a: dict, b: dict) -> list[str]:
@@ -302,6 +421,53 @@ def compare(name: str, jbt_run: dict, jesse_run: dict) -> None:
         print(f"    {who} has {abs(len(a) - len(b))} more trade(s), from {_fmt(longer[min(len(a), len(b))])}")
 
 
+def market_entry_hooks_last(calls: list[tuple]) -> list[tuple]:
+    """jbt's calls with the hooks of a market entry's fill (those between ``filters`` and
+    ``after`` of one bar) moved after that bar's ``update_chart``: where Jesse, which executes
+    market orders once the strategy's bar is over, calls them (a documented difference)."""
+    out: list[tuple] = []
+    held: list[tuple] = []
+    holding = False
+    for call in calls:
+        hook = call[1]
+        if hook == "filters":
+            holding = True
+            out.append(call)
+        elif holding and hook == "after":
+            holding = False
+            out.append(call)
+        elif holding:
+            held.append(call)
+        else:
+            out.append(call)
+            if hook == "update_chart" and held:
+                out.extend(held)
+                held = []
+    return out + held
+
+
+def _first_difference(a: list, b: list) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
+
+
+def compare_calls(name: str, jbt_run: dict, jesse_run: dict) -> None:
+    """The hook calls of both, one by one: how many agree, and the first that does not; then
+    the same with jbt's market-entry hooks where Jesse calls them."""
+    a = [tuple(c) for c in jbt_run["calls"]]
+    b = [tuple(c) for c in jesse_run["calls"]]
+    bars = len({c[0] for c in b})
+    for label, ours in (("as called", a), ("market-entry hooks moved", market_entry_hooks_last(a))):
+        same = _first_difference(ours, b)
+        print(f"{name:28} jbt {len(ours):5d} calls  Jesse {len(b):5d} calls over {bars} bars, "
+              f"{label}: {'identical' if ours == b else f'the first {same} identical'}")
+        if ours != b:
+            # to the end when little is left (the last bar and the end of the run)
+            stop = max(len(ours), len(b)) if max(len(ours), len(b)) - same <= 12 else same + 4
+            print(f"      jbt   {ours[max(0, same - 2):stop]}")
+            print(f"      Jesse {b[max(0, same - 2):stop]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setup", action="store_true", help="only create Jesse's environment")
@@ -314,7 +480,8 @@ def main() -> None:
         return
     from jesse_port.examples import SOURCES
 
-    sources = {**SOURCES, **EXTRA_SOURCES}
+    sources = {**SOURCES, **EXTRA_SOURCES,
+               "TurtleRules3": jesse3_variant("TurtleRules", SOURCES["TurtleRules"])}
     year = seeded_year()
     warm = WARMUP_DAYS * 24 * 60
     candles = np.ascontiguousarray(year[: warm + args.days * 24 * 60])
@@ -324,16 +491,29 @@ def main() -> None:
         np.save(candles_file, candles)
     print(f"{len(candles) - warm} 1m candles traded after {warm} of warm-up; "
           f"Jesse {JESSE_VERSION} from {python}; load average {os.getloadavg()[0]:.2f}")
-    for name, tf, kind in CASES:
+    for name, tf, kind, leverage in CASES:
         if args.only and name not in args.only:
             continue
         bars = warm // _minutes(tf)
-        ours = run_jbt(name, sources[name], tf, kind, candles, warm, bars)
-        theirs = run_jesse(python, name, sources[name], tf, kind, candles_file, warm, bars)
+        ours = run_jbt(name, sources[name], tf, kind, leverage, candles, warm, bars)
+        theirs = run_jesse(python, name, sources[name], tf, kind, leverage, candles_file, warm,
+                           bars)
         if "error" in theirs:
             print(f"{name:28} Jesse failed: {theirs['error']}")
             continue
         compare(f"{name} {tf} {kind}", ours, theirs)
+    for name, tf, kind, leverage in HOOK_CASES:
+        if args.only and name not in args.only:
+            continue
+        bars = warm // _minutes(tf)
+        ours = run_jbt(name, sources[name], tf, kind, leverage, candles, warm, bars)
+        theirs = run_jesse(python, name, sources[name], tf, kind, leverage, candles_file, warm,
+                           bars)
+        if "error" in theirs:
+            print(f"{name:28} Jesse failed: {theirs['error']}")
+            continue
+        compare(f"{name} {tf} {kind}", ours, theirs)
+        compare_calls(f"{name} (hooks)", ours, theirs)
 
 
 def _minutes(tf: str) -> int:

@@ -43,6 +43,7 @@ from jbt.models import (
     Candle,
     CandleBlock,
     database_proxy,
+    small_page_cache,
 )
 from jbt.timeframes import TIMEFRAMES, bar_open, normalize, to_ms
 
@@ -438,6 +439,14 @@ def load_candles(
     key = (exchange, symbol, normalize(timeframe))
     start = None if start is None else int(start)
     end = None if end is None else int(end)
+    # a year of 1m candles is 25 MB of blocks and the primary key's pages, each read once
+    with small_page_cache(db):
+        return _load_sqlite(db, key, start, end)
+
+
+def _load_sqlite(
+    db: pw.Database, key: tuple[str, str, str], start: int | None, end: int | None
+) -> np.ndarray:
     try:
         with db.atomic():  # one snapshot for the blocks and the rows they are checked against
             loaded = _load_blocks(db, key, start, end)

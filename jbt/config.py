@@ -46,9 +46,18 @@ class BacktestConfig:
     warmup_candles: int = 210
     #: futures only: maintenance margin as a fraction of the position's notional value.
     maintenance_margin: float = 0.005
+    #: futures only: the liquidation clearance fee, a fraction of the liquidated notional
+    #: (Binance's ``liquidationFee`` of BTCUSDT); paid by a liquidation instead of the taker fee.
+    liquidation_fee: float = 0.0125
+    #: futures only: "charge" the stored funding events (missing history is refused) or
+    #: "ignore" funding.
+    funding: str = "charge"
     #: what to do with minutes missing inside the backtest period: "refuse" or "fill"
     #: (fill = carry the previous close forward as a flat, zero-volume candle).
     missing_candles: str = "refuse"
+    #: true: ``self.get_candles()`` of a timeframe longer than the bar ends with the bar still
+    #: forming, built from the base candles closed so far (as Jesse); false: closed bars only.
+    forming_candles: bool = False
 
     @property
     def maker(self) -> float:
@@ -193,6 +202,7 @@ _SECTIONS: dict[str, type] = {
 _CHOICES = {
     ("backtest", "type"): ("spot", "futures"),
     ("backtest", "missing_candles"): ("refuse", "fill"),
+    ("backtest", "funding"): ("charge", "ignore"),
 }
 
 
@@ -206,6 +216,10 @@ def _check_value(where: str, key: str, value: Any, annotation: str) -> Any:
     base = annotation.replace(" | None", "").strip()
     if value is None and optional:
         return None
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
     if base == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
@@ -253,7 +267,8 @@ def _check_ranges(obj: Any, where: str) -> None:
     if isinstance(obj, BacktestConfig):
         if obj.starting_balance <= 0:
             raise ConfigError(f"{where}: 'starting_balance' must be > 0")
-        for name in ("fee", "maker_fee", "taker_fee", "slippage", "maintenance_margin"):
+        for name in ("fee", "maker_fee", "taker_fee", "slippage", "maintenance_margin",
+                     "liquidation_fee"):
             v = getattr(obj, name)
             if v is not None and not (0 <= v < 1):
                 raise ConfigError(f"{where}: '{name}' is a fraction (0.001 = 0.1%); got {v}")

@@ -15,25 +15,55 @@ Timeline
     steps through every time at which some route has a bar closing, in order; at such a time
     ``t`` it
 
-    1. fills the pending orders the open of the candle at ``t`` has already passed (a gap);
+    1. settles the funding events at ``t`` (futures, :mod:`jbt.perpetuals`), then fills the
+       pending orders the open of the candle at ``t`` has already passed (a gap) and
+       liquidates the positions it passed the liquidation price of;
     2. calls the strategy of every route with a bar closing at ``t`` (route order), with
        ``self.candles`` = its bars closed by ``t`` (warm-up included) and ``self.price`` = the
-       open at ``t``; market orders fill at that open;
+       open at ``t``; market orders fill at that open (see Hooks);
     3. simulates ``[t, next clock time)`` against the base candles (see the sandbox for the price
        path and the fill rules), every symbol's candles in time order against the shared
        balance. A base candle is simulated in the step in which it closes: with a stored base
        coarser than the clock (1h candles next to a 5m route on another symbol), its fills
-       (stamped with its open time) reach the shared balance only once it has closed.
+       (stamped with its open time) reach the shared balance only once it has closed. Funding
+       events inside the interval (a 1D route, 8-hourly funding) are settled at their time,
+       between the base candles before and after it.
 
     A route is first called once at least one of its bars has closed and ``t >= start``. Warm-up
     bars (``warmup_candles`` of each route's timeframe before its first call) are history only.
     Positions still open at the end are closed at the last close (taker fee, no slippage,
-    ``closed_by = "end-of-run"``), then every strategy's ``terminate()`` runs.
+    ``closed_by = "end-of-run"``), between every strategy's ``before_terminate()`` and its
+    ``terminate()``.
+
+Hooks
+    In Jesse's order (its ``_execute``/``_check``). Each bar of a route::
+
+        before()
+        flat, entries waiting:  should_cancel_entry() (or older should_cancel()) -> cancel them,
+                                other routes' on_route_canceled(), on_cancel()
+        position open:          update_position()
+        flat, nothing waiting:  should_short(), should_long() -> go_long()/go_short(),
+                                filters(), the orders placed   (also right after
+                                update_position() closed the position: a reversal in one bar)
+        after()
+        update_chart()
+
+    A fill (market orders at once, others on the price path) tells the other routes first
+    (``on_route_open_position`` / ``_increased_`` / ``_reduced_`` / ``_close_position``, in
+    route order), then the route (``on_open_position`` ...). A close also cancels the route's
+    orders (others' ``on_route_canceled``, its ``on_cancel``) and, for older Jesse strategies,
+    calls ``on_stop_loss`` or ``on_take_profit`` (a stop-loss or take-profit, or ``liquidate()``
+    at a loss or in profit; others' ``on_route_stop_loss`` / ``_take_profit``) before
+    ``on_close_position``. At the end: every ``before_terminate()``, the end-of-run close, every
+    ``terminate()``. Hooks a strategy leaves as the base class's no-ops are not called.
 
 Fast path
     With ``fast_path=True`` step 3 (and 1) look at a symbol's candles only when the interval's
-    high/low reaches a pending order or a liquidation price; ``fast_path=False`` walks every base
-    candle of every symbol. Both give the same orders, fills and trades; only the time differs.
+    high/low reaches a pending order or a liquidation price (its mark high/low, for the
+    liquidation prices, with mark-price candles; each part of an interval between funding
+    events is looked at with the liquidation prices the funding left); ``fast_path=False``
+    walks every base candle of every symbol. Both give the same orders, fills and trades; only
+    the time differs.
 
 Equity
     One point per bar of the shortest route timeframe: ``(close time of the bar, balance marked
@@ -56,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from jbt.config import Config
-from jbt.constants import CLOSE, OPEN
+from jbt.constants import CLOSE, HIGH, LOW, OPEN
 from jbt.errors import InputError, StrategyError, locate_strategy_error
 from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
@@ -64,6 +94,7 @@ from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
+from jbt.strategies._jesse_compat import run_output
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
@@ -81,14 +112,18 @@ def run_backtest(
     extra_candles: Iterable[tuple[str, str, str]] = (),
     fast_path: bool = True,
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    funding: Mapping[SymbolKey, Any] | None = None,
+    mark: Mapping[SymbolKey, Any] | None = None,
 ) -> BacktestResult:
     """Plan and run one backtest over in-memory candles; return its result.
 
-    The arguments are :func:`jbt.plan.plan_run`'s and :func:`run_plan`'s. ``duration_s`` is
-    the time of both.
+    The arguments are :func:`jbt.plan.plan_run`'s (``funding`` and ``mark``: futures funding
+    events and mark-price candles per symbol) and :func:`run_plan`'s. ``duration_s`` is the
+    time of both.
     """
     t0 = _time.perf_counter()
-    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles)
+    plan = plan_run(config, routes, candles, base_tf, start_ms, end_ms, extra_candles,
+                    funding=funding, mark=mark)
     result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
     result.duration_s = _time.perf_counter() - t0
     return result
@@ -119,12 +154,29 @@ def run_plan(
     return result
 
 
+#: Hooks a strategy hears about other routes (Jesse's ``on_route_*``; the last two are older
+#: Jesse's), called with the strategy of the route the event happened to.
+_ROUTE_HOOKS = ("on_route_open_position", "on_route_close_position",
+                "on_route_increased_position", "on_route_reduced_position", "on_route_canceled",
+                "on_route_stop_loss", "on_route_take_profit")
+
+
+def _defined(strategy: Strategy, name: str) -> Any:
+    """``strategy.<name>`` bound, when its class defines it (overrides the base class's no-op);
+    else None, and the loop skips the call."""
+    own = getattr(type(strategy), name, None)
+    if own is None or own is getattr(Strategy, name, None):
+        return None
+    return getattr(strategy, name)
+
+
 class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
     __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
-                 "before", "after", "should_short")
+                 "before", "after", "should_short", "should_cancel", "update_chart",
+                 "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
                  ctx: StrategyContext) -> None:
@@ -139,12 +191,18 @@ class _RouteRun:
         self.n = plan.n_first - 1
         #: the bars' registration in the run's indicator cache (set when the run starts)
         self.cached: Any = None
-        cls = type(strategy)
-        base = Strategy
-        self.before = None if cls.before is base.before else strategy.before
-        self.after = None if cls.after is base.after else strategy.after
-        self.should_short = None if cls.should_short is base.should_short else \
-            strategy.should_short
+        self.before = _defined(strategy, "before")
+        self.after = _defined(strategy, "after")
+        self.should_short = _defined(strategy, "should_short")
+        #: should_cancel_entry(), or older Jesse's should_cancel() when only that is defined;
+        #: None: the default (True)
+        self.should_cancel = _defined(strategy, "should_cancel_entry") or \
+            _defined(strategy, "should_cancel")
+        self.update_chart = _defined(strategy, "update_chart")
+        self.on_cancel = _defined(strategy, "on_cancel")
+        self.on_stop_loss = _defined(strategy, "on_stop_loss")
+        self.on_take_profit = _defined(strategy, "on_take_profit")
+        self.before_terminate = _defined(strategy, "before_terminate")
 
 
 class _Run(Listener):
@@ -160,7 +218,8 @@ class _Run(Listener):
         self.plan = plan
         self.fast_path = fast_path
         bt = plan.config.backtest
-        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin)
+        account = make_account(bt.type, bt.starting_balance, bt.leverage, bt.maintenance_margin,
+                               bt.liquidation_fee)
         self.store = store = Store(account)
         self.books: list[SymbolBook] = []
         for d in plan.symbols:
@@ -174,6 +233,7 @@ class _Run(Listener):
                                slippage=bt.slippage, listener=self)
         self.routes: list[_RouteRun] = []
         self.user_files: set[str] = set()
+        bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
         for rp in plan.route_plans:
             spec = rp.spec
@@ -197,29 +257,86 @@ class _Run(Listener):
             hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
                                          hyperparameters.get(spec.strategy, {}))
             ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
-                                  plan.candles, plan.extra_candles, strategies_by_route)
+                                  plan.candles, plan.extra_candles, strategies_by_route,
+                                  bases, bt.forming_candles)
             strategies_by_route.append(strategy)
             strategy._bind(ctx)
             self.routes.append(_RouteRun(rp, state, strategy, ctx))
+        #: per on_route_* hook: (route index, hook) of each route whose strategy defines it
+        self.route_hooks: dict[str, list[tuple[int, Any]]] = {
+            name: [(rr.state.index, fn) for rr in self.routes
+                   if (fn := _defined(rr.strategy, name)) is not None]
+            for name in _ROUTE_HOOKS
+        }
         # per route index: the mark prices of the equity samples (its symbol's)
         self.marks = [rp.symbol.eq_marks for rp in plan.route_plans]
         self.equity_time: list[int] = []
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
+        #: the plan's funding events as (book, time, rate, price), and the next one to settle
+        self.fund_events = [(self.books[j], t, r, p) for j, t, r, p in zip(
+            plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
+            strict=True)]
+        self.fund_k = 0
+        #: whether some funding event falls inside an interval (between two clock times)
+        self.cuts = bool((np.frombuffer(plan.funding_steps, dtype=np.uint8) & 2).any())
 
-    # Listener: the sandbox reports fills; the route's strategy hears about them.
+    # Listener: the sandbox reports fills; the strategies hear about them in Jesse's order:
+    # the other routes first (on_route_*, in route order), then the route's own hook.
     def opened(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_open_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_open_position")
+        self.routes[i].strategy.on_open_position(order)
 
     def increased(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_increased_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_increased_position")
+        self.routes[i].strategy.on_increased_position(order)
 
     def reduced(self, route: RouteState, order: Order) -> None:
-        self.routes[route.index].strategy.on_reduced_position(order)
+        i = route.index
+        self._tell_others(i, "on_route_reduced_position")
+        self.routes[i].strategy.on_reduced_position(order)
 
     def closed(self, route: RouteState, order: Order, trade) -> None:
-        self.routes[route.index].strategy.on_close_position(order, trade)
+        """The position is flat: the others hear it closed; then, as after every close in
+        Jesse, the route's orders are cancelled (others' on_route_canceled, its on_cancel);
+        then older Jesse's on_stop_loss / on_take_profit; then on_close_position."""
+        i = route.index
+        rr = self.routes[i]
+        self._tell_others(i, "on_route_close_position")
+        older = _older_exit(order, trade, self.store.prices[route.symbol_key])
+        if older is not None:
+            self._tell_others(i, f"on_route_{older}")
+        self._tell_others(i, "on_route_canceled")
+        if rr.on_cancel is not None:
+            rr.on_cancel()
+        if older == "stop_loss" and rr.on_stop_loss is not None:
+            rr.on_stop_loss(order)
+        elif older == "take_profit" and rr.on_take_profit is not None:
+            rr.on_take_profit(order)
+        rr.strategy.on_close_position(order, trade)
+
+    def _tell_others(self, i: int, hook: str) -> None:
+        """Call ``hook(strategy of route i)`` on every other route whose strategy defines it."""
+        hooks = self.route_hooks[hook]
+        if hooks:
+            strategy = self.routes[i].strategy
+            for j, fn in hooks:
+                if j != i:
+                    fn(strategy)
+
+    def _cancel_entries(self, rr: _RouteRun) -> None:
+        """should_cancel_entry() said so: the pending entries (and the stop-loss/take-profit
+        waiting on them) are cancelled and forgotten (``self.buy`` ... read None again); the
+        other routes hear on_route_canceled, then the route's on_cancel() runs."""
+        route = rr.state
+        self.sandbox.cancel_entries(route)
+        route.assigned.clear()
+        self._tell_others(route.index, "on_route_canceled")
+        if rr.on_cancel is not None:
+            rr.on_cancel()
 
     # ------------------------------------------------------------------ the run
 
@@ -266,7 +383,7 @@ class _Run(Listener):
         group_of = plan.group_of
         eq_steps = plan.eq_steps
         walk_all = not self.fast_path
-        cancel_entries = self.sandbox.cancel_entries
+        can_short = account.can_short
         open_routes = store.open_routes
         # the equity curve is computed after the loop from the states the account went
         # through: here only each change of the balance or of a position is noted, at the first
@@ -278,6 +395,13 @@ class _Run(Listener):
         # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
         # needs no lookup
         prefix = cache.prefix
+        # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
+        # steps with events at their time, in order, then one past the last step
+        funding_steps = plan.funding_steps or None
+        fund_at = np.flatnonzero(np.frombuffer(funding_steps or b"", dtype=np.uint8) & 1
+                                 ).tolist() + [len(clock)]
+        fund_next, fund_i = fund_at[0], 0
+        settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
@@ -285,7 +409,12 @@ class _Run(Listener):
                 seen_fills = len(fills)
                 seen_balance = account.balance
                 changes.append((i, seen_balance, _positions(open_routes)))
-            # 1. the open at t fills what it has already passed
+            # 1. funding events at t are settled, then the open at t fills what it has already
+            # passed
+            if i == fund_next:
+                self.fund_k = settle(fund_events, self.fund_k, t)
+                fund_i += 1
+                fund_next = fund_at[fund_i]
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
@@ -301,26 +430,32 @@ class _Run(Listener):
                 if rr.before is not None:
                     rr.before()
                 route = rr.state
-                if route.position.qty == 0.0:
-                    if route.pending and route.has_pending_entry() and \
-                            strategy.should_cancel_entry():
-                        cancel_entries(route)
-                    if not route.pending:
-                        if strategy.should_long():
-                            self._enter(rr, "long")
-                        elif rr.should_short is not None and rr.should_short():
-                            if not account.can_short:
-                                raise StrategyError(
-                                    "should_short() returned True but spot cannot short "
-                                    '(set type = "futures" in config.toml)'
-                                )
-                            self._enter(rr, "short")
+                position = route.position
+                if position.qty == 0.0:
+                    if route.pending and route.has_pending_entry() and (
+                            rr.should_cancel is None or rr.should_cancel()):
+                        self._cancel_entries(rr)
                 else:
                     strategy.update_position()
+                # flat with nothing waiting, also when update_position() has just closed the
+                # position at market: decide on an entry now, at t (Jesse's same-bar re-check)
+                if position.qty == 0.0 and not route.pending:
+                    short = rr.should_short is not None and rr.should_short()
+                    if short and not can_short:
+                        raise StrategyError(
+                            "should_short() returned True but spot cannot short "
+                            '(set type = "futures" in config.toml)'
+                        )
+                    if strategy.should_long():  # both True: the long (Jesse refuses)
+                        self._enter(rr, "long")
+                    elif short:
+                        self._enter(rr, "short")
                 if rr.after is not None:
                     rr.after()
+                if rr.update_chart is not None:
+                    rr.update_chart()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all:
+            if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
@@ -331,53 +466,103 @@ class _Run(Listener):
                 continue
             book = books[d.index]
             o = d.opens[i]
-            if fast and book.fall_trigger < o < book.rise_trigger:
-                continue  # the open passes nothing (what process_open would find)
-            self.sandbox.process_open(book, t, o)
+            if d.mopens is None:
+                if fast and book.fall_trigger < o < book.rise_trigger:
+                    continue  # the open passes nothing (what process_open would find)
+                self.sandbox.process_open(book, t, o)
+            else:
+                mo = d.mopens[i]
+                if fast and book.order_fall < o < book.order_rise and \
+                        book.liq_fall < mo < book.liq_rise:
+                    continue
+                self.sandbox.process_open(book, t, o, mo)
+
+    def _settle(self, until: int) -> None:
+        """Settle the funding events due at or before ``until``, in the plan's order."""
+        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
-        are left) where something can fill."""
-        fast = self.fast_path
-        books = self.books
+        are left) where something can fill; funding events inside the interval are settled at
+        their time, between the candles before and after it."""
         last = i + 1 == len(clock)
         t_next = self.plan.end if last else clock[i + 1]
         t = clock[i]
+        if not (self.cuts and self.plan.funding_steps[i] & 2):
+            self._walk(i, t, t_next, last)
+            return
+        times = self.plan.funding_time
+        k = self.fund_k
+        bounds = [t]
+        while k < len(times) and times[k] < t_next:
+            if times[k] != bounds[-1]:
+                bounds.append(times[k])
+            k += 1
+        bounds.append(t_next)
+        for j in range(len(bounds) - 1):
+            if j:
+                self._settle(bounds[j])
+            self._walk(None, bounds[j], bounds[j + 1], last and j == len(bounds) - 2)
+
+    def _walk(self, i: int | None, t: int, t_next: int, last: bool) -> None:
+        """Walk the base candles closing in ``(t, t_next]`` (``last``: all that are left) where
+        something can fill. ``i``: the clock step when this is its whole interval (its
+        precomputed highs and lows then tell the fast path where nothing can fill)."""
+        fast = self.fast_path
+        books = self.books
         walk: list[tuple[SymbolPlan, int, int]] = []
         for d in self.plan.symbols:
+            book = books[d.index]
             if fast:
-                book = books[d.index]
                 if not book.active:
                     continue
-                if not (d.ilow[i] <= book.fall_trigger or d.ihigh[i] >= book.rise_trigger):
-                    continue
+                if i is not None:
+                    if d.mark is None:
+                        if not (d.ilow[i] <= book.fall_trigger or
+                                d.ihigh[i] >= book.rise_trigger):
+                            continue
+                    elif not (d.ilow[i] <= book.order_fall or d.ihigh[i] >= book.order_rise or
+                              d.milow[i] <= book.liq_fall or d.mihigh[i] >= book.liq_rise):
+                        continue
             m = len(d.sim)
             b0 = min(m, max(0, (t - d.s0) // d.ms))
             b1 = m if last else min(m, max(0, (t_next - d.s0) // d.ms))
-            if b1 > b0:
-                walk.append((d, b0, b1))
+            if b1 <= b0:
+                continue
+            if fast and i is None and not _reachable(d, book, b0, b1):
+                continue
+            walk.append((d, b0, b1))
         if not walk:
             return
         process = self.sandbox.process_candle
         if len(walk) == 1:
             d, b0, b1 = walk[0]
             book = books[d.index]
-            for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
-                process(book, int(ts), o, h, low, c)
+            if d.mark is None:
+                for ts, o, c, h, low, _v in d.sim[b0:b1].tolist():
+                    process(book, int(ts), o, h, low, c)
+            else:
+                for (ts, o, c, h, low, _v), mark in zip(d.sim[b0:b1].tolist(),
+                                                        d.mark[b0:b1].tolist(), strict=True):
+                    process(book, int(ts), o, h, low, c, mark)
             return
         events = []
         for d, b0, b1 in walk:
-            for row in d.sim[b0:b1].tolist():
-                events.append((row[0], d.index, row))
+            rows = d.sim[b0:b1].tolist()
+            marks = d.mark[b0:b1].tolist() if d.mark is not None else [None] * len(rows)
+            for row, mark in zip(rows, marks, strict=True):
+                events.append((row[0], d.index, row, mark))
         events.sort(key=lambda e: (e[0], e[1]))
-        for ts, index, (_t, o, c, h, low, _v) in events:
-            process(books[index], int(ts), o, h, low, c)
+        for ts, index, (_t, o, c, h, low, _v), mark in events:
+            process(books[index], int(ts), o, h, low, c, mark)
 
     def _equity_curve(self) -> None:
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
-        as it comes, done with NumPy per stretch of unchanged state."""
+        as it comes (the balance, then the positions in the order they opened), done with
+        NumPy over each stretch of states that hold positions (flat stretches repeat the
+        balance)."""
         plan = self.plan
         samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
         clock = plan.clock
@@ -387,21 +572,40 @@ class _Run(Listener):
             self.equity_time = [clock[i] for i in samples.tolist()]
         changes = self.changes
         # the first sample each state is seen at (the first state: from the first sample)
-        firsts = np.searchsorted(samples, [step for step, _b, _p in changes]).tolist()
+        firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        firsts.append(len(samples))
+        # per state its balance and, per slot (the slot-th open position, in the order they
+        # opened), route (-1: none), qty, entry price and margin
+        balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
+        slots = [np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
+                           for _s, _b, p in changes], dtype=np.float64)
+                 for slot in range(max(len(p) for _s, _b, p in changes))]
         value = self.store.account.value
         marks = self.marks
+        bounds = np.r_[firsts, len(samples)].tolist()
         equity: list[float] = []
-        for (_step, balance, positions), k0, k1 in zip(changes, firsts[:-1], firsts[1:],
-                                                       strict=True):
-            if not positions:
-                equity.extend([balance] * (k1 - k0))
+        j, n = 0, len(changes)
+        while j < n:
+            if not changes[j][2]:  # flat: the balance, one float object repeated
+                equity.extend([changes[j][1]] * (bounds[j + 1] - bounds[j]))
+                j += 1
                 continue
-            stretch = np.full(k1 - k0, balance, dtype=np.float64)
-            for index, qty, entry_price in positions:
-                stretch += value(qty, entry_price, marks[index][k0:k1])
-            equity.extend(stretch.tolist())
+            j1 = j + 1
+            while j1 < n and changes[j1][2]:
+                j1 += 1
+            # states j..j1-1 hold positions: their samples in pieces of bounded size
+            for a in range(bounds[j], bounds[j1], _EQUITY_CHUNK):
+                b = min(a + _EQUITY_CHUNK, bounds[j1])
+                own = np.searchsorted(firsts, np.arange(a, b), side="right") - 1  # its state
+                part = balances[own]
+                for held in slots:
+                    route = held[own, 0]
+                    for r in np.unique(route[route >= 0]).tolist():
+                        mine = route == r  # elsewhere qty 0: worth 0, the sum unchanged
+                        part += value(np.where(mine, held[own, 1], 0.0), held[own, 2],
+                                      marks[int(r)][a:b], held[own, 3])
+                equity.extend(part.tolist())
+            j = j1
         self.equity = equity
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
@@ -438,6 +642,12 @@ class _Run(Listener):
     def _finish(self) -> None:
         store = self.store
         store.time = self.plan.end
+        for d in self.plan.symbols:  # the end: every symbol at its last close
+            if len(d.sim):
+                store.prices[d.key] = float(d.sim[-1, CLOSE])
+        for rr in self.routes:  # route order, before anything is closed (as Jesse)
+            if rr.before_terminate is not None:
+                rr.before_terminate()
         for route in list(store.open_routes):
             d = self.routes[route.index].plan.symbol
             last = float(d.sim[-1, CLOSE])
@@ -493,18 +703,57 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
+            funding=list(store.funding),
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
                 "fast_path": self.fast_path,
                 "extra_candles": [list(e) for e in plan.extra_candles],
+                # what the strategies logged (self.log) and drew (the chart helpers)
+                **run_output([rr.strategy for rr in self.routes]),
             },
         )
 
 
-def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float], ...]:
-    """(route index, qty, entry price) of each open position, in the order they opened."""
-    return tuple((r.index, r.position.qty, r.position.entry_price) for r in open_routes)
+def _older_exit(order: Order, trade, price: float) -> str | None:
+    """Which of older Jesse's exit hooks a close calls: "stop_loss" for a stop-loss,
+    "take_profit" for a take-profit; for a close at market or by an exit order (what
+    ``liquidate()`` does) "take_profit" when the position was in profit at the price it closed
+    at, else "stop_loss" (older Jesse's ``liquidate()`` placed a take-profit or a stop-loss at
+    the price); None for the end-of-run close and a liquidation."""
+    role = order.role
+    if role == "stop-loss":
+        return "stop_loss"
+    if role == "take-profit":
+        return "take_profit"
+    if role != "exit":
+        return None
+    gain = price - trade.entry_price
+    return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
+
+
+#: Equity samples computed at once (a year of 1m bars in 33 pieces, a year of 1h bars in one).
+_EQUITY_CHUNK = 1 << 14
+
+
+def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:
+    """(route index, qty, entry price, margin) of each open position, in the order they
+    opened."""
+    return tuple([(r.index, r.position.qty, r.position.entry_price, r.position.margin)
+                  for r in open_routes])
+
+
+def _reachable(d: SymbolPlan, book: SymbolBook, b0: int, b1: int) -> bool:
+    """Whether the base candles ``b0:b1`` of ``d`` can reach a pending order or a liquidation
+    price of ``book`` (the fast path's test for a part of an interval)."""
+    hi = float(d.sim[b0:b1, HIGH].max())
+    lo = float(d.sim[b0:b1, LOW].min())
+    if d.mark is None:
+        return lo <= book.fall_trigger or hi >= book.rise_trigger
+    if lo <= book.order_fall or hi >= book.order_rise:
+        return True
+    mark = d.mark[b0:b1]
+    return float(mark[:, 2].min()) <= book.liq_fall or float(mark[:, 1].max()) >= book.liq_rise
 
 
 def _user_files(cls: type) -> set[str]:

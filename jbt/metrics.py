@@ -75,6 +75,8 @@ METRIC_NAMES = (
     "average_holding_winners_seconds",
     "average_holding_losers_seconds",
     "fees_paid",
+    "funding",
+    "liquidations",
     "exposure",
     "trades_per_day",
     "trades_per_week",
@@ -360,6 +362,9 @@ def trade_stats(trades: Sequence[ClosedTrade]) -> dict[str, Any]:
         "average_holding_winners_seconds": hold(wins),
         "average_holding_losers_seconds": hold(losses),
         "fees_paid": float(sum(t.fee for t in ts)),
+        # futures: funding received over the trades (negative: paid), apart from the fees
+        "funding": float(sum(t.funding for t in ts)),
+        "liquidations": sum(1 for t in ts if t.closed_by == "liquidation"),
     }
 
 

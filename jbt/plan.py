@@ -20,9 +20,11 @@ these functions instead of repeating the checks.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from jbt.config import Config
 from jbt.constants import CLOSE, HIGH, LOW, MINUTE_MS, OPEN, TIMESTAMP, VOLUME
 from jbt.dates import now_ms
 from jbt.errors import CandlesMissingError, InputError
+from jbt.perpetuals import FundingEvents, align_mark, funding_events, funding_gap, settle_prices
 from jbt.results import RouteSpec
 from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 
@@ -90,13 +93,20 @@ class SymbolPlan:
     #: the first base-candle open time at or after the start
     s0: int
     #: per clock step: the open of the base candle opening at that time (NaN when none does);
-    #: a list for speed and memory, never changed
+    #: an ``array.array`` of floats (indexed like a list, 8 bytes a value), never changed
     opens: Sequence[float]
     #: per clock step: the highest high / lowest low of the base candles simulated in it
     ihigh: np.ndarray
     ilow: np.ndarray
     #: per equity sample: the close of the last base candle closed at the sample's time
     eq_marks: np.ndarray
+    #: mark-price candles (futures): per simulated base candle its mark open, high, low and
+    #: close (trade prices where none was given), per clock step the mark open and the
+    #: interval's mark high/low; None without mark candles
+    mark: np.ndarray | None = None
+    mopens: Sequence[float] | None = None
+    mihigh: np.ndarray | None = None
+    milow: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +158,20 @@ class RunPlan:
     #: base timeframe per symbol, and base candles filled per "exchange:symbol"
     base_tf: Mapping[SymbolKey, str]
     filled: Mapping[str, int]
+    #: funding events a position can meet (futures), in the order they are settled: time
+    #: (ms, a minute), symbol index, rate, settlement price; and per clock step, bit 1: an
+    #: event at the step's time, bit 2: events inside the interval after it
+    funding_time: Sequence[int] = ()
+    funding_symbol: Sequence[int] = ()
+    funding_rate: Sequence[float] = ()
+    funding_price: Sequence[float] = ()
+    funding_steps: bytes = b""
+    #: base candles without a mark-price candle per "exchange:symbol" (their trade prices
+    #: stand in for the liquidation checks)
+    mark_filled: Mapping[str, int] = field(default_factory=dict)
+    #: the funding events and mark candles as given (a plan pickles as what it was made from)
+    funding_given: Mapping[SymbolKey, Any] | None = None
+    mark_given: Mapping[SymbolKey, Any] | None = None
 
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
@@ -156,12 +180,15 @@ class RunPlan:
     def __reduce__(self):
         inputs = (self.config, self.routes, {d.key: d.base for d in self.symbols},
                   dict(self.base_tf), self.start, self.end, self.extra_candles)
-        return _made_again, (inputs, dict(self.filled))
+        given = (None if self.funding_given is None else dict(self.funding_given),
+                 None if self.mark_given is None else dict(self.mark_given))
+        return _made_again, (inputs, dict(self.filled), given)
 
 
-def _made_again(inputs: tuple, filled: dict[str, int]) -> RunPlan:
+def _made_again(inputs: tuple, filled: dict[str, int], given: tuple = (None, None)) -> RunPlan:
     """An unpickled plan: made again from its (already filled) base candles."""
-    return replace(plan_run(*inputs), filled=filled)  # the candles it filled at first
+    plan = plan_run(*inputs, funding=given[0], mark=given[1])
+    return replace(plan, filled=filled)  # the candles it filled at first
 
 
 def plan_run(
@@ -172,6 +199,9 @@ def plan_run(
     start: int | None,
     end: int | None,
     extra_candles: Iterable[tuple[str, str, str]] = (),
+    *,
+    funding: Mapping[SymbolKey, Any] | None = None,
+    mark: Mapping[SymbolKey, Any] | None = None,
 ) -> RunPlan:
     """Check a backtest's routes, period and candles and prepare everything its runs share.
 
@@ -185,6 +215,12 @@ def plan_run(
     forward as a flat, zero-volume candle), but a period starting before the first candle or
     ending after the last is refused either way. The arrays given are read, never written; the plan keeps read-only
     views of them, so do not modify them while the plan is in use.
+
+    Futures only (:mod:`jbt.perpetuals` has the formats and rules): ``funding[(exchange,
+    symbol)]`` are the symbol's funding events (symbols left out, and every symbol when
+    ``funding`` is None or ``backtest.funding = "ignore"``, pay no funding); funding times
+    missing inside the period raise :class:`CandlesMissingError` naming the import command.
+    ``mark[(exchange, symbol)]`` are mark-price candles the liquidations then follow.
     """
     bt = config.backtest
     specs = check_routes(routes)
@@ -268,6 +304,7 @@ def plan_run(
 
     # ---- each route's bars (one array per exchange, symbol and timeframe) and call times
     arrays: dict[CandleKey, tuple[np.ndarray, np.ndarray]] = {}
+    views: set[int] = set()  # the arrays a bar array is a view of
     calls: list[np.ndarray] = []
     route_bars: list[tuple[np.ndarray, np.ndarray, int, int, int]] = []
     for spec in specs:
@@ -275,7 +312,7 @@ def plan_run(
         tf_ms = to_ms(spec.timeframe)
         if ckey not in arrays:
             arr, tf = bases[(spec.exchange, spec.symbol)]
-            bars = _bars(arr, tf, spec.timeframe, start, end, warm)
+            bars = _bars(arr, tf, spec.timeframe, start, end, warm, views)
             arrays[ckey] = (bars, _readonly(bars[:, TIMESTAMP].astype(np.int64) + tf_ms))
         bars, closes = arrays[ckey]
         k0, k1 = np.searchsorted(closes, [start, end], side="left")
@@ -285,7 +322,7 @@ def plan_run(
     for e, s, tf in extra:
         if (e, s, tf) not in arrays:
             arr, base = bases[(e, s)]
-            bars = _bars(arr, base, tf, start, end, None)
+            bars = _bars(arr, base, tf, start, end, None, views)
             arrays[(e, s, tf)] = (bars, _readonly(bars[:, TIMESTAMP].astype(np.int64) + to_ms(tf)))
 
     # ---- the clock
@@ -301,7 +338,19 @@ def plan_run(
     called = np.zeros((len(specs), n), dtype=bool)
     for j, c in enumerate(calls):
         called[j, np.searchsorted(clock, c)] = True
-    if len(specs) <= 62:
+    if len(specs) <= 16:  # one byte or two per step, distinct values by a lookup table
+        kind = np.uint8 if len(specs) <= 8 else np.uint16
+        keys = np.zeros(n, dtype=kind)
+        for j in range(len(specs)):
+            keys |= called[j].astype(kind) << kind(j)
+        uniq = np.flatnonzero(np.bincount(keys, minlength=1))
+        lookup = np.zeros(int(uniq[-1]) + 1 if len(uniq) else 1, dtype=np.int64)
+        lookup[uniq] = np.arange(len(uniq))
+        group = lookup[keys] if len(uniq) > 1 else np.zeros(n, dtype=np.uint8)
+        groups = tuple(
+            tuple(j for j in range(len(specs)) if (int(u) >> j) & 1) for u in uniq
+        )
+    elif len(specs) <= 62:
         keys = np.zeros(n, dtype=np.int64)
         for j in range(len(specs)):
             keys |= called[j].astype(np.int64) << j
@@ -326,6 +375,14 @@ def plan_run(
     if len(firsts):
         eq_row[firsts[0]] = False
 
+    # ---- futures: funding events (checked to cover the period) and mark-price candles
+    futures = bt.type == "futures"
+    route_keys = list(dict.fromkeys((r.exchange, r.symbol) for r in specs))
+    events = check_funding(funding if futures and bt.funding != "ignore" else None,
+                           route_keys, start, end)
+    mark_given = {tuple(k): v for k, v in (mark or {}).items()}
+    mark_filled: dict[str, int] = {}
+
     # ---- per symbol and step: the open, the interval's high/low, the equity marks
     symbols: dict[SymbolKey, SymbolPlan] = {}
     for index, (key, (arr, tf)) in enumerate(bases.items()):
@@ -336,31 +393,66 @@ def plan_run(
         # (the last step takes the rest): with a base coarser than the clock, a candle is
         # walked in the step where it closes, so no other route sees its fills earlier
         start_idx = np.clip((clock - s0) // ms, 0, m).astype(np.int64)
-        end_idx = np.r_[start_idx[1:], m].astype(np.int64)
-        ihigh = np.full(n, -INF)
-        ilow = np.full(n, INF)
-        nonempty = np.flatnonzero(end_idx > start_idx)
-        if len(nonempty):
-            idx = start_idx[nonempty]
-            ihigh[nonempty] = np.maximum.reduceat(sim[:, HIGH], idx)
-            ilow[nonempty] = np.minimum.reduceat(sim[:, LOW], idx)
+        if m == n and n and start_idx[0] == 0 and start_idx[-1] == n - 1 and \
+                bool(np.all(start_idx[1:] > start_idx[:-1])):
+            # one base candle a step (a route in the base timeframe): its high and low are
+            # the interval's, read from the candles themselves
+            ihigh, ilow = sim[:, HIGH], sim[:, LOW]
+        else:
+            end_idx = np.r_[start_idx[1:], m].astype(np.int64)
+            ihigh = np.full(n, -INF)
+            ilow = np.full(n, INF)
+            nonempty = np.flatnonzero(end_idx > start_idx)
+            del end_idx
+            if len(nonempty):
+                idx = start_idx[nonempty]
+                ihigh[nonempty] = np.maximum.reduceat(sim[:, HIGH], idx)
+                ilow[nonempty] = np.minimum.reduceat(sim[:, LOW], idx)
+                del idx
+            del nonempty
         aligned = ((clock - s0) % ms == 0) & (start_idx < m)
         opens = np.full(n, np.nan)
         opens[aligned] = sim[start_idx[aligned], OPEN]
+        marks: dict[str, Any] = {}
+        if futures and mark is not None and key in mark_given:
+            aligned_mark, missing = align_mark(key, mark_given[key], sim, tf)
+            if missing:
+                mark_filled[f"{key[0]}:{key[1]}"] = missing
+            mihigh = np.full(n, -INF)
+            milow = np.full(n, INF)
+            nonempty = np.flatnonzero(np.r_[start_idx[1:], m] > start_idx)
+            if len(nonempty):
+                idx = start_idx[nonempty]
+                mihigh[nonempty] = np.maximum.reduceat(aligned_mark[:, 1], idx)
+                milow[nonempty] = np.minimum.reduceat(aligned_mark[:, 2], idx)
+            mopens = np.full(n, np.nan)
+            mopens[aligned] = aligned_mark[start_idx[aligned], 0]
+            marks = dict(mark=_readonly(aligned_mark), mopens=_floats(mopens),
+                         mihigh=_readonly(mihigh), milow=_readonly(milow))
+        del aligned, start_idx
         # the mark of each equity sample: the close of the last base candle closed at the
         # sample's time (with a base coarser than the clock, the candle still forming at that
         # time is not used: its close is in the future)
         b = np.clip((clock[eq_row] - s0) // ms, 0, m)
         before = np.searchsorted(arr[:, TIMESTAMP], s0) - 1
         mark0 = float(arr[before, CLOSE]) if before >= 0 else float(sim[0, OPEN])
-        eq_marks = np.where(b > 0, sim[np.maximum(b - 1, 0), CLOSE], mark0) if m else \
-            np.full(len(b), mark0)
+        if m and len(b) and b[0] > 0 and b[-1] - b[0] == len(b) - 1 and \
+                bool(np.all(b[1:] > b[:-1])):
+            # consecutive candles (one a sample): their closes, read in place
+            eq_marks = sim[b[0] - 1:b[-1], CLOSE]
+        elif m:
+            eq_marks = np.where(b > 0, sim[np.maximum(b - 1, 0), CLOSE], mark0)
+        else:
+            eq_marks = np.full(len(b), mark0)
+        del b
         symbols[key] = SymbolPlan(
             key=key, index=index, tf=tf, ms=ms, base=arr, sim=sim, s0=s0,
-            opens=opens.tolist(), ihigh=_readonly(ihigh), ilow=_readonly(ilow),
-            eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)),
+            opens=_floats(opens), ihigh=_readonly(ihigh), ilow=_readonly(ilow),
+            eq_marks=_readonly(np.asarray(eq_marks, dtype=np.float64)), **marks,
         )
+        del opens
 
+    funding_plan = _funding_plan(events, symbols, clock, end)
     route_plans = tuple(
         RoutePlan(index=j, spec=spec, symbol=symbols[(spec.exchange, spec.symbol)],
                   tf_ms=tf_ms, bars=bars, closes=closes, n_first=n_first,
@@ -384,6 +476,49 @@ def plan_run(
         eq_route=eq_route,
         base_tf={k: tf for k, (_a, tf) in bases.items()},
         filled=filled,
+        **funding_plan,
+        mark_filled=mark_filled,
+        funding_given=funding,
+        mark_given=mark,
+    )
+
+
+def _funding_plan(events: Mapping[SymbolKey, FundingEvents],
+                  symbols: Mapping[SymbolKey, SymbolPlan], clock: np.ndarray,
+                  end: int) -> dict[str, Any]:
+    """The funding events a position can meet (after the first clock time, before the end),
+    merged over the symbols in the order they are settled (time, then symbol), with their
+    settlement prices, and the steps they fall in."""
+    if not events or len(clock) == 0:
+        return {}
+    times, index, rates, prices = [], [], [], []
+    for key, ev in events.items():
+        d = symbols[key]
+        t = ev.times // MINUTE_MS * MINUTE_MS
+        keep = (t > clock[0]) & (t < end)
+        if not keep.any():
+            continue
+        sub = FundingEvents(ev.times[keep], ev.rates[keep], ev.intervals[keep], ev.marks[keep])
+        times.append(t[keep])
+        index.append(np.full(int(keep.sum()), d.index))
+        rates.append(sub.rates)
+        prices.append(settle_prices(sub, t[keep], d.sim, d.s0, d.ms, d.base, d.mark))
+    if not times:
+        return {}
+    t_all = np.concatenate(times)
+    i_all = np.concatenate(index)
+    order = np.lexsort((i_all, t_all))
+    t_all, i_all = t_all[order], i_all[order]
+    steps = np.zeros(len(clock), dtype=np.uint8)
+    at = np.searchsorted(clock, t_all, side="right") - 1  # the step each event falls in
+    on_step = clock[at] == t_all
+    np.bitwise_or.at(steps, at[on_step], 1)
+    np.bitwise_or.at(steps, at[~on_step], 2)
+    return dict(
+        funding_time=t_all.tolist(), funding_symbol=i_all.tolist(),
+        funding_rate=np.concatenate(rates)[order].tolist(),
+        funding_price=np.concatenate(prices)[order].tolist(),
+        funding_steps=bytes(steps),
     )
 
 
@@ -393,6 +528,14 @@ def plan_run(
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
+
+
+def _floats(a: np.ndarray) -> Sequence[float]:
+    """A float64 array as an ``array.array``: indexing gives Python floats at about list
+    speed, in 8 bytes a value instead of a list's 32."""
+    out = array("d")
+    out.frombytes(memoryview(np.ascontiguousarray(a, dtype=np.float64)).cast("B"))
+    return out
 
 
 def _steps(clock: np.ndarray) -> Sequence[int]:
@@ -405,15 +548,23 @@ def _steps(clock: np.ndarray) -> Sequence[int]:
 
 
 def _bars(arr: np.ndarray, base_tf: str, tf: str, start: int, end: int,
-          warmup: int | None) -> np.ndarray:
+          warmup: int | None, views: set[int]) -> np.ndarray:
     """Bars of ``tf`` from the base candles: the warm-up before the start (all history when
-    ``warmup`` is None) and the period; an owned, C-contiguous, read-only array (what the
-    indicator cache registers)."""
+    ``warmup`` is None) and the period; a C-contiguous, read-only array (what the indicator
+    cache registers). In the base timeframe they are the base candles themselves (a view, no
+    copy: a year of 1m candles is 25 MB), unless another bar array already is a view of the
+    same array (``views``: the ids of those arrays), which the cache could not tell apart."""
     tf_ms = to_ms(tf)
     ts = arr[:, TIMESTAMP]
     first_call = int(bar_open(start + tf_ms - 1, tf))
     lo = 0 if warmup is None else int(np.searchsorted(ts, first_call - warmup * tf_ms))
     hi = int(np.searchsorted(ts, end))
+    if to_ms(base_tf) == tf_ms:
+        rows = arr[lo:hi]
+        owner = id(rows[:0].base)
+        if rows.flags.c_contiguous and owner not in views:
+            views.add(owner)
+            return _readonly(rows)
     full = aggregate(arr[lo:hi], base_tf, tf)
     if full.base is not None or not full.flags.c_contiguous or not full.flags.owndata:
         full = np.array(full, dtype=np.float64, order="C", copy=True)
@@ -492,6 +643,37 @@ def candles_end_message(exchange: str, symbol: str, tf: str, last: int, start: i
     )
 
 
+def funding_message(exchange: str, symbol: str, gap: tuple[int, int], now: int | None = None
+                    ) -> str:
+    """One line: which funding history is missing and the import command that fetches it."""
+    first, last = gap
+    cmd = import_command(exchange, symbol, first, last + 1, now=now)
+    return (
+        f"{exchange} {symbol}: funding rates missing between {_human(first)} and "
+        f"{_human(last)} UTC; fetch them with: {cmd} --funding (or set funding = \"ignore\" "
+        "in config.toml's [backtest] to leave funding out)"
+    )
+
+
+def check_funding(funding: Mapping[SymbolKey, Any] | None, keys: list[SymbolKey],
+                  start: int, end: int) -> dict[SymbolKey, FundingEvents]:
+    """The events of each symbol of ``keys`` given in ``funding`` (symbols left out pay no
+    funding), checked to cover ``(start, end)``."""
+    out: dict[SymbolKey, FundingEvents] = {}
+    if funding is None:
+        return out
+    given = {tuple(k): v for k, v in funding.items()}
+    for key in keys:
+        if key not in given:
+            continue
+        ev = funding_events(key, given[key])
+        gap = funding_gap(ev, start, end)
+        if gap is not None:
+            raise CandlesMissingError(funding_message(key[0], key[1], gap))
+        out[key] = ev
+    return out
+
+
 def _date(ms: int) -> str:
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%d") if dt.hour == dt.minute == dt.second == 0 else \
@@ -509,4 +691,5 @@ def _human(ms: int) -> str:
 
 
 __all__ = ["RoutePlan", "RunPlan", "SymbolPlan", "candles_end_message", "check_extra",
-           "check_period", "check_routes", "import_command", "plan_run"]
+           "check_funding", "check_period", "check_routes", "funding_message", "import_command",
+           "plan_run"]

@@ -11,7 +11,10 @@ What it does, and nothing else:
 * Jesse's ``routes.py`` (``routes`` and ``extra_candles`` / ``data_routes``, as tuples or
   dicts, exchange names or ``exchanges.X``) becomes jbt's, with Jesse's exchange names turned
   into the names jbt imports candles under; a ``config.toml`` is written with
-  ``type = "futures"`` when the routes trade futures;
+  ``type = "futures"`` when the routes trade futures (and ``funding = "ignore"``: Jesse's
+  backtests charge no funding, jbt's do once the history is imported) and
+  ``forming_candles = true`` when a strategy reads ``self.get_candles()`` (Jesse's longer
+  timeframes end with the forming bar);
 * nothing is ever overwritten: a file that exists with other content is reported and left;
   the same content is "unchanged", so a second run changes nothing.
 
@@ -285,6 +288,7 @@ def port(source: Path | str, target: Path | str) -> PortReport:
         else:
             _copy_file(helper, dst / helper.name, dst, report)
     routes_file = src / "routes.py"
+    reading = _reading_candles(strategies)
     if kind == "project" and routes_file.is_file():
         text, routes, extra, notes, futures = convert_routes(routes_file)
         note = f" ({'; '.join(notes)})" if notes else ""
@@ -292,12 +296,35 @@ def port(source: Path | str, target: Path | str) -> PortReport:
                       f"{len(routes)} route(s), {len(extra)} extra candle(s){note}"):
             if dst / "routes.py" not in report.unchanged:
                 report.conflicts[-1] += "; the converted routes are:\n" + text.rstrip()
+        settings, why = [], []
         if futures:
+            settings += ['type = "futures"', "leverage = 1",
+                         "# Jesse charges no funding in its backtests, so neither does this port.",
+                         "# To charge it, import the history (jbt import-candles binance-futures",
+                         "# SYMBOL START --funding) and remove this line.",
+                         'funding = "ignore"']
+            why.append('type = "futures" (the routes trade futures)')
+        if reading:
+            settings.append("forming_candles = true")
+            why.append(f"forming_candles = true ({reading[0]} reads self.get_candles(), whose "
+                       "longer timeframes end with the bar still forming in Jesse)")
+        if settings:
             _write(dst / "config.toml",
-                   "# Written by `jbt port`: the Jesse routes trade futures.\n"
-                   "[backtest]\ntype = \"futures\"\nleverage = 1\n",
-                   dst, report, 'type = "futures" (the routes trade futures)')
+                   "# Written by `jbt port`: what the Jesse project needs to run as in Jesse.\n"
+                   "[backtest]\n" + "\n".join(settings) + "\n",
+                   dst, report, "; ".join(why))
+    elif reading:
+        report.warnings.append(
+            f"{reading[0]} reads self.get_candles(): in Jesse a longer timeframe's candles end "
+            "with the bar still forming; set forming_candles = true in config.toml for the same")
     return report
+
+
+def _reading_candles(folders: list[Path]) -> list[str]:
+    """The strategies (folder names) whose code calls ``get_candles(``."""
+    return [folder.name for folder in folders
+            if any("get_candles(" in f.read_text(encoding="utf-8", errors="replace")
+                   for f in sorted(folder.rglob("*.py")))]
 
 
 def _inventory(src: Path) -> tuple[str, list[Path], list[Path]]:

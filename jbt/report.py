@@ -8,9 +8,10 @@ value (``None`` in the metrics) reads ``n/a``.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jbt.metrics import compute_metrics, exit_reason_stats, period_returns, route_stats
-from jbt.results import BacktestResult, ClosedTrade, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, ClosedTrade, FundingRecord, OrderRecord, RouteSpec
 
 NA = "n/a"
 BREAKDOWNS = ("day", "week", "month")
@@ -143,6 +144,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
     m = result_metrics(result)
     g = m.get
     days = (result.end - result.start) / 86_400_000 if result.end > result.start else 0
+    futures = (result.config.get("backtest") or {}).get("type") == "futures"
     return [
         ("Period", f"{fmt_date(result.start)} → {fmt_date(result.end)} ({days:,.4g} days)"),
         ("Starting balance", fmt_money(g("starting_balance", result.starting_balance))),
@@ -176,6 +178,8 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str] | None]:
          f"{fmt_duration(g('average_holding_winners_seconds'))} / "
          f"{fmt_duration(g('average_holding_losers_seconds'))}"),
         ("Fees paid", fmt_money(g("fees_paid"))),
+        *([("Funding received (net)", fmt_money(g("funding"))),
+           ("Liquidations", fmt_int(g("liquidations")))] if futures else []),
         ("Trades per day / week / month",
          f"{fmt_ratio(g('trades_per_day'))} / {fmt_ratio(g('trades_per_week'))} / "
          f"{fmt_ratio(g('trades_per_month'))}"),
@@ -323,12 +327,51 @@ def result_dict(result: BacktestResult) -> dict[str, Any]:
 
 
 def write_json(result: BacktestResult, path: str | Path) -> Path:
-    """Write the whole result (config, routes, period, metrics, trades, orders, equity)."""
+    """Write the whole result (config, routes, period, metrics, trades, orders, equity): the
+    text of ``json.dumps(result_dict(result), indent=2)``, written as it is made. The equity
+    curve (525,600 points for a 1m year) is never held as objects or as one string: that took
+    400 MB more than the backtest itself."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result_dict(result), indent=2, allow_nan=False, ensure_ascii=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    d = replace(result, equity_time=[], equity=[]).to_dict()
+    d["metrics"] = result_metrics(result)  # as result_dict has them
+    encoder = json.JSONEncoder(indent=2, allow_nan=False, ensure_ascii=False)
+    with path.open("w", encoding="utf-8") as f:
+        for i, (key, value) in enumerate(d.items()):
+            f.write(("{" if i == 0 else ",") + "\n  " + encoder.encode(key) + ": ")
+            if key == "equity":
+                _write_equity(f, result)
+                continue
+            for chunk in encoder.iterencode(value):
+                f.write(chunk.replace("\n", "\n  "))  # one level deeper (strings hold no \n)
+        f.write("\n}\n" if d else "{}\n")
     return path
+
+
+def _write_equity(f: Any, result: BacktestResult) -> None:
+    """The equity points as ``json.dumps`` writes them at the second level of indentation."""
+    if len(result.equity_time) != len(result.equity):
+        raise ValueError("equity_time and equity differ in length")
+    if not result.equity:
+        f.write("[]")
+        return
+    encoder = json.JSONEncoder(allow_nan=False)
+
+    def number(x: Any) -> str:
+        if type(x) is float:
+            if not math.isfinite(x):
+                raise ValueError(f"Out of range float values are not JSON compliant: {x!r}")
+            return float.__repr__(x)
+        return encoder.encode(x)
+
+    items = zip(result.equity_time, result.equity, strict=True)
+    sep = "["
+    while batch := list(itertools.islice(items, 10_000)):
+        f.write(sep + ",".join(
+            f'\n    {{\n      "time": {number(t)},\n      "equity": {number(e)}\n    }}'
+            for t, e in batch))
+        sep = ","
+    f.write("\n  ]")
 
 
 def result_from_dict(d: dict[str, Any]) -> BacktestResult:
@@ -337,7 +380,7 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
     order_names = {f.name for f in fields(OrderRecord)}
     known = {"session_id", "config", "routes", "period", "starting_balance",
              "finishing_balance", "metrics", "trades", "orders", "equity", "duration_s",
-             "save_error", "warnings"}
+             "save_error", "warnings", "funding"}
     extra = {k: v for k, v in d.items() if k not in known}
     if d.get("warnings"):
         extra["warnings"] = list(d["warnings"])
@@ -358,6 +401,7 @@ def result_from_dict(d: dict[str, Any]) -> BacktestResult:
         duration_s=float(d.get("duration_s", 0.0)),
         session_id=d.get("session_id"),
         extra=extra,
+        funding=[FundingRecord(**f) for f in d.get("funding", [])],
     )
 
 
@@ -369,6 +413,7 @@ def read_json(path: str | Path) -> BacktestResult:
 TRADE_COLUMNS = [f.name for f in fields(ClosedTrade)] + ["entry_time_utc", "exit_time_utc"]
 ORDER_COLUMNS = [f.name for f in fields(OrderRecord)] + ["created_at_utc", "filled_at_utc"]
 EQUITY_COLUMNS = ["time", "time_utc", "equity", "drawdown"]
+FUNDING_COLUMNS = [f.name for f in fields(FundingRecord)] + ["time_utc"]
 
 
 def _cell(v: Any) -> Any:
@@ -382,7 +427,8 @@ def _cell(v: Any) -> Any:
 
 
 def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
-    """Write ``trades.csv``, ``orders.csv`` and ``equity.csv`` into ``directory``."""
+    """Write ``trades.csv``, ``orders.csv`` and ``equity.csv`` into ``directory``, and
+    ``funding.csv`` (one row per funding payment) when the run settled funding."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     trades = sorted(result.trades, key=lambda x: (x.exit_time, x.entry_time, x.id))
@@ -396,16 +442,25 @@ def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
         + [iso_time(o.created_at), iso_time(o.filled_at)]
         for o in result.orders
     ]
-    peak = result.starting_balance
-    equity_rows = []
-    for t, e in zip(result.equity_time, result.equity, strict=True):
-        peak = max(peak, e)
-        dd = e / peak - 1.0 if peak > 0 else 0.0
-        equity_rows.append([t, iso_time(t), _cell(float(e)), _cell(dd)])
+    if len(result.equity_time) != len(result.equity):
+        raise ValueError("equity_time and equity differ in length")
+
+    def equity_rows() -> Any:  # one row at a time: a 1m year is 525,600 of them
+        peak = result.starting_balance
+        for t, e in zip(result.equity_time, result.equity, strict=True):
+            peak = max(peak, e)
+            dd = e / peak - 1.0 if peak > 0 else 0.0
+            yield [t, iso_time(t), _cell(float(e)), _cell(dd)]
+
+    tables = [("trades.csv", TRADE_COLUMNS, trade_rows),
+              ("orders.csv", ORDER_COLUMNS, order_rows),
+              ("equity.csv", EQUITY_COLUMNS, equity_rows())]
+    if result.funding:
+        tables.append(("funding.csv", FUNDING_COLUMNS, [
+            [_cell(getattr(f, c)) for c in FUNDING_COLUMNS[:-1]] + [iso_time(f.time)]
+            for f in result.funding]))
     paths = []
-    for name, header, rows in (("trades.csv", TRADE_COLUMNS, trade_rows),
-                               ("orders.csv", ORDER_COLUMNS, order_rows),
-                               ("equity.csv", EQUITY_COLUMNS, equity_rows)):
+    for name, header, rows in tables:
         p = out / name
         with p.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)

@@ -269,6 +269,8 @@ def prepare(
     project: str | Path | None = None,
     timeframe: str | None = None,
     columns: Sequence[str] | None = None,
+    funding: Mapping[Any, Any] | None = None,
+    mark: Mapping[Any, Any] | None = None,
 ) -> Prepared:
     """Check the routes, period and candles of a backtest and set it up once (see
     :func:`backtest` for the arguments)."""
@@ -284,10 +286,21 @@ def prepare(
         with _database(cfg):
             arrays, base_tf, end_ms, notes = backtest_mode.load(cfg, specs, extra, start_ms,
                                                                  end_ms)
+            stored_funding, stored_mark, futures_notes = backtest_mode.load_futures(
+                cfg, specs, start_ms, end_ms)
+        notes.extend(futures_notes)
+        funding = stored_funding if funding is None else funding
+        mark = stored_mark if mark is None else mark
     else:
         arrays, base_tf = _given_candles(candles, specs, extra, timeframe, columns)
         notes = []
-    plan = plan_run(cfg, specs, arrays, base_tf, start_ms, end_ms, extra)
+    keys = {(r.exchange, r.symbol) for r in specs}
+    funding = _per_symbol(funding, keys, "funding")
+    mark = _per_symbol(mark, keys, "mark")
+    if mark is not None:
+        mark = {k: to_candles(v, columns) for k, v in mark.items()}
+    plan = plan_run(cfg, specs, arrays, base_tf, start_ms, end_ms, extra, funding=funding,
+                    mark=mark)
     return Prepared(plan, strategies, project_dir, notes)
 
 
@@ -305,6 +318,8 @@ def backtest(
     columns: Sequence[str] | None = None,
     fast_path: bool = True,
     save: bool = False,
+    funding: Mapping[Any, Any] | Any = None,
+    mark: Mapping[Any, Any] | Any = None,
 ) -> BacktestResult:
     """Run a backtest and return its result, metrics included.
 
@@ -328,6 +343,12 @@ def backtest(
     project folder (default: the current one): its ``config.toml``, database and
     ``strategies/``. ``save=True`` saves the session in the project database.
 
+    Futures (``{"type": "futures"}``): ``funding`` is ``{(exchange, symbol): events}`` (or the
+    events alone when there is one symbol), each an array of rows ``[time, rate(, interval,
+    mark price)]`` or ``(times, rates)``, and ``mark`` mark-price candles the same way (arrays
+    or DataFrames as ``candles``). Read from the database when ``candles`` is None and they
+    are; with candles given and no ``funding``, no funding is charged.
+
     ``result.to_dict()`` equals what ``jbt backtest --json`` writes for the same routes, period
     and config (but ``session_id`` and ``duration_s``).
     """
@@ -336,7 +357,7 @@ def backtest(
     t0 = time.perf_counter()
     prepared = prepare(routes, candles, start=start, end=end, config=config,
                        extra_candles=extra_candles, project=project, timeframe=timeframe,
-                       columns=columns)
+                       columns=columns, funding=funding, mark=mark)
     result = prepared.run(hyperparameters, fast_path=fast_path)
     result.duration_s = time.perf_counter() - t0  # set-up included, as jbt backtest counts it
     if save:
@@ -457,6 +478,24 @@ def _given_candles(
         base_tf[key] = _base_timeframe(arr, timeframe, key)
         arrays[key] = arr
     return arrays, base_tf
+
+
+def _per_symbol(value: Any, keys: set[tuple[str, str]], name: str) -> dict | None:
+    """``{(exchange, symbol): data}``, or one symbol's data alone when the routes trade one
+    symbol; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping) and all(isinstance(k, tuple) and len(k) == 2 for k in value):
+        out = {tuple(k): v for k, v in value.items()}
+        unknown = [k for k in out if k not in keys]
+        if unknown:
+            raise InputError(f"{name}: {unknown[0][0]} {unknown[0][1]} is not a symbol of the "
+                             "routes")
+        return out
+    if len(keys) == 1:
+        return {next(iter(keys)): value}
+    raise InputError(f"{name}: the routes trade several symbols; pass "
+                     "{(exchange, symbol): data}")
 
 
 def _ms(value: Any, name: str) -> int | None:

@@ -57,9 +57,24 @@ class FillRecord:
     time: int  # epoch ms
 
 
+@dataclass
+class FundingRecord:
+    """One funding event settled on one open position (futures). Read it, do not change it
+    (not frozen: a year has thousands, and a frozen dataclass costs five times as much to
+    make)."""
+
+    time: int  # epoch ms: the funding time (rounded down to the minute)
+    route: str  # RouteSpec.key
+    rate: float  # the event's rate: a long pays qty x price x rate when it is positive
+    price: float  # the mark price the notional was valued at
+    qty: float  # the position, signed (negative: short)
+    amount: float  # received by the position (negative: paid)
+
+
 @dataclass(frozen=True)
 class ClosedTrade:
-    """A position from open to flat. ``pnl`` is net of all fees; ``fee`` is the fees paid."""
+    """A position from open to flat. ``pnl`` is net of all fees and funding; ``fee`` is the
+    fees paid; ``funding`` the funding received (negative when paid; futures only)."""
 
     id: int
     route: str
@@ -77,6 +92,7 @@ class ClosedTrade:
     fee: float
     closed_by: str  # one of CLOSED_BY
     leverage: float = 1.0
+    funding: float = 0.0  # funding received over the trade (negative: paid)
 
     @property
     def holding_ms(self) -> int:
@@ -107,6 +123,8 @@ class BacktestResult:
     duration_s: float = 0.0
     session_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: funding settled on open positions, in time order (futures)
+    funding: list[FundingRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape documented in the README (what ``--json`` writes and the API returns)."""
@@ -123,6 +141,7 @@ class BacktestResult:
             "trades": [dict(vars(t)) for t in self.trades],
             "orders": [dict(vars(o)) for o in self.orders],
             "equity": [{"time": t, "equity": e} for t, e in zip(self.equity_time, self.equity, strict=True)],
+            "funding": [dict(vars(f)) for f in self.funding],
             "duration_s": self.duration_s,
             # every warning of the run (the report shows the first few and counts the rest)
             "warnings": list(self.extra.get("warnings", [])),

@@ -35,7 +35,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from jbt.errors import InputError, JbtError
-from jbt.results import BacktestResult, ClosedTrade, FillRecord, OrderRecord, RouteSpec
+from jbt.results import (
+    BacktestResult,
+    ClosedTrade,
+    FillRecord,
+    FundingRecord,
+    OrderRecord,
+    RouteSpec,
+)
 
 T = TypeVar("T")
 
@@ -130,11 +137,13 @@ def load_session(session_id: int) -> BacktestResult:
         orders = _records(OrderRecord, data["orders"])
         fills = _records(FillRecord, data["fills"])
         starting, finishing = data["starting_balance"], data["finishing_balance"]
+        funding = _records(FundingRecord, data["funding"]) if "funding" in data else []
         extra = {"warnings": data.get("warnings", []),
                  "base_timeframes": data.get("base_timeframes", {}),
                  **{k: data[k] for k in ("logs", "charts") if k in data}}
     else:
         trades, orders, fills = _from_tables(row)
+        funding = []
         starting, finishing = _num(row.starting_balance), _num(row.finishing_balance)
         extra = {"warnings": []}
     extra["created_at"] = int(row.created_at)
@@ -155,6 +164,7 @@ def load_session(session_id: int) -> BacktestResult:
         duration_s=float(row.duration_s),
         session_id=row.id,
         extra=extra,
+        funding=funding,
     )
 
 
@@ -195,7 +205,8 @@ def _from_tables(row) -> tuple[list[ClosedTrade], list[OrderRecord], list[FillRe
     from jbt.models import Order, Trade
 
     def build(cls, record, renames):
-        names = [f.name for f in fields(cls)]
+        # a field without a column (a trade's funding) keeps its default
+        names = [f.name for f in fields(cls) if hasattr(record, renames.get(f.name, f.name))]
         return cls(**{n: _plain(getattr(record, renames.get(n, n))) for n in names})
 
     trades = [build(ClosedTrade, t, {"id": "trade_id"})
@@ -346,7 +357,13 @@ def save_session(result: BacktestResult) -> int:
     """Write a finished run (session row, orders, fills, closed trades, exact values, equity
     arrays) in one short transaction; return the session id. Raises
     :class:`SessionSaveError` when it cannot be written (the result is untouched)."""
-    from jbt.models import BacktestSession, SessionData, SessionEquity, database_proxy
+    from jbt.models import (
+        BacktestSession,
+        SessionData,
+        SessionEquity,
+        database_proxy,
+        small_page_cache,
+    )
 
     db = database_proxy.obj
     # everything is encoded before the transaction, so the write lock is held only for SQL;
@@ -356,7 +373,8 @@ def save_session(result: BacktestResult) -> int:
         session_fields, bulk, exact, equity = _encode(result)
 
     def write() -> int:
-        with _transaction(db):
+        # tens of MB of new pages for a 1m year: not kept in the page cache afterwards
+        with small_page_cache(db), _transaction(db):
             session = BacktestSession.create(created_at=int(time.time() * 1000),
                                              **session_fields)
             sid = session.id
@@ -412,6 +430,9 @@ def _encode(result: BacktestResult):
         "fills": {"columns": fills[0], "rows": fills[1]},
         "warnings": list(result.extra.get("warnings", [])),
         "base_timeframes": dict(result.extra.get("base_timeframes", {})),
+        # funding settled (futures): the trades carry their totals, this every payment
+        **({"funding": dict(zip(("columns", "rows"), _tuples(FundingRecord, result.funding),
+                                strict=True))} if result.funding else {}),
         # what strategies logged (self.log) and drew (chart helpers), when they did
         **{k: result.extra[k] for k in ("logs", "charts") if result.extra.get(k)},
     }, allow_nan=False, check_circular=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jbt.results import ClosedTrade, RouteSpec
+from jbt.results import ClosedTrade, FundingRecord, RouteSpec
 
 if TYPE_CHECKING:
     from jbt.exchanges.accounts import Account
@@ -102,7 +102,8 @@ class Order:
 class Position:
     """A route's position (its sub-account). ``qty`` is signed: negative for a short."""
 
-    __slots__ = ("route", "qty", "entry_price", "liquidation_price", "_prices", "_key")
+    __slots__ = ("route", "qty", "entry_price", "liquidation_price", "bankruptcy_price",
+                 "margin", "_prices", "_key")
 
     def __init__(self, route: RouteState, prices: dict[tuple[str, str], float]) -> None:
         self.route = route
@@ -110,6 +111,11 @@ class Position:
         self.entry_price = 0.0
         #: futures only: the price at which the position is liquidated (None when it cannot be).
         self.liquidation_price: float | None = None
+        #: futures only: the price at which its margin is gone (where a liquidation fills, and
+        #: the worst price any exit of it fills at).
+        self.bankruptcy_price: float | None = None
+        #: futures only: the position's isolated margin (entries' margin, plus funding).
+        self.margin = 0.0
         self._prices = prices
         self._key = route.symbol_key
 
@@ -171,6 +177,7 @@ class TradeBook:
         "exit_qty",
         "exit_price",
         "fee",
+        "funding",
         "pnl",
     )
 
@@ -185,6 +192,8 @@ class TradeBook:
         #: size-weighted mean price of the exit fills
         self.exit_price = 0.0
         self.fee = 0.0
+        #: funding received (negative when paid)
+        self.funding = 0.0
         #: sum of every balance change the trade caused (so Σ pnl == balance change exactly)
         self.pnl = 0.0
 
@@ -232,7 +241,7 @@ class SymbolBook:
     """
 
     __slots__ = ("key", "index", "orders", "routes", "fall_trigger", "rise_trigger", "active",
-                 "_store")
+                 "order_fall", "order_rise", "liq_fall", "liq_rise", "_store")
 
     def __init__(self, key: tuple[str, str], index: int, store: Store) -> None:
         self.key = key
@@ -241,6 +250,11 @@ class SymbolBook:
         self.routes: list[RouteState] = []
         self.fall_trigger = -INF
         self.rise_trigger = INF
+        #: the same for the pending orders alone and for the liquidation prices alone (with
+        #: mark-price candles, orders are checked against trade prices and liquidations
+        #: against mark prices)
+        self.order_fall = self.liq_fall = -INF
+        self.order_rise = self.liq_rise = INF
         self.active = False
         self._store = store
 
@@ -254,17 +268,27 @@ class SymbolBook:
                     fall = p
             elif p < rise:
                 rise = p
+        self.order_fall = fall
+        self.order_rise = rise
+        self.touch_liquidations()
+
+    def touch_liquidations(self) -> None:
+        """Recompute the triggers after liquidation prices alone changed (funding)."""
+        lfall, lrise = -INF, INF
         for r in self.routes:
             liq = r.position.liquidation_price
             if liq is not None:
                 if r.position.qty > 0:
-                    if liq > fall:
-                        fall = liq
-                elif liq < rise:
-                    rise = liq
-        self.fall_trigger = fall
-        self.rise_trigger = rise
-        active = fall != -INF or rise != INF
+                    if liq > lfall:
+                        lfall = liq
+                elif liq < lrise:
+                    lrise = liq
+        self.liq_fall = lfall
+        self.liq_rise = lrise
+        fall, rise = self.order_fall, self.order_rise
+        self.fall_trigger = fall if fall > lfall else lfall
+        self.rise_trigger = rise if rise < lrise else lrise
+        active = self.fall_trigger != -INF or self.rise_trigger != INF
         if active != self.active:
             self._store.n_active += 1 if active else -1
             self.active = active
@@ -288,6 +312,8 @@ class Store:
         #: fills: (order id, route key, side, qty, price, fee, time)
         self.fills: list[tuple[int, str, str, float, float, float, int]] = []
         self.closed_trades: list[ClosedTrade] = []
+        #: funding settled on open positions, in time order
+        self.funding: list[FundingRecord] = []
         self.warnings: list[str] = []
         #: routes with an open position (for marking equity to market cheaply)
         self.open_routes: list[RouteState] = []
@@ -306,5 +332,5 @@ class Store:
         eq = account.balance
         for r in self.open_routes:
             p = r.position
-            eq += account.value(p.qty, p.entry_price, self.prices[r.symbol_key])
+            eq += account.value(p.qty, p.entry_price, self.prices[r.symbol_key], p.margin)
         return eq

@@ -115,3 +115,86 @@ def test_a_read_only_database_still_prints_and_exports_the_result(tmp_path):
     assert data["save_error"].startswith(f"{db} is read-only")
     assert data["trades"] and data["metrics"]["total_trades"] == len(data["trades"])
     assert sha(db) == before  # and nothing in the database changed
+
+
+def test_a_full_disk_during_an_api_import_is_named_in_the_job(tmp_path):
+    """``jbt serve`` with its project on a small filesystem: the import job fails with the
+    same words as the CLI, not a driver's ``OperationalError: ...``."""
+    import socket
+    import time
+
+    import httpx
+
+    market = FakeMarket("BTC", "USDT", T0, T0 + 14 * 1440 * MIN, seed=9)
+    with FakeBinance([market]) as server:
+        src, mnt = tmp_path / "src", tmp_path / "mnt"
+        write_project(src, {"binance": server}, retry_delay=0.01)
+        mnt.mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        script = 'mount -t tmpfs -o size=700k tmpfs "$1" && cp -a "$2"/. "$1"/ && shift 2 && exec "$@"'
+        proc = subprocess.Popen(
+            ["unshare", "-rm", "sh", "-c", script, "sh", str(mnt), str(src),
+             *jbt("--project", str(mnt), "serve", "--port", str(port))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, proc.communicate()[1]
+                try:
+                    httpx.get(f"{base}/jobs", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.05)
+            r = httpx.post(f"{base}/candles/import", timeout=30, json={
+                "exchange": "binance", "symbol": "BTC-USDT", "start": "2020-01-01",
+                "end": "2020-01-15"})
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 60
+            while (job := httpx.get(f"{base}/jobs/{r.json()['id']}", timeout=5).json())[
+                    "status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    assert job["status"] == "failed", job
+    assert job["error"] == (f"the disk holding {mnt / 'db.sqlite3'} is full: free some space and "
+                            "run the command again; what was saved before is kept")
+
+
+def test_a_full_disk_when_the_session_is_saved_still_prints_and_exports_the_result(tmp_path):
+    """Finding 20's last point on a full disk: the report is printed and ``--json`` written,
+    with one line saying why the session was not saved, and the database is as it was."""
+    project = make_project(tmp_path / "project")
+    mnt, after, out = tmp_path / "mnt", tmp_path / "after", tmp_path / "run.json"
+    mnt.mkdir()
+    after.mkdir()
+    con = sqlite3.connect(project / "db.sqlite3")
+    stored_before = con.execute('SELECT COUNT(*) FROM "candle"').fetchone()[0]
+    con.close()
+    # room for the project and SQLite's 32 KB shared-memory file, not for a session
+    size_kb = sum(p.stat().st_size for p in project.rglob("*") if p.is_file()) // 1024 + 96
+    script = (f'mount -t tmpfs -o size={size_kb}k tmpfs "$1" && cp -a "$2"/. "$1"/ && '
+              'M="$1" A="$3" && shift 3 && "$@"; rc=$?; cp -a "$M"/db.sqlite3* "$A"/; exit $rc')
+    ran = in_namespace(script, str(mnt), str(project), str(after),
+                       *jbt("--project", str(mnt), "backtest", START, END, "--json", str(out)))
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.splitlines() == [
+        f"Error: not saved: the disk holding {mnt / 'db.sqlite3'} is full: free some space and "
+        "run the command again; what was saved before is kept"]
+    assert "Total trades" in ran.stdout and "Sharpe" in ran.stdout  # the report was printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["session_id"] is None and data["save_error"].startswith("the disk holding")
+    assert data["trades"] and data["metrics"]["total_trades"] == len(data["trades"])
+    # the database on the full disk: whole, no session, every candle still there
+    con = sqlite3.connect(after / "db.sqlite3")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute('SELECT COUNT(*) FROM "backtest_session"').fetchone() == (0,)
+        assert con.execute('SELECT COUNT(*) FROM "candle"').fetchone() == (stored_before,)
+    finally:
+        con.close()

@@ -37,6 +37,29 @@ def test_json_round_trip(tmp_path) -> None:
     assert read_json(path) == result  # every trade, order, equity point and metric
 
 
+@pytest.mark.parametrize("with_trades", [True, False])
+def test_json_is_written_as_json_dumps_writes_it(tmp_path, with_trades) -> None:
+    """The file is streamed (a 1m year's equity is never one string), byte for byte what
+    ``json.dumps(..., indent=2)`` gives; metrics computed when the result has none."""
+    result, _ = make_result(with_trades=with_trades)
+    result.extra["warnings"] = ["a \"quoted\"\nwarning", "é"]
+    result.extra["logs"] = [{"time": T0, "route": "r", "message": "line\nbreak"}]
+    given = dict(result.metrics)
+    for metrics in ({}, given):
+        result.metrics = metrics
+        text = write_json(result, tmp_path / "run.json").read_text(encoding="utf-8")
+        expected = json.dumps(result_dict(result), indent=2, allow_nan=False,
+                              ensure_ascii=False) + "\n"
+        assert text == expected
+    bare = BacktestResult(config={}, routes=[], start=T0, end=T0 + 86_400_000,
+                          starting_balance=100.0, finishing_balance=100.0)
+    assert write_json(bare, tmp_path / "bare.json").read_text() == json.dumps(
+        result_dict(bare), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    result.equity[1] = float("nan")
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json(result, tmp_path / "nan.json")
+
+
 def test_json_has_no_nan_and_fills_missing_metrics(tmp_path) -> None:
     result, _ = make_result(with_trades=False)
     text = write_json(result, tmp_path / "flat.json").read_text()

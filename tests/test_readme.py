@@ -185,7 +185,9 @@ def test_the_config_table_names_every_key_with_its_default():
         value = getattr(classes[section_name](), name)
         if text.startswith("`") and text != "`fee`":
             literal = text.strip("`").strip('"')
-            assert str(value) == literal or value == float(literal), key
+            # true/false as TOML writes them
+            assert str(value) == literal or str(value).lower() == literal or \
+                value == float(literal), key
         else:  # "the exchange's", "none", "`fee`": no value of its own
             assert value is None, key
 
@@ -200,7 +202,8 @@ def test_the_json_table_lists_the_keys_of_a_real_export(tmp_path):
     json_doc = section("### `--json PATH`")
     rows = dict(re.findall(r"^\| (`[^|]+`) \| (.+) \|$", json_doc, flags=re.M))
     top = {k for cell in rows for k in re.findall(r"`(\w+)`", cell)}
-    assert top == set(data)
+    # logs and charts only appear when a strategy logged or drew something
+    assert top - {"logs", "charts"} == set(data)
 
     values = {"long", "short", "buy", "sell", "market", "limit", "stop", "filled", "cancelled",
               "open", "rejected", "entry", "exit", "signal", "null"}

@@ -203,11 +203,14 @@ async def run_backtest(body: BacktestRequest, request: Request) -> Response:
     began = time.monotonic()
     try:
         reason = await runner.acquire(interrupted)
+        if reason is None and not ctx.jobs.start(job):
+            # cancelled while it waited, and handed a slot before it saw that: pass it on
+            runner.release()
+            reason = await interrupted() or f"DELETE /jobs/{job.id}"
         if reason is not None:  # left the queue before it ran: nothing to record
             ctx.jobs.finish(job, CANCELLED, error=f"cancelled ({reason})")
             return _stopped_answer(job, reason)
         try:
-            ctx.jobs.start(job)
             outcome = await runner.run(task, interrupted)
         finally:
             runner.release()

@@ -271,7 +271,11 @@ class JobManager:
         except JbtError as exc:
             self._finish(job, FAILED, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a job's failure is reported, never raised
-            self._finish(job, FAILED, error=f"{type(exc).__name__}: {exc}")
+            from jbt.dberrors import database_error_message
+
+            # a full disk, a read-only or locked database: named as the CLI names them
+            message = database_error_message(exc) or f"{type(exc).__name__}: {exc}"
+            self._finish(job, FAILED, error=message)
         else:
             status = CANCELLED if job.cancel.is_set() else FINISHED
             self._finish(job, status, result=result)

@@ -84,6 +84,8 @@ class BacktestOverrides(_Strict):
     leverage: float | None = Field(None, ge=1, le=125)
     warmup_candles: int | None = Field(None, ge=0, le=100_000)
     maintenance_margin: float | None = Field(None, ge=0, lt=1)
+    liquidation_fee: float | None = Field(None, ge=0, lt=1)
+    funding: Literal["charge", "ignore"] | None = None
     missing_candles: Literal["refuse", "fill"] | None = None
 
 

@@ -23,11 +23,11 @@ Fill prices
 
 Costs
     Limit orders (including take-profits) pay the maker fee; market and stop orders (including
-    stop-losses, the end-of-run close and liquidations) the taker fee. Slippage moves market and
-    stop fills against the trader (buy ``x·(1+s)``, sell ``x·(1−s)``); limits fill at their price
-    or better, liquidations at the liquidation price (or the open that gapped through it), and
-    the end-of-run close at the last close, all without slippage. Fees are paid in the quote
-    currency.
+    stop-losses and the end-of-run close) the taker fee; liquidations the liquidation fee.
+    Slippage moves market and stop fills against the trader (buy ``x·(1+s)``, sell
+    ``x·(1−s)``); limits fill at their price or better, liquidations at the bankruptcy price,
+    and the end-of-run close at the last close, all without slippage. Fees are paid in the
+    quote currency.
 
 Positions (one per route: a sub-account; all routes share one balance)
     Orders on the side of the position (or any order while flat) add to it; the average entry
@@ -45,18 +45,18 @@ Spot
     balance") is taken off the fee instead, so the balance lands on exactly 0 and never goes
     negative.
 
-Futures (isolated margin)
-    Long and short. The wallet changes by realized PnL and fees only; an open position holds
-    ``|qty|·entry/leverage`` of margin. An entry whose margin plus fee exceeds the wallet minus
-    the margin already held is rejected like a spot overspend. A position is liquidated when its
-    margin plus unrealized PnL falls to the maintenance margin ``mm·|qty|·price``:
-
-        long:  P_liq = entry · (1 − 1/leverage) / (1 − mm)
-        short: P_liq = entry · (1 + 1/leverage) / (1 + mm)
-
-    It is closed at ``P_liq`` (or at the open when the open gapped through it), pays the taker
-    fee, and the trade is recorded with ``closed_by = "liquidation"``. A long at leverage 1 is
-    never liquidated. There is no funding fee.
+Futures (isolated margin; the rules and their sources are in :mod:`jbt.exchanges.accounts`)
+    Long and short. The wallet changes by realized PnL, fees and funding; each open position
+    holds its own margin (``qty·price/leverage`` per entry fill). An entry whose margin plus
+    fee exceeds the wallet minus the margin already held is rejected like a spot overspend.
+    A position is liquidated when the price path (the mark-price path when mark candles are
+    given) reaches its liquidation price (Binance's formula), or an open gaps through it: it
+    is closed at its bankruptcy price, losing exactly its margin, pays the liquidation fee
+    instead of the taker fee, and the trade is recorded with ``closed_by = "liquidation"``.
+    Orders the path reaches first fill first; no exit fill of a position (stop, market, gap,
+    end of run) is at a price beyond its bankruptcy price, and no fee takes the wallet below 0.
+    A long at leverage 1 is never liquidated. Funding events are settled by :meth:`Sandbox.fund`
+    (the engine calls it at each event's time).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jbt.errors import StrategyError
-from jbt.results import ClosedTrade
+from jbt.results import ClosedTrade, FundingRecord
 from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
 
 #: A reduce-only fill leaving less than this fraction of the position closes it entirely.
@@ -226,13 +226,19 @@ class Sandbox:
 
     # ------------------------------------------------------------------ the price path
 
-    def process_open(self, book: SymbolBook, ts: int, o: float) -> None:
-        """Fill what the open of the candle at ``ts`` has already passed, at the open."""
+    def process_open(self, book: SymbolBook, ts: int, o: float, mo: float | None = None) -> None:
+        """Fill what the open of the candle at ``ts`` has already passed, at the open; a
+        position whose liquidation price the open (the mark open ``mo`` when given) passed is
+        liquidated."""
         store = self.store
         store.time = ts
         store.prices[book.key] = o
+        m = o if mo is None else mo
         while True:
-            if o > book.fall_trigger and o < book.rise_trigger:
+            if mo is None:
+                if o > book.fall_trigger and o < book.rise_trigger:
+                    return
+            elif book.order_fall < o < book.order_rise and book.liq_fall < mo < book.liq_rise:
                 return
             hit = None
             for order in book.orders:
@@ -247,28 +253,45 @@ class Sandbox:
             if hit is not None:
                 self._trigger(hit, o, gap=True)
                 continue
-            route = self._liquidatable(book, o, o, True)
+            route = self._liquidatable(book, m, m, True)
             if route is None:
                 return
-            self._liquidation(route, o)
+            self._liquidation(route)
 
     def process_candle(
-        self, book: SymbolBook, ts: int, o: float, h: float, low: float, c: float
+        self, book: SymbolBook, ts: int, o: float, h: float, low: float, c: float,
+        mark: tuple[float, float, float, float] | None = None,
     ) -> None:
-        """Walk one base candle's path and fill what it reaches, in path order."""
-        self.process_open(book, ts, o)
-        if c >= o:
-            self._sweep(book, o, low)
-            self._sweep(book, low, h)
-            self._sweep(book, h, c)
+        """Walk one base candle's path and fill what it reaches, in path order.
+
+        With ``mark`` (the mark-price candle's open, high, low, close), liquidations follow the
+        mark path instead of the trade path: each of the three legs of the trade path is walked
+        for the orders, then the same leg of the mark path (open → low → high → close when its
+        close ≥ its open, else open → high → low → close) for the liquidations."""
+        if mark is None:
+            self.process_open(book, ts, o)
+            if c >= o:
+                self._sweep(book, o, low)
+                self._sweep(book, low, h)
+                self._sweep(book, h, c)
+            else:
+                self._sweep(book, o, h)
+                self._sweep(book, h, low)
+                self._sweep(book, low, c)
         else:
-            self._sweep(book, o, h)
-            self._sweep(book, h, low)
-            self._sweep(book, low, c)
+            mo, mh, ml, mc = mark
+            self.process_open(book, ts, o, mo)
+            legs = (o, low, h, c) if c >= o else (o, h, low, c)
+            mlegs = (mo, ml, mh, mc) if mc >= mo else (mo, mh, ml, mc)
+            for k in range(3):
+                self._sweep(book, legs[k], legs[k + 1], False)
+                if book.liq_fall != -INF or book.liq_rise != INF:
+                    self._mark_sweep(book, mlegs[k], mlegs[k + 1], legs[k + 1])
         self.store.prices[book.key] = c
 
-    def _sweep(self, book: SymbolBook, a: float, b: float) -> None:
-        """Move the price continuously from ``a`` to ``b``, filling orders as it reaches them."""
+    def _sweep(self, book: SymbolBook, a: float, b: float, liquidations: bool = True) -> None:
+        """Move the price continuously from ``a`` to ``b``, filling orders (and, unless
+        ``liquidations`` is False, liquidating positions) as it reaches them."""
         if a == b:
             return
         falling = b < a
@@ -294,14 +317,15 @@ class Sandbox:
                         continue
                     if a <= p <= b and (best is None or p < best_p):
                         best, best_p = order, p
-            route = self._liquidatable(book, b, a, falling) if falling else self._liquidatable(
-                book, a, b, falling
-            )
+            route = None
+            if liquidations:
+                route = self._liquidatable(book, b, a, falling) if falling else \
+                    self._liquidatable(book, a, b, falling)
             if route is not None:
                 liq = route.position.liquidation_price
                 if best is None or (liq > best_p if falling else liq < best_p):
                     store.prices[book.key] = liq
-                    self._liquidation(route, liq)
+                    self._liquidation(route)
                     a = liq
                     continue
             if best is None:
@@ -310,6 +334,60 @@ class Sandbox:
             self._trigger(best, best_p, gap=False)
             a = best_p
 
+    def _mark_sweep(self, book: SymbolBook, a: float, b: float, trade_price: float) -> None:
+        """Move the mark price from ``a`` to ``b`` and liquidate the positions it reaches, in
+        path order; the trade price is then ``trade_price``."""
+        if a == b:
+            return
+        falling = b < a
+        lo, hi = (b, a) if falling else (a, b)
+        while True:
+            route = self._liquidatable(book, lo, hi, falling)
+            if route is None:
+                return
+            self.store.prices[book.key] = trade_price
+            liq = route.position.liquidation_price
+            self._liquidation(route)
+            if falling:
+                hi = liq
+            else:
+                lo = liq
+
+    # ------------------------------------------------------------------ funding
+
+    def fund(self, book: SymbolBook, time: int, rate: float, price: float) -> None:
+        """Settle one funding event of ``book``'s symbol at ``time``: every open position of
+        the symbol pays (or receives) ``qty·price·rate``."""
+        self.settle([(book, time, rate, price)], 0, time)
+
+    def settle(self, events: list[tuple[SymbolBook, int, float, float]], k: int,
+               until: int) -> int:
+        """Settle ``events[k:]`` (``(book, time, rate, price)`` in time order) up to those at
+        ``until``; return the index of the first one left."""
+        funding = self.account.funding
+        log = self.store.funding
+        n = len(events)
+        while k < n:
+            book, time, rate, price = events[k]
+            if time > until:
+                break
+            k += 1
+            changed = False
+            for route in book.routes:
+                pos = route.position
+                qty = pos.qty
+                if qty == 0.0:
+                    continue
+                got = funding(pos, price, rate)
+                trade = route.trade
+                trade.funding += got
+                trade.pnl += got
+                log.append(FundingRecord(time, route.key, rate, price, qty, got))
+                changed = True
+            if changed:
+                self.store.time = time
+                book.touch_liquidations()
+        return k
     def _liquidatable(
         self, book: SymbolBook, low: float, high: float, falling: bool
     ) -> RouteState | None:
@@ -349,8 +427,9 @@ class Sandbox:
             self._fill(order, at * (1.0 + s) if order.side == "buy" else at * (1.0 - s),
                        self.taker_fee)
 
-    def _liquidation(self, route: RouteState, at: float) -> None:
-        """Close a futures position at its liquidation price (or the worse open)."""
+    def _liquidation(self, route: RouteState) -> None:
+        """Close a futures position whose liquidation price was reached: at its bankruptcy
+        price, paying the liquidation fee."""
         store = self.store
         pos = route.position
         side = "sell" if pos.qty > 0 else "buy"
@@ -360,7 +439,8 @@ class Sandbox:
         )
         store.orders.append(order)
         route.orders.append(order)
-        self._fill(order, at, self.taker_fee)
+        bp = pos.bankruptcy_price
+        self._fill(order, pos.entry_price if bp is None else bp, self.account.liquidation_fee)
 
     # ------------------------------------------------------------------ fills and accounting
 
@@ -382,15 +462,16 @@ class Sandbox:
             # an exit whose position is gone (or flipped): nothing to reduce
             order.status = "cancelled"
             return
-        fee = qty * price * fee_rate
         if increasing:
+            fee = qty * price * fee_rate
             charge = account.entry(qty, price, fee)
             if charge is None:
                 self._reject(order, price, *account.requirement(qty, price, fee))
                 return
             fee, delta = charge
         else:
-            delta = account.exit(pos, qty, price, fee)
+            price = account.exit_price(pos, price)  # futures: never beyond the bankruptcy price
+            fee, delta = account.exit(pos, qty, price, qty * price * fee_rate)
         order.status = "filled"
         order.filled_at = store.time
         order.fill_price = price
@@ -403,9 +484,8 @@ class Sandbox:
         if trade is None:
             trade = route.trade = TradeBook("long" if buy else "short", store.time)
         trade.fee += fee
-        old_margin = account.margin(pos)
+        size = abs(pos.qty)
         if increasing:
-            size = abs(pos.qty)
             new_size = size + qty
             # a weighted mean that is exact for one fill (and for fills at one price)
             pos.entry_price += (price - pos.entry_price) * (qty / new_size)
@@ -424,7 +504,7 @@ class Sandbox:
                 pos.entry_price = 0.0
         account.balance += delta
         trade.pnl += delta
-        account.position_changed(pos, old_margin)
+        account.position_changed(pos, qty, price, increasing, size)
         if account.liquidates:
             store.books[route.symbol_key].touch()
 
@@ -493,6 +573,7 @@ class Sandbox:
             fee=t.fee,
             closed_by=closed_by,
             leverage=self.account.leverage,
+            funding=t.funding,
         )
         self.store.closed_trades.append(trade)
         route.closed_trades.append(trade)

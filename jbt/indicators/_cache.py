@@ -1,8 +1,10 @@
 """Per-run indicator cache: the whole series once per backtest, then O(1) per bar.
 
 The engine owns, per (exchange, symbol, timeframe), one C-contiguous float64 candle array
-``full`` (``full.base is None``, ``full.flags.writeable = False``) and shows the strategy the
-prefix ``full[:k+1]`` at bar ``k``. It wraps the whole run in::
+``full`` (``full.flags.writeable = False``) and shows the strategy the prefix ``full[:k+1]`` at
+bar ``k``. ``full`` may own its data or be a run of rows of a larger array (a route whose
+timeframe is the stored one trades the loaded candles themselves, not a copy); two registered
+arrays are never views of one array. It wraps the whole run in::
 
     from jbt.indicators import run_cache
 
@@ -41,32 +43,42 @@ _tuple_new = tuple.__new__
 _RUNS: ContextVar[RunCache | None] = ContextVar("jbt_indicator_run_cache", default=None)
 
 
+def _owner(array: np.ndarray) -> object:
+    """What NumPy gives as ``.base`` of a slice of ``array``: ``array`` itself when it owns
+    its data, else the array it is a view of. The registry is keyed by it, so a prefix view is
+    found from its ``.base``."""
+    return array[:0].base
+
+
 class _Registered:
     """One registered candle array and the series computed on it during the run."""
 
-    __slots__ = ("array", "strides", "first_ts", "ts_increasing", "ptr", "series")
+    __slots__ = ("array", "n", "strides", "first_ts", "ts_increasing", "ptr", "series")
 
     def __init__(self, array: np.ndarray):
         self.array = array
+        self.n = len(array)
         self.strides = array.strides
         self.first_ts = float(array[0, TIMESTAMP]) if len(array) else np.nan
-        # With strictly increasing timestamps, a same-strided view of ``array`` whose first
-        # timestamp equals array[0] must start at row 0: a ~60 ns check instead of a ~1 µs
-        # data-pointer lookup.
+        # With strictly increasing timestamps, a same-strided view of an array that owns its
+        # data whose first timestamp equals array[0] must start at row 0: a ~60 ns check
+        # instead of a ~1 µs data-pointer lookup. A view of a larger array (its slices are
+        # slices of that array) is checked by the pointer and the length.
         ts = array[:, TIMESTAMP]
-        self.ts_increasing = bool(len(array) and np.all(ts[1:] > ts[:-1]))
+        self.ts_increasing = array.base is None and bool(len(array) and np.all(ts[1:] > ts[:-1]))
         self.ptr = array.ctypes.data
         #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
 
     def is_prefix(self, candles: np.ndarray) -> bool:
-        """Whether ``candles`` (a view whose base is ``array``) is ``array[:m]``, m >= 1."""
+        """Whether ``candles`` (a view with the same ``.base`` as ``array[:0]``) is
+        ``array[:m]``, m >= 1."""
         return (
             candles.strides == self.strides
             and candles.shape[1] == 6
             and len(candles) > 0
             and (candles[0, 0] == self.first_ts if self.ts_increasing
-                 else candles.ctypes.data == self.ptr)
+                 else candles.ctypes.data == self.ptr and len(candles) <= self.n)
         )
 
 
@@ -83,7 +95,7 @@ class RunCache:
 
     def entry(self, array: np.ndarray) -> _Registered:
         """The registration of ``array`` (registered in this context), for :meth:`prefix`."""
-        entry = self.entries.get(id(array))
+        entry = self.entries.get(id(_owner(array)))
         if entry is None or entry.array is not array:
             raise IndicatorError("run_cache: this candle array is not registered")
         return entry
@@ -116,8 +128,6 @@ def _check_registrable(array) -> None:
         problems.append(f"shape is {array.shape}, not (n, 6)")
     if not array.flags.c_contiguous:
         problems.append("it is not C-contiguous")
-    if array.base is not None:
-        problems.append("it is a view (it must own its data: pass the array, not a slice)")
     if array.flags.writeable:
         problems.append("it is writeable (set array.flags.writeable = False first)")
     if problems:
@@ -128,12 +138,19 @@ def _check_registrable(array) -> None:
 def run_cache(*arrays: np.ndarray):
     """Register ``arrays`` (the run's full candle arrays) for the duration of the block; the
     block gets the registry (``with run_cache(a) as cache: view = cache.prefix(a, n)``)."""
+    owners: dict[int, np.ndarray] = {}
     for a in arrays:
         _check_registrable(a)
+        other = owners.setdefault(id(_owner(a)), a)
+        if other is not a:
+            raise IndicatorError(
+                "run_cache: cannot register two candle arrays that are views of one array "
+                "(their slices could not be told apart): register a copy of one of them"
+            )
     current = _RUNS.get()
     entries = dict(current.entries) if current else {}
     for a in arrays:
-        entries[id(a)] = _Registered(a)
+        entries[id(_owner(a))] = _Registered(a)
     run = RunCache(entries)
     token = _RUNS.set(run)
     try:

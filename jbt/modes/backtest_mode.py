@@ -57,7 +57,8 @@ from jbt.results import BacktestResult, RouteSpec
 from jbt.symbols import normalize_symbol
 from jbt.timeframes import normalize, to_ms
 
-__all__ = ["import_command", "load", "no_candles_message", "run", "run_planned", "save_session"]
+__all__ = ["import_command", "load", "load_futures", "no_candles_message", "run", "run_planned",
+           "save_session"]
 
 
 def run(
@@ -117,10 +118,13 @@ def run(
         open_database(config.database_url())
     t_load = time.perf_counter()
     candles, base_tf, end, notes = load(config, routes, extra, start, end)
+    funding, mark, futures_notes = load_futures(config, routes, start, end)
+    notes.extend(futures_notes)
     load_s = time.perf_counter() - t_load
 
     t_run = time.perf_counter()
-    plan = plan_run(config, routes, candles, base_tf, start, end, extra)
+    plan = plan_run(config, routes, candles, base_tf, start, end, extra, funding=funding,
+                    mark=mark)
     try:
         result = run_planned(plan, strategies, hyperparameters=hyperparameters,
                              fast_path=fast_path, notes=notes)
@@ -159,16 +163,16 @@ def run_planned(
     return (before saving)."""
     from jbt.engine import run_plan
     from jbt.metrics import compute_metrics
-    from jbt.strategies import output
     from jbt.strategies.hyperparameters import default_warnings
 
-    with output.collect() as drawn:
-        result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
-    output.attach(result, drawn)
+    result = run_plan(plan, strategies, hyperparameters=hyperparameters, fast_path=fast_path)
     result.extra["base_timeframes"] = {f"{e}:{s}": tf for (e, s), tf in plan.base_tf.items()}
     result.extra["filled_candles"] = dict(plan.filled)
     warnings = result.extra.setdefault("warnings", [])
     warnings.extend(notes)
+    for name, count in plan.mark_filled.items():
+        warnings.append(f"{name.replace(':', ' ')}: {count:,} base candles without a mark-price "
+                        "candle; their trade prices were used for the liquidation checks")
     warnings.extend(default_warnings(strategies, [r.strategy for r in plan.routes]))
     want = plan.config.backtest.warmup_candles
     for key, got in result.extra.get("warmup_bars", {}).items():
@@ -260,6 +264,49 @@ def load(
         coarsest = max(to_ms(tf) for tf in base_tf.values())
         end = now // coarsest * coarsest
     return candles, base_tf, end, warnings
+
+
+def load_futures(
+    config: Config, routes: list[RouteSpec], start: int | None, end: int | None,
+) -> tuple[dict[tuple[str, str], np.ndarray] | None, dict[tuple[str, str], np.ndarray] | None,
+           list[str]]:
+    """A futures run's funding events and mark-price candles from the database, per symbol
+    of the routes: ``(funding, mark, warnings)`` for :func:`jbt.plan.plan_run` (None, None
+    and no warning for spot).
+
+    Funding (unless ``backtest.funding = "ignore"``): the stored events from 9 hours before
+    the period to 9 hours after it (the plan checks that they cover it and names the import
+    command when they do not), for every symbol of a perpetual market (``binance-futures``)
+    and any other symbol with funding stored; a symbol of an exchange without perpetual
+    contracts and without stored funding pays none, with a warning. Mark-price candles (1m,
+    stored by ``--mark``) are used where stored.
+    """
+    from jbt import funding as store
+    from jbt.exchanges import FIRST_CLASS
+
+    bt = config.backtest
+    if bt.type != "futures":
+        return None, None, []
+    margin = 9 * 3_600_000
+    lo = None if start is None else start - margin
+    hi = None if end is None else end + margin
+    funding: dict[tuple[str, str], np.ndarray] = {}
+    mark: dict[tuple[str, str], np.ndarray] = {}
+    notes: list[str] = []
+    for key in dict.fromkeys((r.exchange, r.symbol) for r in routes):
+        e, s = key
+        if bt.funding != "ignore":
+            events = store.load_funding(e, s, lo, hi)
+            if len(events) or FIRST_CLASS.get(e, ("", ""))[1] == "linear":
+                funding[key] = events
+            else:
+                notes.append(
+                    f"{e} {s}: no funding charged ({e} has no perpetual contracts jbt imports "
+                    "funding for; futures funding history comes from binance-futures)")
+        candles = store.load_mark_candles(e, s, start, None if end is None else end - 1)
+        if len(candles):
+            mark[key] = candles
+    return funding, mark or None, notes
 
 
 def _since(start: int | None, warm_ms: int, now: int) -> int:

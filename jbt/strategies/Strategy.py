@@ -2,17 +2,19 @@
 
 A strategy runs once per bar of its route, at the bar's open time ``t``. It sees closed bars
 only: ``self.candles[-1]`` closed at ``t`` and ``self.price`` is the open of the bar forming at
-``t``. Each bar the engine calls::
+``t``. Each bar the engine calls, in Jesse's order::
 
     before()
-    if the position is flat:
-        if an entry order is pending:  should_cancel_entry() -> cancel it (then look again)
-        if nothing is pending:         should_long() -> go_long() -> filters()
-                                       else should_short() -> go_short() -> filters()
-                                       (shorts: futures only; a False filter drops the entry)
-    else:
+    if the position is flat and an entry order is pending:
+        should_cancel_entry() -> cancel it, on_cancel()
+    if the position is open:
         update_position()
+    if the position is flat and nothing is pending (also when update_position() has just
+    closed it: a reversal in the same bar):
+        should_short(), should_long() -> go_long() or go_short() -> filters()
+        (shorts: futures only; both True: the long; a False filter drops the entry)
     after()
+    update_chart()
 
 Orders are declared by assignment: ``self.buy = qty, price`` (or a list of such tuples),
 ``self.sell = ...``, ``self.stop_loss = qty, price``, ``self.take_profit = qty, price``;
@@ -23,7 +25,10 @@ hook returns, and a stop-loss/take-profit declared there waits until the entry f
 
 ``on_open_position(order)``, ``on_increased_position(order)``, ``on_reduced_position(order)`` and
 ``on_close_position(order, trade)`` run right after the fill that caused them, with
-``self.price`` at the fill's point on the price path; ``terminate()`` runs once at the end.
+``self.price`` at the fill's point on the price path (the other routes' ``on_route_*`` hooks
+first; a close also calls ``on_cancel()`` first); ``before_terminate()`` runs once at the end
+before open positions are closed, ``terminate()`` after. The order is Jesse's (see
+:mod:`jbt.engine`) but where the README's porting section says otherwise.
 
 Everything the strategy reads comes through one :class:`~jbt.strategies.context.StrategyContext`
 the engine hands over once (``_bind``) before ``setUp()``: the clock, the broker, the route's
@@ -88,11 +93,13 @@ class Strategy(JesseCompat):
                             "is not implemented")
 
     def should_cancel_entry(self) -> bool:
-        """Asked each bar while an entry order waits and no position is open."""
+        """Asked each bar while an entry order waits and no position is open; True cancels
+        the entries (then on_cancel(), and the entry decision in the same bar)."""
         return True
 
     def update_position(self) -> None:
-        """Every bar while a position is open."""
+        """Every bar while a position is open. If it closes the position at market, the route
+        decides on an entry again in the same bar (should_short/should_long)."""
 
     def on_open_position(self, order) -> None:
         """An entry filled and opened the position."""
@@ -107,7 +114,8 @@ class Strategy(JesseCompat):
         """The position is flat; ``trade`` is the :class:`jbt.results.ClosedTrade`."""
 
     def terminate(self) -> None:
-        """Once, after the last bar (open positions are already closed)."""
+        """Once, after the last bar (open positions are already closed; before_terminate()
+        ran before they were)."""
 
     def filters(self) -> list[Any]:
         """Entry filters (Jesse's): methods returning bool, e.g. ``[self.trend_is_up]``.
@@ -193,9 +201,13 @@ class Strategy(JesseCompat):
         ctx = self._ctx
         return ctx.n - ctx.n_first
 
-    def get_candles(self, exchange: str, symbol: str, timeframe: str) -> np.ndarray:
-        """Closed bars of another route or of ``extra_candles`` at the current time."""
-        return self._ctx.closed_candles(exchange, symbol, timeframe)
+    def get_candles(self, exchange: str, symbol: str, timeframe: str,
+                    forming: bool | None = None) -> np.ndarray:
+        """Closed bars of a route or of ``extra_candles`` at the current time. With
+        ``forming=True`` (default: the config's ``forming_candles``, false) they end with the
+        bar still forming, if one has begun: Jesse's view of a longer timeframe, made only of
+        the base candles closed by now."""
+        return self._ctx.closed_candles(exchange, symbol, timeframe, forming)
 
     @property
     def current_candle(self) -> np.ndarray:

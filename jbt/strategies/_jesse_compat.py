@@ -49,8 +49,8 @@ JESSE_ONLY: dict[str, str] = {
     "trade": "self.position while it is open, self.trades once closed",
     "metrics": "self.trades (the closed trades) or the metrics of the result",
     "daily_balances": "the equity curve of the result (one point per bar)",
-    "funding_rate": "nothing: jbt charges no funding fees",
-    "next_funding_timestamp": "nothing: jbt charges no funding fees",
+    "funding_rate": "nothing: jbt settles the funding events itself (imported with --funding)",
+    "next_funding_timestamp": "nothing: jbt settles the funding events itself (imported with --funding)",
     "min_qty": "nothing: jbt has no exchange minimum quantity in backtests (Jesse only has it "
                "live)",
     "candles_pipeline": "nothing: jbt backtests the candles as stored",
@@ -457,19 +457,33 @@ class JesseCompat:
         """Every route's position by symbol (the last route wins when two trade one symbol)."""
         return {r.spec.symbol: r.position for r in self._ctx.store.routes}
 
-    # --- hooks Jesse strategies may define (the engine's bar loop decides when they run) ---
+    # --- Jesse's other hooks (the engine calls them where Jesse does; see jbt.engine) -------
 
     def on_cancel(self) -> None:
-        """The entry orders were cancelled while flat."""
+        """The route's orders were cancelled: should_cancel_entry() cancelled the waiting
+        entries, or the position has just closed (before on_close_position)."""
 
     def update_chart(self) -> None:
-        """Draw with the chart helpers (Jesse calls it after every bar)."""
+        """Every bar, after after(): draw with the chart helpers."""
 
     def before_terminate(self) -> None:
-        """Once at the end, before open positions are closed."""
+        """Once at the end, before the open positions are closed (and before terminate())."""
+
+    def should_cancel(self) -> bool:
+        """Older Jesse's name of should_cancel_entry(), asked instead of it when a strategy
+        defines only this one."""
+        return True
+
+    def on_stop_loss(self, order) -> None:
+        """Older Jesse: a stop-loss closed the position, or liquidate() closed it at a loss
+        (right before on_close_position)."""
+
+    def on_take_profit(self, order) -> None:
+        """Older Jesse: a take-profit closed the position, or liquidate() closed it in profit
+        (right before on_close_position)."""
 
     def on_route_open_position(self, strategy) -> None:
-        """Another route opened a position."""
+        """Another route (``strategy``) opened a position."""
 
     def on_route_close_position(self, strategy) -> None:
         """Another route closed its position."""
@@ -481,7 +495,13 @@ class JesseCompat:
         """Another route reduced its position."""
 
     def on_route_canceled(self, strategy) -> None:
-        """Another route cancelled its entry orders."""
+        """Another route's orders were cancelled (its on_cancel)."""
+
+    def on_route_stop_loss(self, strategy) -> None:
+        """Older Jesse: another route's position closed as for on_stop_loss."""
+
+    def on_route_take_profit(self, strategy) -> None:
+        """Older Jesse: another route's position closed as for on_take_profit."""
 
     def watch_list(self) -> list:
         """Jesse's live-dashboard values: ``[(key, value), ...]``."""
@@ -505,7 +525,6 @@ class JesseCompat:
         logs = self.__dict__.get("_jbt_logs")
         if logs is None:
             logs = self.__dict__["_jbt_logs"] = []
-            _register(self)
         logs.append({"time": t, "route": route, "level": log_type, "message": text})
         log.log(logging.ERROR if log_type == "error" else logging.INFO, "%s %s: %s",
                 _fmt_time(t), route, text)
@@ -521,7 +540,6 @@ class JesseCompat:
         chart = self.__dict__.get("_jbt_chart")
         if chart is None:
             chart = self.__dict__["_jbt_chart"] = ChartData()
-            _register(self)
         return chart
 
     def _chart_time(self) -> int:
@@ -595,11 +613,24 @@ def unknown_name_message(name: str, cls: type) -> str:
             f"name){also}")
 
 
-def _register(strategy: Any) -> None:
-    """Tell the output collector of the run (if one is open) that ``strategy`` has output."""
-    from jbt.strategies.output import register
-
-    register(strategy)
+def run_output(strategies: list[Any]) -> dict[str, Any]:
+    """What the strategies of one run (in route order) logged and drew, for its result:
+    ``{"logs": [...], "charts": {...}}`` with only the keys that have something. Logs are in
+    time order (route order within one time): ``time``, ``route``, ``level``, ``message``;
+    charts per route key (see :class:`ChartData`)."""
+    out: dict[str, Any] = {}
+    logs = [entry for s in strategies for entry in s.__dict__.get("_jbt_logs", ())]
+    if logs:
+        logs.sort(key=lambda e: e["time"])
+        out["logs"] = logs
+    charts = {}
+    for s in strategies:
+        chart = s.__dict__.get("_jbt_chart")
+        if chart is not None and not chart.is_empty():
+            charts[s._ctx.route.key] = chart.as_dict()
+    if charts:
+        out["charts"] = charts
+    return out
 
 
 def unsigned(value: Any) -> Any:
@@ -629,4 +660,4 @@ def unsigned(value: Any) -> Any:
 
 
 __all__ = ["JESSE_ONLY", "ChartData", "JesseCompat", "JesseImportError", "JesseNameError",
-           "Route", "cached", "unknown_name_message", "unsigned"]
+           "Route", "cached", "run_output", "unknown_name_message", "unsigned"]

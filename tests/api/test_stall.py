@@ -84,8 +84,26 @@ class Kills(Strategy):
         os.kill(os.getpid(), signal.SIGKILL)
 '''
 
+#: Waits for the file ``open`` next to it, then holds nothing: a backtest that finishes when
+#: the test says so.
+GATE = '''\
+import time
+from pathlib import Path
+
+from jbt.strategies import Strategy
+
+OPEN = Path(__file__).with_name("open")
+
+
+class Gate(Strategy):
+    def should_long(self):
+        while not OPEN.exists():
+            time.sleep(0.001)
+        return False
+'''
+
 STRATEGIES = {"Loop": LOOP, "Stubborn": STUBBORN, "Exits": EXITS, "Kills": KILLS,
-              "Rising": RISING}
+              "Rising": RISING, "Gate": GATE}
 
 
 def body(strategy: str) -> dict:
@@ -213,6 +231,43 @@ def test_reads_answer_while_every_slot_loops_and_the_queue_is_bounded(tmp_path):
             f"cancelled (DELETE /jobs/{i})" for i in ran)
         assert {s["status"] for s in saved} == {"cancelled"}
         # both slots are free again
+        assert http.post("/backtest", json=body("Rising"), timeout=60).status_code == 200
+
+
+def test_a_backtest_cancelled_in_the_queue_never_runs_when_a_slot_frees_at_once(tmp_path,
+                                                                                monkeypatch):
+    """The race behind an earlier flaky run of the test above: the queued backtest is cancelled
+    and, before its request looks again, the running one ends and hands it the slot. It must
+    pass the slot on, not start a worker (which then recorded a session for a backtest that
+    never ran). A waiting request looks every ``POLL_S``; made 3 s here, the slot is handed
+    over well before it looks (a run ends at once, without waiting for a poll)."""
+    from jbt.api import backtests
+
+    monkeypatch.setattr(backtests, "POLL_S", 3.0)
+    root = _project(tmp_path)
+    app = _app(root, max_backtests=1, max_queued_backtests=1)
+    with uvicorn_server(app) as base, httpx.Client(base_url=base, timeout=15) as http:
+        _seed(app)
+        with ThreadPoolExecutor(2) as pool:
+            gate = pool.submit(_post, base, body("Gate"))
+            _wait_for(lambda: _statuses(_backtest_jobs(http)) == ["running"], what="the gate")
+            queued = pool.submit(_post, base, body("Rising"))
+            _wait_for(lambda: _statuses(_backtest_jobs(http)) == ["queued", "running"],
+                      what="one running backtest and one queued")
+            waiting = next(j for j in _backtest_jobs(http) if j["status"] == "queued")
+            assert http.delete(f"/jobs/{waiting['id']}").status_code == 202
+            (root / "strategies" / "Gate" / "open").touch()  # the running one ends now
+            assert gate.result().status_code == 200
+            cancelled = queued.result()
+        assert cancelled.status_code == 409
+        assert cancelled.json()["detail"] == (
+            f"backtest job {waiting['id']} was cancelled (DELETE /jobs/{waiting['id']})")
+        job = http.get(f"/jobs/{waiting['id']}").json()
+        assert (job["status"], job["started_at"]) == ("cancelled", None)
+        # only the backtest that ran is recorded
+        assert [(s["status"], s["error"]) for s in http.get("/sessions").json()] == [
+            ("finished", None)]
+        # and the slot is free
         assert http.post("/backtest", json=body("Rising"), timeout=60).status_code == 200
 
 

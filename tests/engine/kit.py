@@ -72,6 +72,8 @@ def run(
     first_call: int = 1,
     timeframe: str = "1m",
     fast_path: bool | None = None,
+    funding=None,
+    mark=None,
     **backtest,
 ) -> BacktestResult:
     """Run ``strategy`` on one 1m route; its first call is at the open of bar ``first_call``.
@@ -95,6 +97,8 @@ def run(
             start,
             end,
             fast_path=fast,
+            funding=None if funding is None else {("sim", "BTC-USDT"): funding},
+            mark=None if mark is None else {("sim", "BTC-USDT"): mark},
         )
 
     if fast_path is not None:
@@ -230,4 +234,5 @@ def result_signature(result: BacktestResult) -> tuple:
         list(result.equity),
         result.finishing_balance,
         list(result.extra.get("warnings", [])),
+        [tuple(vars(f).values()) for f in result.funding],
     )

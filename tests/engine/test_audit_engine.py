@@ -157,14 +157,16 @@ def test_one_route_liquidated_leaves_the_other_routes_position_alone():
             for fast in (True, False)]
     assert result_signature(runs[0]) == result_signature(runs[1])
     r = runs[0]
-    liq = 90 / 0.995
+    # issue 15: the long is liquidated when the path reaches 90.45 but filled at its
+    # bankruptcy price 100 - 100/10 = 90 (losing exactly its margin, 100), and pays the
+    # liquidation fee (default 1.25%) on 10 * 90: 11.25
     got = [(t.route, t.side, t.exit_time, t.closed_by) for t in r.trades]
     assert got == [(routes[0].key, "long", T0 + 2 * M, "liquidation"),
                    (routes[1].key, "short", T0 + 4 * M, "end-of-run")]
-    assert r.trades[0].exit_price == pytest.approx(liq, rel=1e-15)
-    assert r.trades[0].pnl == pytest.approx(10 * (liq - 100), abs=1e-9)
+    assert r.trades[0].exit_price == 90.0
+    assert r.trades[0].pnl == pytest.approx(10 * (90 - 100) - 11.25, abs=1e-9)
     assert r.trades[1].pnl == 11.0
-    assert r.finishing_balance == pytest.approx(10000 + 10 * (liq - 100) + 11, abs=1e-9)
+    assert r.finishing_balance == pytest.approx(10000 + 10 * (90 - 100) - 11.25 + 11, abs=1e-9)
 
 
 class _Observer(Strategy):

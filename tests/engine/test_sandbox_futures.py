@@ -37,9 +37,14 @@ def test_short_is_refused_on_spot():
         run(scripted(short=go), candles(*flat(100, 3)))
 
 
-# long 10 @ 100 at leverage 10, maintenance margin 0.5%:
-# P_liq = 100 * (1 - 1/10) / (1 - 0.005) = 90 / 0.995 = 90.4522613...
+# long 10 @ 100 at leverage 10, maintenance margin 0.5%: margin 10 * 100 / 10 = 100;
+# Binance's liquidation price (Q*EP - WB) / (Q * (1 - MMR)) = (1000 - 100) / (10 * 0.995)
+# = 90 / 0.995 = 90.4522613..., bankruptcy price EP - WB/Q = 100 - 100/10 = 90.
+# (Before issue 15 the liquidation filled at LIQ with the taker fee; it now fills at the
+# bankruptcy price, losing exactly the margin, and pays the liquidation fee, 1.25% by default.)
 LIQ = 90 / 0.995
+BANKRUPT = 90.0
+LIQ_FEE = 10 * 90.0 * 0.0125  # 11.25: the default liquidation fee of the notional at 90
 
 
 def _long_10(s):
@@ -53,14 +58,14 @@ def test_leveraged_long_is_liquidated_at_the_liquidation_price():
             maintenance_margin=0.005)
     assert fills(r) == [
         ("buy", 10.0, 100.0, pytest.approx(1.0), T0 + M),
-        ("sell", 10.0, pytest.approx(LIQ), pytest.approx(10 * LIQ * 0.001), T0 + 2 * M),
+        ("sell", 10.0, BANKRUPT, pytest.approx(LIQ_FEE), T0 + 2 * M),
     ]
     (t,) = r.trades
     assert t.closed_by == "liquidation"
     liq_order = [o for o in r.orders if o.role == "liquidation"]
     assert len(liq_order) == 1 and liq_order[0].status == "filled"
-    # wallet: -1 (entry fee) + 10 * (LIQ - 100) - 10 * LIQ * 0.001
-    expected = 10000 - 1.0 + 10 * (LIQ - 100) - 10 * LIQ * 0.001
+    # wallet: -1 (entry fee) + 10 * (90 - 100) (= -100, the margin) - 11.25 = -112.25
+    expected = 10000 - 1.0 - 100.0 - 11.25
     assert r.finishing_balance == pytest.approx(expected, abs=1e-9)
     assert t.pnl == pytest.approx(expected - 10000, abs=1e-9)
 
@@ -68,10 +73,11 @@ def test_leveraged_long_is_liquidated_at_the_liquidation_price():
 def test_liquidation_gapped_through_fills_at_the_open():
     data = candles(*flat(100, 2), (88, 89, 87, 88.5))
     r = run(scripted(long=_long_10), data, type="futures", leverage=10, fee=0.001)
-    # opens at 88 below 90.45: closed at 88, fee 0.88; -1 - 120 - 0.88
-    assert fills(r)[1] == ("sell", 10.0, 88.0, pytest.approx(0.88), T0 + 2 * M)
+    # opens at 88 below 90.45: liquidated at the open, filled at the bankruptcy price 90 (not
+    # at 88: the loss is the margin, 100, never more); liquidation fee 11.25: -1 - 100 - 11.25
+    assert fills(r)[1] == ("sell", 10.0, BANKRUPT, pytest.approx(LIQ_FEE), T0 + 2 * M)
     assert r.trades[0].closed_by == "liquidation"
-    assert r.finishing_balance == pytest.approx(9878.12, abs=1e-9)
+    assert r.finishing_balance == pytest.approx(9887.75, abs=1e-9)
 
 
 def test_futures_entry_without_enough_margin_is_rejected():
@@ -86,8 +92,9 @@ def test_futures_entry_without_enough_margin_is_rejected():
 
 
 def test_leveraged_short_is_liquidated_on_the_way_up():
-    # short 10 @ 100 at leverage 10, mm 0.5%: P_liq = 100 * (1 + 1/10) / (1 + 0.005)
-    liq = 110 / 1.005  # 109.4527...
+    # short 10 @ 100 at leverage 10, mm 0.5%: margin 100; Binance's liquidation price
+    # (Q*EP + WB) / (Q * (1 + MMR)) = 1100 / 10.05 = 109.4527...; bankruptcy price
+    # EP + WB/Q = 110
 
     def go(s):
         s.sell = 10, s.price
@@ -95,9 +102,9 @@ def test_leveraged_short_is_liquidated_on_the_way_up():
     # bar 2 is green: open 104 → low 103 → high 111 (through 109.45) → close 110
     data = candles(*flat(100, 2), (104, 111, 103, 110), *flat(110, 1))
     r = run(scripted(short=go), data, type="futures", leverage=10, fee=0.001)
-    assert fills(r)[1] == ("buy", 10.0, pytest.approx(liq), pytest.approx(10 * liq * 0.001),
-                           T0 + 2 * M)
+    # filled at 110, liquidation fee 1.25% of 10 * 110 = 13.75
+    assert fills(r)[1] == ("buy", 10.0, 110.0, pytest.approx(13.75), T0 + 2 * M)
     assert r.trades[0].closed_by == "liquidation"
-    # -1 (entry fee) - 10 * (liq - 100) - exit fee
-    expected = 10000 - 1.0 - 10 * (liq - 100) - 10 * liq * 0.001
+    # -1 (entry fee) - 10 * (110 - 100) (the margin) - 13.75
+    expected = 10000 - 1.0 - 100.0 - 13.75
     assert r.finishing_balance == pytest.approx(expected, abs=1e-9)

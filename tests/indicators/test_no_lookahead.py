@@ -283,10 +283,31 @@ def test_run_cache_rejects_arrays_it_cannot_key_safely(full):
     writeable = full.copy()
     with pytest.raises(ta.IndicatorError, match="writeable"), run_cache(writeable):
         pass
-    with pytest.raises(ta.IndicatorError, match="view"), run_cache(full[:100]):
+    with pytest.raises(ta.IndicatorError, match="two candle arrays that are views of one"), \
+            run_cache(full[:100], full[200:300]):
         pass
     with pytest.raises(ta.IndicatorError, match=r"shape"), run_cache(np.zeros((3, 5))):
         pass
+
+
+def test_a_view_of_a_larger_array_is_registered_by_its_rows(full):
+    """A route in the stored timeframe trades the loaded candles themselves: its bars are rows
+    ``lo:hi`` of them, registered without a copy. Only prefixes of those rows hit the cache;
+    a slice of the larger array starting elsewhere, or running past ``hi``, computes on its
+    own rows."""
+    rows = full[100:1100]
+    with run_cache(rows):
+        first = ta.sma(rows[:300], 50, sequential=True)
+        assert not first.flags.writeable  # from the cache
+        assert np.shares_memory(first, ta.sma(rows[:900], 50, sequential=True))
+        assert ta.sma(rows[:300], 50) == pytest.approx(rows[250:300, 2].mean(), rel=1e-12)
+        # the larger array's own prefix starts 100 rows earlier: not these rows
+        assert ta.sma(full[:300], 50) == pytest.approx(full[250:300, 2].mean(), rel=1e-12)
+        assert ta.sma(full[:300], 50, sequential=True).flags.writeable
+        # rows 100..1200 start where the registered rows start but run past them
+        longer = full[100:1200]
+        assert ta.sma(longer, 50) == pytest.approx(full[1150:1200, 2].mean(), rel=1e-12)
+        assert ta.sma(full[101:400], 50, sequential=True).flags.writeable
 
 
 def test_arrays_without_increasing_timestamps_use_the_data_pointer():

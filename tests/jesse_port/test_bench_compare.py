@@ -36,11 +36,21 @@ def test_every_case_runs_in_jbt_with_the_benchs_settings():
     bench = load_bench()
     warm = 60 * 1440
     candles = np.asarray(seeded_year()[: warm + 40 * 1440])
-    sources = {**SOURCES, **bench.EXTRA_SOURCES}
-    for name, tf, kind in bench.CASES:
-        run = bench.run_jbt(name, sources[name], tf, kind, candles, warm,
+    sources = {**SOURCES, **bench.EXTRA_SOURCES,
+               "TurtleRules3": bench.jesse3_variant("TurtleRules", SOURCES["TurtleRules"])}
+    for name, tf, kind, leverage in bench.CASES + bench.HOOK_CASES:
+        run = bench.run_jbt(name, sources[name], tf, kind, leverage, candles, warm,
                             warm // bench._minutes(tf))
         assert run["seconds"] > 0
+        if name == "HookOrder":  # the hooks it records, each bar's in Jesse's order
+            calls = [c[1] for c in run["calls"]]
+            assert calls[:8] == ["before", "should_short", "should_long", "go_long", "filters",
+                                 "on_open_position", "after", "update_chart"]
+            assert calls[-4:] == ["before_terminate", "on_cancel", "on_close_position",
+                                  "terminate"]
+            moved = [c[1] for c in bench.market_entry_hooks_last(run["calls"])]
+            assert moved[:8] == ["before", "should_short", "should_long", "go_long", "filters",
+                                 "after", "update_chart", "on_open_position"]
         for trade in run["trades"]:
             assert set(trade) == {"side", "entry_time", "exit_time", "entry_price",
                                   "exit_price", "qty", "closed_by"}

@@ -19,8 +19,7 @@ from jbt.constants import CLOSE, HIGH, LOW, OPEN, TIMESTAMP
 from jbt.engine import run_backtest
 from jbt.results import RouteSpec
 from jbt.routes import load_strategy
-from jbt.strategies import output
-from jbt.timeframes import aggregate, to_ms
+from jbt.timeframes import aggregate, bar_open, to_ms
 
 from .data import YEAR_START, real_hourly, seeded_year
 from .examples import FUTURES, SOURCES, TIMEFRAMES
@@ -44,17 +43,17 @@ def run_example(project, name, candles, base_tf, timeframe=None):
     cls = load_strategy(project, name)
     # futures at leverage 3: the risk-sized entries (MAGen, DUAL_THRUST) can exceed the balance
     futures = name in FUTURES
+    # forming_candles: as `jbt port` sets it for a project whose strategies read get_candles()
+    # (DUAL_THRUST measures from the open of the anchor bar still forming, as in Jesse)
     config = Config(backtest=BacktestConfig(
         fee=0.001, type="futures" if futures else "spot", leverage=3 if futures else 1,
-        warmup_candles=210))
+        warmup_candles=210, forming_candles=True))
     extra = [(EXCHANGE, SYMBOL, utils.anchor_timeframe(tf))] if name == "DUAL_THRUST" else []
     start = int(candles[0, TIMESTAMP]) + 215 * to_ms(tf)
     end = int(candles[-1, TIMESTAMP]) + to_ms(base_tf)
-    with output.collect() as drawn:
-        result = run_backtest(config, [RouteSpec(EXCHANGE, SYMBOL, tf, name)],
-                              {(EXCHANGE, SYMBOL): candles}, base_tf, {name: cls}, start, end,
-                              extra_candles=extra)
-    output.attach(result, drawn)
+    result = run_backtest(config, [RouteSpec(EXCHANGE, SYMBOL, tf, name)],
+                          {(EXCHANGE, SYMBOL): candles}, base_tf, {name: cls}, start, end,
+                          extra_candles=extra)
     bars = aggregate(np.asarray(candles), base_tf, tf)
     return result, bars
 
@@ -130,13 +129,19 @@ def entry_rule(name, c, price, side, tf, candles, base_tf):
         return c[-1, HIGH] >= dc.upperband if side == "long" else (
             c[-1, LOW] <= dc.lowerband and c[-1, HIGH] < dc.upperband)
     if name == "DUAL_THRUST":
+        # the open of the anchor bar forming at t (the base candle opening it), or of the bar
+        # that has just closed when t is on the anchor's boundary
         anchor_tf = utils.anchor_timeframe(tf)
-        anchor = closed_at(aggregate(np.asarray(candles), base_tf, anchor_tf), anchor_tf,
-                           int(c[-1, TIMESTAMP]) + to_ms(tf))
+        t = int(c[-1, TIMESTAMP]) + to_ms(tf)
+        b = int(bar_open(t, anchor_tf))
+        if b == t:
+            b -= to_ms(anchor_tf)
+        (row,) = np.flatnonzero(np.asarray(candles)[:, TIMESTAMP] == b)
+        anchor_open = candles[row, OPEN]
         w = c[-21:]
         hi_c, lo_c = w[:, CLOSE].max(), w[:, CLOSE].min()
-        up = anchor[-1, OPEN] + 0.71 * max(hi_c - w[:, LOW].min(), w[:, HIGH].max() - lo_c)
-        down = anchor[-1, OPEN] - 0.67 * max(hi_c - w[:, LOW].min(), w[:, LOW].max() - lo_c)
+        up = anchor_open + 0.71 * max(hi_c - w[:, LOW].min(), w[:, HIGH].max() - lo_c)
+        down = anchor_open - 0.67 * max(hi_c - w[:, LOW].min(), w[:, LOW].max() - lo_c)
         return price > up if side == "long" else price < down
     raise AssertionError(name)
 

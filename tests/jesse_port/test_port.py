@@ -136,7 +136,16 @@ def test_only_import_lines_change(tmp_path):
             in out.output)
     assert "routes.py: 1 route(s), 1 extra candle(s) (exchange 'Binance Perpetual Futures' -> " \
            "'binance-futures')" in out.output
-    assert 'config.toml: type = "futures" (the routes trade futures)' in out.output
+    assert ('config.toml: type = "futures" (the routes trade futures); forming_candles = true '
+            "(Crossing reads self.get_candles(), whose longer timeframes end with the bar still "
+            "forming in Jesse)") in out.output
+    # (issue 15: and funding = "ignore", as Jesse's backtests charge no funding)
+    assert (dst / "config.toml").read_text(encoding="utf-8").splitlines()[1:] == [
+        "[backtest]", 'type = "futures"', "leverage = 1",
+        "# Jesse charges no funding in its backtests, so neither does this port.",
+        "# To charge it, import the history (jbt import-candles binance-futures",
+        "# SYMBOL START --funding) and remove this line.",
+        'funding = "ignore"', "forming_candles = true"]
     assert "warning" not in out.output
 
 
@@ -193,14 +202,21 @@ def test_a_folder_of_strategy_folders_and_a_single_strategy(tmp_path):
     src = tmp_path / "collection"
     for name in ("A", "B"):
         (src / name).mkdir(parents=True)
+        body = ("    def before(self):\n        self.get_candles(self.exchange, self.symbol, '4h')\n"
+                if name == "B" else "    pass\n")
         (src / name / "__init__.py").write_text(
-            f"from jesse.strategies import Strategy\n\nclass {name}(Strategy):\n    pass\n",
+            f"from jesse.strategies import Strategy\n\nclass {name}(Strategy):\n{body}",
             encoding="utf-8")
     (src / "README.md").write_text("examples\n", encoding="utf-8")
     dst = tmp_path / "mine"
     dst.mkdir()
     out = jbt(dst, "port", str(src))
     assert out.exit_code == 0, out.output
+    # no config.toml is written outside a whole project: what B needs is said instead
+    assert not (dst / "config.toml").exists()
+    assert ("warning: B reads self.get_candles(): in Jesse a longer timeframe's candles end with "
+            "the bar still forming; set forming_candles = true in config.toml for the same"
+            in out.output)
     assert sorted(p.name for p in (dst / "strategies").iterdir()) == ["A", "B"]
     assert not (dst / "routes.py").exists()
     single = tmp_path / "other"

@@ -17,16 +17,13 @@ from jbt.engine import run_backtest
 from jbt.errors import StrategyError
 from jbt.results import RouteSpec
 from jbt.services.selectors import get_all_trading_routes, get_position
-from jbt.strategies import Strategy, cached, output
+from jbt.strategies import Strategy, cached
 from jbt.strategies._jesse_compat import JesseImportError, JesseNameError
 
 
 def once(strategy, data, **kw):
-    """One run (fast path), with the strategies' logs and drawings collected."""
-    with output.collect() as out:
-        result = run(strategy, data, fast_path=True, **kw)
-    output.attach(result, out)
-    return result
+    """One run (fast path); the strategies' logs and drawings are in the result."""
+    return run(strategy, data, fast_path=True, **kw)
 
 
 # ------------------------------------------------------------------------------ cached
@@ -114,7 +111,7 @@ def test_increased_and_reduced_counts_follow_the_position():
 
     class Scaling(Strategy):
         def should_long(self):
-            seen.append(("flat", self.increased_count, self.reduced_count))
+            seen.append(("flat", self.index, self.increased_count, self.reduced_count))
             return self.index == 0
 
         def go_long(self):
@@ -130,8 +127,9 @@ def test_increased_and_reduced_counts_follow_the_position():
                 step()
 
     once(Scaling, candles(*flat(100, 8)))
-    assert seen == [("flat", 0, 0), (1, 1, 0), (2, 2, 0), (3, 2, 1), (4, 2, 2),
-                    ("flat", 0, 0), ("flat", 0, 0)]
+    # the liquidation at call 4 leaves the route flat: should_long is asked again at once
+    assert seen == [("flat", 0, 0, 0), (1, 1, 0), (2, 2, 0), (3, 2, 1), (4, 2, 2),
+                    ("flat", 4, 0, 0), ("flat", 5, 0, 0), ("flat", 6, 0, 0)]
 
 
 def test_average_prices_of_declared_order_lists():
@@ -210,7 +208,9 @@ def test_last_trade_index_and_trades_count():
             self.liquidate()
 
     once(Twice, candles(*flat(100, 7)))
-    assert seen == [(0, 0, 0), (2, 1, 1), (3, 1, 1), (5, 2, 4)]
+    # each liquidation (calls 1 and 4) is followed by should_long in the same call, which
+    # already counts the trade that just closed
+    assert seen == [(0, 0, 0), (1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 2, 4), (5, 2, 4)]
 
 
 # ------------------------------------------------------------------------------ routes
@@ -353,7 +353,7 @@ def test_a_jesse_name_jbt_lacks_is_one_line_naming_the_replacement():
         once(Funding, candles(*flat(100, 3)))
     message = str(info.value)
     assert message.endswith("`self.funding_rate` is a Jesse name jbt does not have; use nothing: "
-                            "jbt charges no funding fees")
+                            "jbt settles the funding events itself (imported with --funding)")
     assert "\n" not in message and "test_strategy_api.py line" in message
 
 
@@ -434,22 +434,26 @@ def test_strategies_see_their_custom_indicator_written_with_the_helpers(tmp_path
         "    res = get_candle_source(candles, 'hl2')\n"
         "    return res if sequential else res[-1]\n", encoding="utf-8")
     (tmp_path / "vars.py").write_text("THRESHOLD = 105\n", encoding="utf-8")
+    (tmp_path / "helpers.py").write_text("def half(x):\n    return x / 2\n", encoding="utf-8")
     folder = tmp_path / "strategies" / "UsesHelpers"
     folder.mkdir(parents=True)
     (folder / "__init__.py").write_text(
         "import custom_indicators as cta\n"
         "from vars import THRESHOLD\n"
+        "from helpers import half\n"
         "from jbt.strategies import Strategy\n\n"
         "class UsesHelpers(Strategy):\n"
         "    def should_long(self):\n"
         "        return cta.mid(self.candles) > THRESHOLD\n\n"
         "    def go_long(self):\n"
-        "        self.buy = 1, self.price\n", encoding="utf-8")
+        "        self.buy = half(2), self.price\n", encoding="utf-8")
     cls = load_strategy(tmp_path, "UsesHelpers")
     assert "custom_indicators" not in sys.modules and "vars" not in sys.modules
+    assert "helpers" not in sys.modules
     assert str(tmp_path) not in sys.path
     result = once(cls, candles(*[(p, p + 1, p - 1, p) for p in (100, 104, 106, 110, 110)]))
-    assert [t.entry_time for t in result.trades] == [T0 + 3 * M]  # hl2 of bar 2 is 106 > 105
+    # hl2 of bar 2 is 106 > 105; the qty from helpers.half
+    assert [(t.entry_time, t.qty) for t in result.trades] == [(T0 + 3 * M, 1.0)]
     assert not list(tmp_path.rglob("__pycache__"))
     (tmp_path / "vars.py").write_text("THRESHOLD = 1000\n", encoding="utf-8")
     again = once(load_strategy(tmp_path, "UsesHelpers"), candles(*flat(200, 4)))
@@ -551,3 +555,56 @@ def test_every_name_of_jesses_utils_exists():
     z_score are_cointegrated dd combinations_without_repeat calculate_alpha_beta
     timeframe_to_one_minutes filter_candles_by_hours is_in_trading_hours""".split()
     assert [n for n in jesse_utils if not callable(getattr(utils, n, None))] == []
+
+
+# ------------------------------------------------------------------------------ more names
+
+
+def test_vars_shared_vars_margin_and_leverage():
+    seen = []
+
+    class A(Strategy):
+        def should_long(self):
+            self.vars["calls"] = self.vars.get("calls", 0) + 1
+            self.shared_vars["from A"] = self.index
+            return self.index == 0
+
+        def go_long(self):
+            self.buy = 1, self.price
+
+        def update_position(self):
+            self.vars["calls"] += 1
+            seen.append(("A", self.vars["calls"], self.available_margin, self.leverage,
+                         self.is_close, self.is_open))
+
+    class B(Strategy):
+        def should_long(self):
+            seen.append(("B", dict(self.vars), dict(self.shared_vars)))
+            return False
+
+    config = Config(backtest=BacktestConfig(fee=0.0, warmup_candles=1, type="futures",
+                                            leverage=2))
+    routes = [RouteSpec("sim", "BTC-USDT", "1m", "A"), RouteSpec("sim", "ETH-USDT", "1m", "B")]
+    run_backtest(config, routes, {("sim", "BTC-USDT"): candles(*flat(100, 3)),
+                                  ("sim", "ETH-USDT"): candles(*flat(50, 3))},
+                 "1m", {"A": A, "B": B}, T0 + M, T0 + 3 * M)
+    # A's vars are its own and last between bars; shared_vars is one dict for the run; a long
+    # of 1 at 100 at leverage 2 holds 50 of margin
+    assert seen == [("B", {}, {"from A": 0}), ("A", 2, 9950.0, 2.0, False, True),
+                    ("B", {}, {"from A": 0})]
+
+
+def test_ma_takes_talibs_matypes_0_to_8():
+    """0 sma ... 6 kama, 7 mama, 8 t3: the values of TA-Lib's MA for the same type."""
+    talib = pytest.importorskip("talib")
+    from engine.kit import random_walk
+
+    import jbt.indicators as ta
+
+    c = random_walk(600, 3)
+    for matype in range(9):
+        got = ta.ma(c, 20, matype, sequential=True)
+        expected = talib.MA(c[:, 2], 20, matype)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=str(matype))
+        ok = ~np.isnan(expected)
+        np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-12, err_msg=str(matype))
