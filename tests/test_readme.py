@@ -254,7 +254,7 @@ def test_the_walk_through_runs_as_written(tmp_path):
     assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash",
                                           "bash"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "COLUMNS": "100"}
+           "COLUMNS": "100", "JBT_CACHE_DIR": str(tmp_path / "cache")}
     cwd = tmp_path
     ran = []
     for kind, body in steps:
