@@ -1,11 +1,12 @@
 """A small in-process job manager: the records of the work a server does (candle imports,
-backtests) and the threads that run imports.
+backtests, optimisations) and the threads that run imports.
 
 Owned by one app instance: daemon worker threads, the job records and a lock around them. A
 job's function gets two callables, ``report(progress, counts=None)`` to publish its progress
 and counts (either may be None: unchanged) and ``should_stop()`` to poll for cancellation, and
 returns a result (a dict or a dataclass). Work that runs elsewhere (a backtest in its worker
-process) is recorded with :meth:`JobManager.track` and ended with :meth:`JobManager.finish`.
+process, an optimisation in its coordinator process) is recorded with :meth:`JobManager.track`,
+followed with :meth:`JobManager.update` and ended with :meth:`JobManager.finish`.
 Readers get copies, never the live record.
 
 The worker threads are daemons and :meth:`JobManager.shutdown` waits for them only up to a
@@ -147,6 +148,18 @@ class JobManager:
             job.status = RUNNING
             job.started_at = _now_ms()
             return True
+
+    def update(self, job: Job, *, progress: dict[str, Any] | None = None,
+               counts: dict[str, Any] | None = None,
+               params: dict[str, Any] | None = None) -> None:
+        """Publish a tracked job's progress and counts (replaced), or add to its params."""
+        with self._lock:
+            if progress is not None:
+                job.progress = as_plain(progress)
+            if counts is not None:
+                job.counts = as_plain(counts)
+            if params is not None:
+                job.params.update(as_plain(params))
 
     def finish(
         self, job: Job, status: str, *, result: Any = None, error: str | None = None
