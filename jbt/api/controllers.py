@@ -418,6 +418,7 @@ async def start_optimize(body: OptimizeRequest, request: Request) -> Response:
     if not checked or run.started is not None:
         job = ctx.jobs.get(run.job.id)
         return JSONResponse(job, status_code=202, headers={"Location": f"/jobs/{run.job.id}"})
+    await runner.wait_ended(run)  # its processes are gone: the next request may start one
     if run.reason is not None:
         if run.server_stop:
             return JSONResponse(error_body(
@@ -428,7 +429,6 @@ async def start_optimize(body: OptimizeRequest, request: Request) -> Response:
             status_code=409)
     if run.error is not None:
         return JSONResponse(run.error["body"], status_code=int(run.error["status"]))
-    await run_in_threadpool(run.ended.wait, 10)
     job = ctx.jobs.get(run.job.id) or {}
     return JSONResponse(error_body(job.get("error") or "the optimisation ended without an "
                                    "answer", "WorkerDied"), status_code=500)

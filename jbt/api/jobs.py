@@ -70,6 +70,8 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: Run elsewhere (:meth:`JobManager.track`): its owner ends it, never the manager.
+    tracked: bool = False
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -138,7 +140,9 @@ class JobManager:
         :meth:`start` and :meth:`finish`, and polls ``job.cancel`` for cancellation."""
         with self._lock:
             self._check_open()
-            return self._new(kind, params, key=uuid.uuid4().hex)
+            job = self._new(kind, params, key=uuid.uuid4().hex)
+            job.tracked = True
+            return job
 
     def start(self, job: Job) -> bool:
         """Mark a tracked job running; False when it was cancelled meanwhile."""
@@ -214,7 +218,8 @@ class JobManager:
 
     def shutdown(self, *, wait: bool = True, timeout: float = 3.0) -> None:
         """Cancel every active job and wait up to ``timeout`` seconds for the running ones to
-        stop; those still running then are marked cancelled and left to end with the process."""
+        stop; those still running on the manager's threads then are marked cancelled and left
+        to end with the process (tracked jobs are ended by their owners)."""
         self.stop("the server stopped")
         with self._lock:
             threads = list(self._threads)
@@ -226,7 +231,7 @@ class JobManager:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            stuck = [j for j in self._jobs.values() if j.status in ACTIVE]
+            stuck = [j for j in self._jobs.values() if j.status in ACTIVE and not j.tracked]
             for job in stuck:
                 job.status = CANCELLED
                 job.finished_at = _now_ms()

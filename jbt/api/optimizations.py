@@ -172,6 +172,12 @@ class OptimizeRunner:
             await asyncio.sleep(POLL_S)
         return True
 
+    async def wait_ended(self, run: Optimization, timeout: float = 10.0) -> None:
+        """Wait until the coordinator and its workers are gone and the slot is free."""
+        deadline = time.monotonic() + timeout
+        while not run.ended.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
     def shutdown(self, timeout: float = SHUTDOWN_GRACE_S + GROUP_EXIT_S + 1) -> None:
         """Wait for the running optimisation to stop (its thread sees the server stopping and
         stops it); kill it if it is still there after ``timeout`` seconds."""
@@ -179,8 +185,12 @@ class OptimizeRunner:
         if run is None:
             return
         if not run.ended.wait(timeout) and run.proc is not None:
+            log.warning("optimize job %s did not stop within %.0f s; killing its processes",
+                        run.job.id, timeout)
             _kill_group(run.proc)
-            run.ended.wait(GROUP_EXIT_S + 1)
+            if not run.ended.wait(GROUP_EXIT_S + 1):
+                run.jobs.finish(run.job, CANCELLED,
+                                error=f"cancelled ({run.reason or 'the server stopped'})")
 
     # ------------------------------------------------------------------ the thread
     def _follow(self, run: Optimization, stopping: Callable[[], str | None]) -> None:
@@ -223,7 +233,11 @@ class OptimizeRunner:
                     pass
                 run.jobs.update(run.job, progress={**run.progress, "phase": "stopping"})
         grace = SHUTDOWN_GRACE_S if run.server_stop else STOP_GRACE_S
-        return now - run.stop_sent > grace
+        if now - run.stop_sent <= grace:
+            return False
+        log.warning("optimize job %s: the batch in flight did not end within %g s of the stop; "
+                    "its processes are killed (the stored batches stay)", run.job.id, grace)
+        return True
 
     def _handle(self, run: Optimization, message: dict[str, Any]) -> None:
         kind = message.get("type")
