@@ -109,7 +109,7 @@ def start_import(body: ImportRequest, request: Request, response: Response) -> d
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"])
 async def list_jobs(request: Request) -> list[dict[str, Any]]:
     """Every job this server has run since it started (the most recent 200), newest first:
-    imports and backtests."""
+    imports, backtests and optimisations."""
     return _ctx(request).jobs.list()
 
 
@@ -136,7 +136,8 @@ async def get_job(request: Request, job_id: str = Path(max_length=64)) -> dict[s
 )
 async def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
     """Ask a job to stop. An import keeps the candles it stored (a new import resumes from
-    them); a backtest's worker process is stopped and its request answers 409."""
+    them); a backtest's worker process is stopped and its request answers 409; an optimisation
+    stops once the batch that runs is stored (the same `POST /optimize` continues it)."""
     job = _ctx(request).jobs.cancel(job_id)
     if job is None:
         raise HTTPException(404, f"job '{job_id}' not found; GET /jobs lists the known jobs")
@@ -420,6 +421,8 @@ async def start_optimize(body: OptimizeRequest, request: Request) -> Response:
         return JSONResponse(job, status_code=202, headers={"Location": f"/jobs/{run.job.id}"})
     await runner.wait_ended(run)  # its processes are gone: the next request may start one
     if run.reason is not None:
+        if runner.timed_out(run):
+            return JSONResponse(error_body(run.reason, "TimeLimitExceeded"), status_code=422)
         if run.server_stop:
             return JSONResponse(error_body(
                 f"{run.reason}: optimize job {run.job.id} was cancelled; send it again once the "

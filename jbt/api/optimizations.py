@@ -275,6 +275,11 @@ class OptimizeRunner:
         """Make sure the coordinator and its workers are gone; finish the job."""
         proc = run.proc
         if proc is not None:
+            if proc.poll() is None and (run.result is not None or run.error is not None):
+                try:  # it answered: let it exit by itself
+                    proc.wait(GROUP_EXIT_S)
+                except subprocess.TimeoutExpired:
+                    pass
             if proc.poll() is None:
                 _kill(proc.pid)
             proc.wait()
@@ -291,15 +296,16 @@ class OptimizeRunner:
         if result is None and run.started is not None:
             result = {"study": run.started["study"], "trials": saved, "interrupted": True}
         if reason is not None and (result is None or result.get("interrupted")):
-            if reason == time_limit_message(self.time_limit):
-                status, error = FAILED, reason
+            if self.timed_out(run):
+                status, error, what = FAILED, reason, f"failed: {reason}"
             else:
                 status, error = CANCELLED, f"cancelled ({reason})"
+                what = error
             if result is not None:
-                log.warning("optimize job %s %s; study %s has %s trials stored", job.id, error,
+                log.warning("optimize job %s %s; study %s has %s trials stored", job.id, what,
                             result["study"], result["trials"])
             else:
-                log.warning("optimize job %s %s", job.id, error)
+                log.warning("optimize job %s %s", job.id, what)
         elif run.result is not None:
             status, error = FINISHED, None
         elif run.error is not None:
@@ -313,6 +319,10 @@ class OptimizeRunner:
                 "request to continue")
             log.error("optimize job %s: %s", job.id, error)
         jobs.finish(job, status, result=result, error=error)
+
+    def timed_out(self, run: Optimization) -> bool:
+        """Whether it was stopped by the time limit."""
+        return not run.server_stop and run.reason == time_limit_message(self.time_limit)
 
     def _release(self, run: Optimization) -> None:
         with self._lock:

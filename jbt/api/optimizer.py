@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jbt.config import Config
 from jbt.results import RouteSpec
@@ -213,5 +214,5 @@ def _optimize(task: OptimizeTask, send: Any, stop: threading.Event) -> dict[str,
         "stored_before": result.stored, "seconds": round(result.seconds, 3),
         "interrupted": len(records) < target, "counts": counts(records),
         "best": best_dict(s, order[0] if order else None), "note": result.note,
-        "url": f"/studies/{s.name}",
+        "url": f"/studies/{quote(s.name, safe='')}",
     }
