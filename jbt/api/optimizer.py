@@ -171,7 +171,7 @@ def _optimize(task: OptimizeTask, send: Any, stop: threading.Event) -> dict[str,
         if stop.is_set():
             raise Cancelled("the optimisation was stopped before its first trial")
         s = info.settings
-        state["settings"] = s
+        state["settings"], state["target"] = s, info.target
         state["began"] = time.monotonic()
         send({"type": "started", "study": s.name, "continued": info.continued,
               "stored": info.stored, "target": info.target, "jobs": info.jobs,
@@ -206,13 +206,11 @@ def _optimize(task: OptimizeTask, send: Any, stop: threading.Event) -> dict[str,
     )
     s, records = result.settings, result.records
     order = ranked(s, records)
-    target = max(task.trials if s.sampler != "grid" else min(task.trials, s.space.grid_size()),
-                 result.stored)
     return {
         "study": s.name, "trials": len(records), "ran": result.stats.ran,
         "replayed": result.stats.replayed, "continued": result.continued,
         "stored_before": result.stored, "seconds": round(result.seconds, 3),
-        "interrupted": len(records) < target, "counts": counts(records),
+        "interrupted": len(records) < state["target"], "counts": counts(records),
         "best": best_dict(s, order[0] if order else None), "note": result.note,
         "url": f"/studies/{quote(s.name, safe='')}",
     }
