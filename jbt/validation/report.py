@@ -66,7 +66,7 @@ def windows_table(res: Any) -> Table:
                "in-sample only)")
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("train from", no_wrap=True)
-    t.add_column("testing", no_wrap=True)
+    t.add_column("test from", no_wrap=True)
     keys = [p.key for p in res.space.params]
     for k in keys:
         t.add_column(k, justify="right", no_wrap=True)
@@ -75,7 +75,7 @@ def windows_table(res: Any) -> Table:
         t.add_column(head, justify="right", no_wrap=True)
     for w in res.windows:
         train = fmt_date(w.train[0])
-        test = f"{fmt_date(w.test[0])} → {fmt_date(w.test[1])}"
+        test = fmt_date(w.test[0])
         if w.status != "ok":
             t.add_row(str(w.index + 1), train, test, *(["-"] * len(keys)),
                       "no feasible trial", "", "", "", "", "", "")
@@ -289,13 +289,16 @@ def warmup_table(w: dict[str, Any]) -> Table:
     t = _table("Warm-up sensitivity: the same backtest with other warmup_candles",
                caption="same: the trades (times, sides, prices, sizes) equal those of the "
                "longest warm-up")
-    for head, right in (("warmup_candles", True), ("bars got", True), ("trades", True),
+    for head, right in (("warm-up", True), ("bars got", True), ("trades", True),
                         ("net profit", True), ("Sharpe", True), ("same", False),
                         ("first difference", False)):
-        t.add_column(head, justify="right" if right else "left", no_wrap=True)
+        t.add_column(head, justify="right" if right else "left", no_wrap=right,
+                     overflow="fold")
     for r in w["runs"]:
         if r.get("error"):
-            t.add_row(str(r["warmup"]), NA, NA, NA, NA, "no", f"error: {r['error']}"[:80])
+            what = r["error"].split(" UTC: ", 1)[-1].split(";", 1)[0]
+            t.add_row(str(r["warmup"]), NA, NA, NA, NA, "no",
+                      what if len(what) <= 60 else what[:59] + "…")
             continue
         m = r["metrics"]
         t.add_row(str(r["warmup"]), str(r["bars"]), fmt_int(m.get("total_trades")),
@@ -332,6 +335,10 @@ def render_robustness(doc: dict[str, Any], console: Any) -> None:
     if doc.get("warmup"):
         console.print(warmup_table(doc["warmup"]))
         console.print(warmup_verdict(doc["warmup"]), markup=False)
+        failed = next((r for r in doc["warmup"]["runs"] if r.get("error")), None)
+        if failed is not None:
+            console.print(f"warmup_candles {failed['warmup']}: {failed['error']}",
+                          markup=False)
     for what, why in doc.get("skipped", {}).items():
         console.print(f"{what}: {why}", markup=False)
 
@@ -371,6 +378,8 @@ class WalkForwardProgress:
             f"{fmt_date(w.train_end)}, testing {fmt_date(w.test_start)} → "
             f"{fmt_date(w.test_end)}, seed {info.seed}", markup=False)
         self._stop()
+        if not self.console.is_terminal:
+            return
         self.bar = Progress(TextColumn("  trials"), BarColumn(), MofNCompleteColumn(),
                             console=self.console, transient=True)
         self.bar.start()
