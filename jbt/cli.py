@@ -576,6 +576,31 @@ StorageOpt = Annotated[
                  help="Where studies are kept: an SQLAlchemy URL, e.g. postgresql://... "
                  "(default: the project's database)."),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option("--ray", metavar="ADDRESS",
+                 help="Run the trials on a Ray cluster instead of local processes: auto (the "
+                 "cluster this machine belongs to), HOST:PORT (its head node) or "
+                 "ray://HOST:PORT (Ray Client); every CPU of the cluster works, so not with "
+                 "--jobs. Needs jbt[ray]."),
+]
+
+
+def _workers(jobs: int | None, ray: str | None, project_dir: Path) -> tuple[int, Any]:
+    """``--jobs`` (default: one per CPU core) and the executor: local processes, or with
+    ``--ray`` the cluster's (then ``--jobs`` is refused: the cluster's CPUs are the workers)."""
+    if ray is None:
+        import os
+
+        return (jobs if jobs is not None else os.cpu_count() or 1), None
+    from jbt.errors import InputError
+
+    if jobs is not None:
+        raise InputError("give --jobs or --ray, not both: with --ray every CPU of the "
+                         "cluster runs trials")
+    from jbt.optimize.ray_executor import RayExecutor
+
+    return 1, RayExecutor(ray, project_dir)
 
 
 @optimize_app.command("run", hidden=True, cls=_OptimizeRun)
@@ -633,6 +658,7 @@ def optimize_command(
     ),
     top: int = typer.Option(10, "--top", min=1, help="Trials shown at the end."),
     storage: StorageOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Search the routes' strategy hyperparameters: trials on a training period, each also
     run on the testing period. The same command continues an interrupted study. Also:
@@ -651,10 +677,7 @@ def optimize_command(
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
     test_ms = parse_date(test_start, name="--test-start") if test_start else None
-    if jobs is None:
-        import os
-
-        jobs = os.cpu_count() or 1
+    jobs, executor = _workers(jobs, ray, st.project_dir)
     if st.open_db(create=False) is None:  # no database yet: no candles, nothing created
         from jbt import routes as routes_mod
         from jbt.errors import CandlesMissingError
@@ -672,7 +695,8 @@ def optimize_command(
                 config, st.project_dir, start=start_ms, end=end_ms, trials=trials, jobs=jobs,
                 objectives=objective, sampler=sampler, seed=seed, study=study, test=test,
                 test_start=test_ms, min_trades=min_trades, space=space or (), hp=hp or (),
-                batch=batch, storage=storage, on_start=bar.started, on_progress=bar.update,
+                batch=batch, storage=storage, executor=executor, on_start=bar.started,
+                on_progress=bar.update,
             )
         except KeyboardInterrupt:
             if bar.settings is None:
@@ -861,6 +885,7 @@ def walk_forward_command(
     json_path: WfJsonOpt = None,
     csv_dir: WfCsvOpt = None,
     chart_path: WfChartOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Walk-forward analysis of the routes' strategies; the same command continues an
     interrupted run. Also: 'jbt walk-forward show ID', 'jbt walk-forward list'."""
@@ -874,10 +899,7 @@ def walk_forward_command(
     config = st.config()
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
-    if jobs is None:
-        import os
-
-        jobs = os.cpu_count() or 1
+    jobs, executor = _workers(jobs, ray, st.project_dir)
     _need_candles(st, config, start_ms, end_ms)
     console = Console(highlight=False, soft_wrap=True)
     with WalkForwardProgress(console) as bar:
@@ -885,7 +907,8 @@ def walk_forward_command(
             config, st.project_dir, start=start_ms, end=end_ms, train=train, test=test,
             step=step, anchored=anchored, trials=trials, jobs=jobs, objectives=objective,
             sampler=sampler, seed=seed, min_trades=min_trades, space=space or (), hp=hp or (),
-            batch=batch, name=name, save=not no_save, on_window=bar.window,
+            batch=batch, name=name, save=not no_save, executor=executor,
+            on_window=bar.window,
             on_progress=bar.update, on_window_done=bar.window_done,
         )
     if res.continued:
@@ -1007,6 +1030,7 @@ def robustness_command(
                                    "(and the scenarios' values) as JSON."),
     chart_path: Path = typer.Option(None, "--chart", dir_okay=False, help="Write the "
                                     "distributions and fan charts (one offline HTML page)."),
+    ray: RayOpt = None,
 ) -> None:
     """How much of a backtest is luck: trade-sequence Monte Carlo, price paths, the deflated
     Sharpe ratio, the probability of backtest overfitting, warm-up sensitivity."""
@@ -1021,10 +1045,7 @@ def robustness_command(
         raise InputError("--rank, --period and --storage go with --study NAME")
     if st.open_db(create=False) is None:
         raise InputError("no database yet: run 'jbt backtest' or 'jbt optimize' first")
-    if jobs is None:
-        import os
-
-        jobs = os.cpu_count() or 1
+    jobs, executor = _workers(jobs, ray, st.project_dir)
     console = Console(highlight=False, soft_wrap=True)
     doc = robustness_mode.run(
         st.config(), st.project_dir, session_id=session_id, study=study, rank=rank,
@@ -1032,6 +1053,7 @@ def robustness_command(
         drawdowns=drawdown or ("10%", "20%", "30%"), paths=paths, block=block, noise=noise,
         warmups=warmups, blocks=pbo_blocks, effective_trials=effective_trials,
         skip=[s.strip() for s in (skip or "").split(",") if s.strip()], jobs=jobs,
+        executor=executor,
         on_step=lambda text: console.print(f"{text} ...", markup=False),
     )
     render_robustness(doc, console)

@@ -1,0 +1,255 @@
+"""Trials on a Ray cluster (``--ray ADDRESS``): the :class:`~jbt.optimize.executors.Executor`
+of a cluster the user started the way Ray documents (``ray start --head``, ``ray start
+--address``).
+
+- The coordinator stays where it is (it keeps the study, asks and tells in trial order), so a
+  study run on Ray has the trials and values of ``--jobs 1`` with the same seed.
+- The candles (and the spec) go once into Ray's object store (``ray.put``); a task carries only
+  a reference to them, and a worker process reads them from its node's shared memory without a
+  copy, once: its :class:`~jbt.optimize.worker.TrialRunner` is built on its first trial of a
+  study and reused for the next ones (kept under a token that changes with every study).
+- The project's Python code (``strategies/``, the helper modules and packages next to it)
+  travels with the Ray job's ``runtime_env`` as its ``working_dir``; jbt itself, and the
+  packages the strategies import, must be installed on every node (the same versions).
+- A task whose worker or node dies is run again by Ray (``max_retries``) on a live node; the
+  coordinator reads each trial's one result, so nothing is lost or counted twice.
+
+Ray is imported when a :class:`RayExecutor` is made (one line saying how to install it when
+it is missing), never by importing this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from jbt.errors import InputError, JbtError
+from jbt.optimize.executors import Arrays, Task
+from jbt.optimize.worker import TrialOutcome, TrialRunner, WorkerSpec
+
+INSTALL_HINT = 'pip install "jbt[ray]"'
+
+#: How often Ray runs a task again after its worker process or node died.
+MAX_RETRIES = 5
+
+#: Folders next to strategies/ that are never shipped (virtualenvs, data, caches, the tests).
+_SKIP_DIRS = {"jbt", "tests", "test", "node_modules", "storage", "venv", "env", "build", "dist"}
+
+
+def import_ray() -> Any:
+    """Ray, or one line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise JbtError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def check_address(address: str) -> str:
+    """``auto``, ``HOST:PORT`` (the head node's GCS address) or ``ray://HOST:PORT`` (Ray
+    Client); anything else is an error naming the three."""
+    text = address.strip()
+    if text == "auto":
+        return text
+    rest = text[len("ray://"):] if text.startswith("ray://") else text
+    host, sep, port = rest.rpartition(":")
+    if sep and host and port.isdigit() and 0 < int(port) < 65536 and "/" not in host:
+        return text
+    raise InputError(f"--ray '{address}': give auto (the cluster this machine belongs to), "
+                     "HOST:PORT (the head node, as in 'ray start --address') or "
+                     "ray://HOST:PORT (Ray Client)")
+
+
+def stage_project(project_dir: str | Path) -> Path:
+    """A temporary folder holding the project's Python code, to be the tasks' working_dir:
+    ``strategies/`` and the ``*.py`` files and packages next to it (``routes.py``, helper
+    modules), without bytecode, hidden folders, data or virtualenvs."""
+    src = Path(project_dir).resolve()
+    out = Path(tempfile.mkdtemp(prefix="jbt-ray-project-"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+    try:
+        if (src / "strategies").is_dir():
+            shutil.copytree(src / "strategies", out / "strategies", ignore=ignore)
+        for entry in sorted(src.iterdir()):
+            if entry.name.startswith(".") or entry.name == "strategies":
+                continue
+            if entry.is_file() and entry.suffix == ".py":
+                shutil.copy2(entry, out / entry.name)
+            elif (entry.is_dir() and entry.name not in _SKIP_DIRS
+                  and (entry / "__init__.py").is_file()):
+                shutil.copytree(entry, out / entry.name, ignore=ignore)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out
+
+
+# ------------------------------------------------------------------------ in the Ray workers
+
+_RUNNER: tuple[str, TrialRunner] | None = None
+
+
+def ray_trial(token: str, refs: list[Any], number: int, params: dict[str, Any]) -> TrialOutcome:
+    """A Ray task: trial ``number`` on this worker process's runner for the study ``token``.
+
+    ``refs`` is ``[spec, arrays]`` as object references (in a list, so Ray hands them over
+    unresolved): they are read only when the runner is built, the arrays as read-only views of
+    the node's object store."""
+    global _RUNNER
+    if _RUNNER is None or _RUNNER[0] != token:
+        import ray
+
+        _RUNNER = None  # the previous study's runner (and its candles) go first
+        spec, arrays = ray.get(refs)
+        spec = replace(spec, project_dir=os.getcwd())  # the shipped working_dir
+        _RUNNER = (token, TrialRunner(spec, arrays))
+    return _RUNNER[1].run(number, params)
+
+
+# ------------------------------------------------------------------------ in the coordinator
+
+
+def _failure(exc: BaseException, number: int) -> JbtError:
+    """One line for a task that Ray could not complete."""
+    import ray.exceptions as rex
+
+    if isinstance(exc, rex.RayTaskError):
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        what = str(cause) if isinstance(cause, JbtError) else (
+            f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause) else ''}")
+        return JbtError(f"a Ray worker could not run trial {number}: {what}")
+    if isinstance(exc, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError,
+                        rex.OwnerDiedError)):
+        return JbtError(
+            f"trial {number} failed on the Ray cluster {MAX_RETRIES + 1} times (a worker "
+            "process or node died each time: out of memory, killed, or a strategy that ended "
+            "the process); the trials saved so far are kept: run the same command to continue"
+        )
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return JbtError(f"the Ray cluster failed running trial {number}: {type(exc).__name__}: "
+                    f"{text}")
+
+
+class _RayBatch:
+    def __init__(self, tasks: Sequence[Task], refs: list[Any]) -> None:
+        self.numbers = [n for n, _ in tasks]
+        self.refs = refs
+
+    def outcomes(self) -> Iterator[TrialOutcome]:
+        import ray
+
+        for number, ref in zip(self.numbers, self.refs, strict=True):
+            try:
+                out = ray.get(ref)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - every Ray failure becomes one line
+                raise _failure(exc, number) from exc
+            yield out
+
+    def cancel(self) -> None:
+        import ray
+
+        for ref in self.refs:
+            try:
+                ray.cancel(ref)
+            except Exception:  # noqa: BLE001 - done, or the cluster is gone: nothing to stop
+                pass
+        self.refs = []
+        self.numbers = []
+
+
+class RayExecutor:
+    """Runs trials as Ray tasks on the cluster at ``address`` (see :func:`check_address`).
+
+    It connects in :meth:`warm` (before anything is written: an unreachable cluster is one
+    line and an untouched database); ``jobs`` is then the cluster's CPU count. ``max_retries``:
+    how often a task is run again after its worker or node died."""
+
+    def __init__(self, address: str, project_dir: str | Path | None = None, *,
+                 max_retries: int = MAX_RETRIES) -> None:
+        self.address = check_address(address)
+        self.project_dir = None if project_dir is None else str(Path(project_dir).resolve())
+        self.max_retries = max_retries
+        self.jobs = 1
+        self._ray = import_ray()
+        self._connected: str | None = None  # the project folder the job ships
+        self._staged: Path | None = None
+        self._remote: Any = None
+        self._refs: list[Any] = []
+        self._token = ""
+        self._pending: list[_RayBatch] = []
+
+    def warm(self) -> None:
+        """Connect to the cluster (when the project folder is known)."""
+        if self.project_dir is not None:
+            self._connect(self.project_dir)
+
+    def _connect(self, project_dir: str) -> None:
+        """A Ray job whose working_dir is the project's code (Ray ships a job's working_dir
+        only when it connects): connected once per project folder."""
+        if self._connected == project_dir:
+            return
+        self._disconnect()
+        ray = self._ray
+        import logging
+
+        if ray.is_initialized():
+            raise JbtError("this process is already connected to a Ray cluster; --ray needs a "
+                           "process of its own")
+        self._staged = stage_project(project_dir)
+        try:
+            ray.init(address=self.address, namespace="jbt", logging_level=logging.ERROR,
+                     log_to_driver=False, runtime_env={"working_dir": str(self._staged)})
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            self._disconnect()
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise JbtError(
+                f"--ray {self.address}: cannot connect to a Ray cluster ({text}); start one "
+                "with 'ray start --head' (see the README's Ray section)"
+            ) from None
+        self._connected = project_dir
+        self.jobs = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def start(self, spec: WorkerSpec, arrays: Arrays,
+              strategies: Mapping[str, type] | None = None) -> None:
+        """Put the spec and the candles into the object store (connected first)."""
+        ray = self._ray
+        self._connect(str(Path(spec.project_dir).resolve()))
+        self._refs = []
+        plain = {period: dict(candles) for period, candles in arrays.items()}
+        self._refs = [ray.put(spec), ray.put(plain)]
+        self._token = uuid.uuid4().hex
+        self._remote = ray.remote(ray_trial).options(
+            num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name="jbt_trial",
+        )
+
+    def submit(self, tasks: Sequence[Task]) -> _RayBatch:
+        assert self._remote is not None, "start() first"
+        refs = [self._remote.remote(self._token, self._refs, n, dict(p)) for n, p in tasks]
+        batch = _RayBatch(tasks, refs)
+        self._pending = [*self._pending[-3:], batch]  # the coordinator keeps two in flight
+        return batch
+
+    def _disconnect(self) -> None:
+        self._refs = []
+        self._remote = None
+        if self._connected is not None:
+            self._connected = None
+            self._ray.shutdown()
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
+            self._staged = None
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for batch in self._pending:
+                batch.cancel()
+        self._pending = []
+        self._disconnect()

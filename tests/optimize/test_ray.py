@@ -1,0 +1,102 @@
+"""``jbt optimize --ray`` on a real two-node Ray cluster started on this machine (``ray start
+--head`` and ``ray start --address``, as Ray documents, see tests/raycluster.py): the trials and
+values of ``--jobs 1`` with the same seed; a worker node SIGKILLed in the middle of the study
+loses and duplicates no trial."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from raycluster import LocalCluster
+
+from .kit import invoke, make_project, study_json, trial_rows
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")]
+
+ARGS = ["optimize", "--trials", "40", "--batch", "8", "--seed", "5", "--study", "r"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = LocalCluster(nodes=2, cpus=1)  # its session folder in /tmp: Ray's socket paths are short
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The project, and the study run with --jobs 1 (kept in a copy as the reference)."""
+    base = tmp_path_factory.mktemp("projects")
+    root = make_project(base / "clean", timeframe="30m")
+    ref = base / "jobs1"
+    shutil.copytree(root, ref)
+    res = invoke(ref, *ARGS, "--jobs", "1")
+    assert res.exit_code == 0, res.output
+    return root, trial_rows(study_json(ref, "r"))
+
+
+def _jbt(root: Path, *args: str) -> subprocess.Popen:
+    """``jbt`` in a process of its own (a Ray driver, as a user runs it)."""
+    env = {**os.environ, "JBT_CACHE_DIR": str(root / ".cache"), "COLUMNS": "120"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen([sys.executable, "-m", "jbt", "--project", str(root), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+
+
+def _numbers(db: Path) -> list[int]:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return [n for (n,) in con.execute("select number from trials order by number")]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # the study's tables are not there yet
+        return []
+
+
+def test_a_study_on_two_ray_nodes_equals_jobs_1(cluster, project, tmp_path):
+    clean, reference = project
+    root = tmp_path / "p"
+    shutil.copytree(clean, root)
+    proc = _jbt(root, *ARGS, "--ray", cluster.address)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert "2 worker processes" in out  # the cluster's two CPUs, one on each node
+    assert _numbers(root / "db.sqlite3") == list(range(40))
+    rows = trial_rows(study_json(root, "r"))
+    assert rows == reference
+    assert sum(r[2] == "ok" for r in rows) > 30  # real backtests, not 40 failures alike
+
+
+def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, project,
+                                                                       tmp_path):
+    clean, reference = project
+    root = tmp_path / "p"
+    shutil.copytree(clean, root)
+    worker = cluster.nodes[1]
+    proc = _jbt(root, *ARGS, "--ray", cluster.address)
+    db = root / "db.sqlite3"
+    deadline = time.monotonic() + 240
+    # the first batch is stored and the worker node is running a trial
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(_numbers(db)) >= 8 and worker.running(b"ray::jbt_trial"):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.communicate()
+    stored = len(_numbers(db))
+    assert stored < 40
+    worker.kill(signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert worker.proc.wait(timeout=10) == -signal.SIGKILL
+    assert _numbers(db) == list(range(40))
+    assert trial_rows(study_json(root, "r")) == reference
