@@ -66,6 +66,24 @@ def check_address(address: str) -> str:
                      "ray://HOST:PORT (Ray Client)")
 
 
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at HOST:PORT (Ray itself would wait for minutes)."""
+    import socket
+
+    if address == "auto":
+        return
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = rest.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise JbtError(f"--ray {address}: no Ray cluster answers there ({why}); start one with "
+                       "'ray start --head' (see the README's Ray section) or check the "
+                       "address") from None
+
+
 def stage_project(project_dir: str | Path) -> Path:
     """A temporary folder holding the project's Python code, to be the tasks' working_dir:
     ``strategies/`` and the ``*.py`` files and packages next to it (``routes.py``, helper
@@ -124,8 +142,10 @@ def _failure(exc: BaseException, number: int) -> JbtError:
         what = str(cause) if isinstance(cause, JbtError) else (
             f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause) else ''}")
         return JbtError(f"a Ray worker could not run trial {number}: {what}")
-    if isinstance(exc, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError,
-                        rex.OwnerDiedError)):
+    died = tuple(getattr(rex, name) for name in ("WorkerCrashedError", "NodeDiedError",
+                                                 "ObjectLostError", "OwnerDiedError")
+                 if hasattr(rex, name))
+    if isinstance(exc, died):
         return JbtError(
             f"trial {number} failed on the Ray cluster {MAX_RETRIES + 1} times (a worker "
             "process or node died each time: out of memory, killed, or a strategy that ended "
@@ -203,6 +223,7 @@ class RayExecutor:
         if ray.is_initialized():
             raise JbtError("this process is already connected to a Ray cluster; --ray needs a "
                            "process of its own")
+        _reachable(self.address)
         self._staged = stage_project(project_dir)
         try:
             ray.init(address=self.address, namespace="jbt", logging_level=logging.ERROR,
@@ -210,6 +231,8 @@ class RayExecutor:
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             self._disconnect()
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if self.address == "auto" and "Could not find any running Ray instance" in text:
+                text = "Ray finds none running on this machine"
             raise JbtError(
                 f"--ray {self.address}: cannot connect to a Ray cluster ({text}); start one "
                 "with 'ray start --head' (see the README's Ray section)"
