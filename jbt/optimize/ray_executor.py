@@ -11,6 +11,8 @@ of a cluster the user started the way Ray documents (``ray start --head``, ``ray
 - The project's Python code (``strategies/``, the helper modules and packages next to it)
   travels with the Ray job's ``runtime_env`` as its ``working_dir``; jbt itself, and the
   packages the strategies import, must be installed on every node (the same versions).
+- A Ray task runs a few trials of a batch (:func:`chunk_size`), so a worker rarely waits for a
+  round trip to the coordinator between trials.
 - A task whose worker or node dies is run again by Ray (``max_retries``) on a live node; the
   coordinator reads each trial's one result, so nothing is lost or counted twice.
 
@@ -113,8 +115,9 @@ def stage_project(project_dir: str | Path) -> Path:
 _RUNNER: tuple[str, TrialRunner] | None = None
 
 
-def ray_trial(token: str, refs: list[Any], number: int, params: dict[str, Any]) -> TrialOutcome:
-    """A Ray task: trial ``number`` on this worker process's runner for the study ``token``.
+def ray_trials(token: str, refs: list[Any], tasks: list[Task]) -> list[TrialOutcome]:
+    """A Ray task: these trials, in order, on this worker process's runner for the study
+    ``token``.
 
     ``refs`` is ``[spec, arrays]`` as object references (in a list, so Ray hands them over
     unresolved): they are read only when the runner is built, the arrays as read-only views of
@@ -127,51 +130,73 @@ def ray_trial(token: str, refs: list[Any], number: int, params: dict[str, Any]) 
         spec, arrays = ray.get(refs)
         spec = replace(spec, project_dir=os.getcwd())  # the shipped working_dir
         _RUNNER = (token, TrialRunner(spec, arrays))
-    return _RUNNER[1].run(number, params)
+    runner = _RUNNER[1]
+    return [runner.run(number, params) for number, params in tasks]
+
+
+def ray_warm(seconds: float) -> int:
+    """A Ray task that starts a worker process early: imports the engine, holds its CPU a
+    moment (so the node's other CPUs get workers of their own)."""
+    import time
+
+    import jbt.modes.backtest_mode  # noqa: F401
+    import jbt.plan  # noqa: F401
+
+    time.sleep(seconds)
+    return os.getpid()
 
 
 # ------------------------------------------------------------------------ in the coordinator
 
 
-def _failure(exc: BaseException, number: int) -> JbtError:
-    """One line for a task that Ray could not complete."""
+def _failure(exc: BaseException, numbers: list[int]) -> JbtError:
+    """One line for a task (trials ``numbers``) that Ray could not complete."""
     import ray.exceptions as rex
 
+    number = f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
+    trial = f"trial{'s' if len(numbers) > 1 else ''} {number}"
     if isinstance(exc, rex.RayTaskError):
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         what = str(cause) if isinstance(cause, JbtError) else (
             f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1] if str(cause) else ''}")
-        return JbtError(f"a Ray worker could not run trial {number}: {what}")
+        return JbtError(f"a Ray worker could not run {trial}: {what}")
     died = tuple(getattr(rex, name) for name in ("WorkerCrashedError", "NodeDiedError",
                                                  "ObjectLostError", "OwnerDiedError")
                  if hasattr(rex, name))
     if isinstance(exc, died):
         return JbtError(
-            f"trial {number} failed on the Ray cluster {MAX_RETRIES + 1} times (a worker "
+            f"{trial} failed on the Ray cluster {MAX_RETRIES + 1} times (a worker "
             "process or node died each time: out of memory, killed, or a strategy that ended "
             "the process); the trials saved so far are kept: run the same command to continue"
         )
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return JbtError(f"the Ray cluster failed running trial {number}: {type(exc).__name__}: "
+    return JbtError(f"the Ray cluster failed running {trial}: {type(exc).__name__}: "
                     f"{text}")
 
 
+def chunk_size(n_tasks: int, workers: int, limit: int = 8) -> int:
+    """Trials a Ray task runs: enough that each worker gets about two tasks of a batch (a
+    worker waits a round trip to the coordinator between two tasks, none between two trials
+    of one task), at most ``limit``."""
+    return max(1, min(limit, n_tasks // (2 * max(1, workers))))
+
+
 class _RayBatch:
-    def __init__(self, tasks: Sequence[Task], refs: list[Any]) -> None:
-        self.numbers = [n for n, _ in tasks]
+    def __init__(self, chunks: list[list[Task]], refs: list[Any]) -> None:
+        self.chunks = chunks
         self.refs = refs
 
     def outcomes(self) -> Iterator[TrialOutcome]:
         import ray
 
-        for number, ref in zip(self.numbers, self.refs, strict=True):
+        for chunk, ref in zip(self.chunks, self.refs, strict=True):
             try:
-                out = ray.get(ref)
+                outs = ray.get(ref)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001 - every Ray failure becomes one line
-                raise _failure(exc, number) from exc
-            yield out
+                raise _failure(exc, [n for n, _ in chunk]) from exc
+            yield from outs
 
     def cancel(self) -> None:
         import ray
@@ -182,19 +207,21 @@ class _RayBatch:
             except Exception:  # noqa: BLE001 - done, or the cluster is gone: nothing to stop
                 pass
         self.refs = []
-        self.numbers = []
+        self.chunks = []
 
 
 class RayExecutor:
     """Runs trials as Ray tasks on the cluster at ``address`` (see :func:`check_address`).
 
     It connects in :meth:`warm` (before anything is written: an unreachable cluster is one
-    line and an untouched database); ``jobs`` is then the cluster's CPU count. ``max_retries``:
-    how often a task is run again after its worker or node died."""
+    line and an untouched database); ``jobs`` is then the cluster's CPU count. A Ray task runs
+    ``chunk`` trials of a batch (default: :func:`chunk_size`). ``max_retries``: how often a
+    task is run again after its worker or node died."""
 
     def __init__(self, address: str, project_dir: str | Path | None = None, *,
-                 max_retries: int = MAX_RETRIES) -> None:
+                 max_retries: int = MAX_RETRIES, chunk: int | None = None) -> None:
         self.address = check_address(address)
+        self.chunk = chunk
         self.project_dir = None if project_dir is None else str(Path(project_dir).resolve())
         self.max_retries = max_retries
         self.jobs = 1
@@ -205,6 +232,7 @@ class RayExecutor:
         self._refs: list[Any] = []
         self._token = ""
         self._pending: list[_RayBatch] = []
+        self._warming: list[Any] = []
 
     def warm(self) -> None:
         """Connect to the cluster (when the project folder is known)."""
@@ -239,6 +267,24 @@ class RayExecutor:
             ) from None
         self._connected = project_dir
         self.jobs = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._prestart()
+
+    def _prestart(self) -> None:
+        """One task per CPU of every node, placed there: the job's worker processes start
+        (the working_dir unpacked, the engine imported) while the coordinator loads the
+        candles, instead of on the first trials."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        ray = self._ray
+        warm = ray.remote(ray_warm)
+        self._warming = []
+        for node in ray.nodes():
+            cpus = int(node.get("Resources", {}).get("CPU", 0))
+            if not node.get("Alive") or cpus < 1:
+                continue
+            where = NodeAffinitySchedulingStrategy(node["NodeID"], soft=True)
+            self._warming += [warm.options(num_cpus=1, scheduling_strategy=where,
+                                           name="jbt_warm").remote(0.5) for _ in range(cpus)]
 
     def start(self, spec: WorkerSpec, arrays: Arrays,
               strategies: Mapping[str, type] | None = None) -> None:
@@ -249,19 +295,23 @@ class RayExecutor:
         plain = {period: dict(candles) for period, candles in arrays.items()}
         self._refs = [ray.put(spec), ray.put(plain)]
         self._token = uuid.uuid4().hex
-        self._remote = ray.remote(ray_trial).options(
-            num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name="jbt_trial",
+        self._remote = ray.remote(ray_trials).options(
+            num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name="jbt_trials",
         )
 
     def submit(self, tasks: Sequence[Task]) -> _RayBatch:
         assert self._remote is not None, "start() first"
-        refs = [self._remote.remote(self._token, self._refs, n, dict(p)) for n, p in tasks]
-        batch = _RayBatch(tasks, refs)
+        tasks = [(n, dict(p)) for n, p in tasks]
+        k = self.chunk or chunk_size(len(tasks), self.jobs)
+        chunks = [tasks[i:i + k] for i in range(0, len(tasks), k)]
+        refs = [self._remote.remote(self._token, self._refs, c) for c in chunks]
+        batch = _RayBatch(chunks, refs)
         self._pending = [*self._pending[-3:], batch]  # the coordinator keeps two in flight
         return batch
 
     def _disconnect(self) -> None:
         self._refs = []
+        self._warming = []
         self._remote = None
         if self._connected is not None:
             self._connected = None

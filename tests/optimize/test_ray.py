@@ -88,7 +88,7 @@ def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, p
     deadline = time.monotonic() + 240
     # the first batch is stored and the worker node is running a trial
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(_numbers(db)) >= 8 and worker.running(b"ray::jbt_trial"):
+        if len(_numbers(db)) >= 8 and worker.running(b"ray::jbt_trials"):
             break
         time.sleep(0.01)
     assert proc.poll() is None, proc.communicate()
