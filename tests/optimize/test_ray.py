@@ -68,13 +68,32 @@ def test_a_study_on_two_ray_nodes_equals_jobs_1(cluster, project, tmp_path):
     root = tmp_path / "p"
     shutil.copytree(clean, root)
     proc = _jbt(root, *ARGS, "--ray", cluster.address)
+    ran_on_worker_node = False
+    while proc.poll() is None:
+        ran_on_worker_node |= bool(cluster.nodes[1].running(b"ray::jbt_trials"))
+        time.sleep(0.005)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
     assert "2 worker processes" in out  # the cluster's two CPUs, one on each node
+    assert ran_on_worker_node
     assert _numbers(root / "db.sqlite3") == list(range(40))
     rows = trial_rows(study_json(root, "r"))
     assert rows == reference
     assert sum(r[2] == "ok" for r in rows) > 30  # real backtests, not 40 failures alike
+
+
+def test_through_ray_client_the_same_trials(cluster, project, tmp_path):
+    """``ray://HOST:PORT``: the driver talks to the cluster through Ray Client (the project's
+    code uploaded from here); a 16-trial study is the first 16 trials of the reference (its
+    first two batches are asked before anything is told)."""
+    clean, reference = project
+    root = tmp_path / "p"
+    shutil.copytree(clean, root)
+    args = [a if a != "40" else "16" for a in ARGS]
+    proc = _jbt(root, *args, "--ray", cluster.client_address)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert trial_rows(study_json(root, "r")) == reference[:16]
 
 
 def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, project,
@@ -86,15 +105,14 @@ def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, p
     proc = _jbt(root, *ARGS, "--ray", cluster.address)
     db = root / "db.sqlite3"
     deadline = time.monotonic() + 240
-    # the first batch is stored and the worker node is running a trial
+    # the worker node is running trials
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(_numbers(db)) >= 8 and worker.running(b"ray::jbt_trials"):
+        if worker.running(b"ray::jbt_trials"):
             break
-        time.sleep(0.01)
-    assert proc.poll() is None, proc.communicate()
-    stored = len(_numbers(db))
-    assert stored < 40
+        time.sleep(0.005)
     worker.kill(signal.SIGKILL)
+    assert proc.poll() is None, proc.communicate()
+    assert len(_numbers(db)) < 40
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
     assert worker.proc.wait(timeout=10) == -signal.SIGKILL
