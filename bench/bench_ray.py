@@ -3,7 +3,7 @@ a two-node Ray cluster started on this machine (``ray start --head`` and ``ray s
 --address``, one CPU a node, tests/raycluster.py), and Ray's cost per task.
 
     python bench/bench_ray.py                  # 200 TPE trials; 1000 empty and 100 50-ms tasks
-    python bench/bench_ray.py --trials 100 --tasks 500
+    python bench/bench_ray.py --trials 100 --tasks 500 --rounds 3
 
 The project is bench_optimize.py's: the example EMA cross at 1h on one year of seeded 1m
 candles. It prints:
@@ -12,7 +12,7 @@ candles. It prints:
 2. the study with ``--jobs 2`` and with ``--ray`` (fresh studies, the same seed): wall time from
    the call to the last trial, the time to connect (Ray) or start the workers, trials/s, and
    whether the two studies have the same trials and values;
-3. the cost of a task on each executor (Ray: one trial a Ray task, and four, what a batch of
+3. the cost of a task on each executor (Ray: one trial a Ray task, and eight, what a batch of
    16 gets on two CPUs): ``--tasks`` empty tasks (a worker that returns at once) through the
    executor's submit/outcomes, the wall time a task (the most tasks a second the executor can
    hand out), and 100 tasks of 50 ms of CPU each on two workers: their wall time against
@@ -20,8 +20,10 @@ candles. It prints:
    a task, <= 10% of a 50 ms backtest;
 4. whether a Ray task sees the candles as a read-only view of the object store (zero-copy).
 
-The machine is shared: the load average is printed with the figures; compare the two columns
-of one run, not runs.
+The machine is shared: the load average is printed with the figures, the executors take turns
+in each round and the best of each is kept; compare the figures of one run, not runs. The
+cluster's nodes run in this session (their own process groups), so Linux's autogroup
+scheduler gives them the CPU share local worker processes get.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=1000, help="empty tasks for the overhead")
     parser.add_argument("--spin", type=int, default=100, help="50 ms tasks")
+    parser.add_argument("--rounds", type=int, default=2, help="the best of each is kept")
     args = parser.parse_args()
 
     from bench_optimize import make_project
@@ -159,47 +162,59 @@ def main() -> None:
               f"{time.perf_counter() - t:.1f}s; {load_avg()}")
 
         n = args.trials
-        print(f"\n{n}-trial study (TPE, seed 0), wall from the call to the last trial:")
-        local = study(folder, ProcessExecutor(2), "local", n)
-        ray = study(folder, RayExecutor(cluster.address, folder), "ray", n)
-        for label, r in (("local --jobs 2", local), ("ray, 2 nodes", ray)):
-            print(f"  {label:15s} {r['wall']:7.2f}s  first result after {r['first']:5.2f}s  "
-                  f"{r['rate']:6.1f} trials/s")
-        print(f"  ray / local wall: {ray['wall'] / local['wall']:.2f}x; same trials and values: "
-              f"{ray['rows'] == local['rows']}; {load_avg()}")
+        print(f"\n{n}-trial study (TPE, seed 0), wall from the call to the last trial, "
+              f"{args.rounds} rounds side by side:")
+        best: dict[str, dict] = {}
+        for i in range(args.rounds):
+            runs = (("local --jobs 2", ProcessExecutor(2)),
+                    ("ray, 2 nodes", RayExecutor(cluster.address, folder)))
+            for label, ex in runs if i % 2 == 0 else runs[::-1]:
+                r = study(folder, ex, f"{label.split()[0]}-{i}", n)
+                print(f"  {label:15s} {r['wall']:7.2f}s  first result after {r['first']:5.2f}s"
+                      f"  {r['rate']:6.1f} trials/s  ({load_avg()})")
+                if label not in best or r["wall"] < best[label]["wall"]:
+                    best[label] = r
+        local, ray = best["local --jobs 2"], best["ray, 2 nodes"]
+        print(f"  best of each: ray / local wall {ray['wall'] / local['wall']:.2f}x; same trials "
+              f"and values: {ray['rows'] == local['rows']}")
 
         print(f"\nper task ({args.tasks} empty tasks; {args.spin} tasks of 50 ms CPU on 2 "
-              "workers):")
+              f"workers), best of {args.rounds}:")
         spec0, arrays = spin_spec(folder, 0)
         spec50, _ = spin_spec(folder, 50)
-        figures = {}
-        for label, make in (
+        makers = (
             ("local --jobs 2", lambda: ProcessExecutor(2)),
             ("ray, 1 a task", lambda: RayExecutor(cluster.address, folder, chunk=1)),
-            ("ray, 4 a task", lambda: RayExecutor(cluster.address, folder, chunk=4)),
-        ):
-            ex = make()
-            try:
-                empty, outs = tasks_through(ex, spec0, arrays, args.tasks)
-                spin, spun = tasks_through(ex, spec50, arrays, args.spin)
-            finally:
-                ex.close()
-            busy = sum(o.duration_s for o in spun)
-            figures[label] = (empty / args.tasks * 1000, spin, outs[0])
-            print(f"  {label:15s} empty: {empty / args.tasks * 1000:6.2f} ms a task "
-                  f"({args.tasks / empty:7.0f} tasks/s)   50 ms tasks: {spin:5.2f}s "
-                  f"(workers idle {(spin * 2 - busy) / (spin * 2) * 100:4.1f}% of the time)")
+            ("ray, 8 a task", lambda: RayExecutor(cluster.address, folder, chunk=8)),
+        )
+        figures: dict[str, tuple] = {}
+        for _ in range(args.rounds):
+            for label, make in makers:
+                ex = make()
+                try:
+                    empty, outs = tasks_through(ex, spec0, arrays, args.tasks)
+                    spin, spun = tasks_through(ex, spec50, arrays, args.spin)
+                finally:
+                    ex.close()
+                idle = (spin * 2 - sum(o.duration_s for o in spun)) / (spin * 2) * 100
+                old = figures.get(label)
+                figures[label] = (min(empty / args.tasks * 1000, old[0] if old else 1e9),
+                                  min(spin, old[1] if old else 1e9), outs[0],
+                                  idle if old is None or spin < old[1] else old[3])
+        for label, (ms, spin, _, idle) in figures.items():
+            print(f"  {label:15s} empty: {ms:6.2f} ms a task ({1000 / ms:7.0f} tasks/s)   "
+                  f"50 ms tasks: {spin:5.2f}s (workers idle {idle:4.1f}% of the time)")
         data = figures["ray, 1 a task"][2].data
         print(f"  a Ray task's candles: writeable={data['writeable']}, base={data['base']} "
               "(read-only view of the object store: zero-copy)")
         ms = figures["ray, 1 a task"][0]
-        local = figures["local --jobs 2"][1]
-        more = {k: (figures[k][1] / local - 1) * 100 for k in ("ray, 1 a task", "ray, 4 a task")}
+        base = figures["local --jobs 2"][1]
+        more = {k: (figures[k][1] / base - 1) * 100 for k in ("ray, 1 a task", "ray, 8 a task")}
         print(f"  Ray's cost a task: {ms:.2f} ms, {ms / 50 * 100:.1f}% of a 50 ms backtest; "
               f"the 50 ms tasks' wall time over local processes': {more['ray, 1 a task']:+.1f}% "
-              f"(1 a task), {more['ray, 4 a task']:+.1f}% (4 a task)")
+              f"(1 a task), {more['ray, 8 a task']:+.1f}% (8 a task)")
         print(f"  targets: <= 5 ms a task: {'met' if ms <= 5 else 'MISSED'}; <= 10% of a 50 ms "
-              f"backtest: {'met' if max(ms / 50 * 100, more['ray, 4 a task']) <= 10 else 'MISSED'}"
+              f"backtest: {'met' if max(ms / 50 * 100, more['ray, 8 a task']) <= 10 else 'MISSED'}"
               f"; {load_avg()}")
     finally:
         if cluster is not None:

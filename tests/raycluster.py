@@ -1,7 +1,7 @@
 """A real multi-node Ray cluster on this machine, started the way Ray documents (``ray start
 --head``, then ``ray start --address`` for each worker node), for tests and benchmarks.
 
-Every node is a ``ray start --block`` process in a session of its own: stopping a node (or
+Every node is a ``ray start --block`` process in a process group of its own: stopping a node (or
 killing it, to test a node that dies) signals that process group (the node's raylet, object
 store and agents) and every process under it (Ray gives each worker process running tasks a
 process group of its own). Ray's session
@@ -31,6 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _own_group() -> dict:
+    """Popen arguments for a process group of its own inside this session (a new session would
+    also be a scheduling group of its own under Linux's autogroup, and get a share of the CPUs
+    that local worker processes, in this session, do not: benchmarks would compare unfairly)."""
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}
+
+
 def ray_cli() -> str:
     return str(Path(sys.executable).with_name("ray"))
 
@@ -42,7 +51,7 @@ class Node:
 
     @property
     def pgid(self) -> int:
-        return self.proc.pid  # the leader of its own session
+        return self.proc.pid  # the leader of its own process group
 
     def members(self) -> list[int]:
         """The live processes of this node: its process group and their descendants (Ray
@@ -142,7 +151,7 @@ class LocalCluster:
                  f"--num-cpus={self.cpus}", f"--object-store-memory={OBJECT_STORE}",
                  "--disable-usage-stats", *self._node_ports(), *args],
                 stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
-                start_new_session=True,
+                **_own_group(),
             )
         node = Node(proc, log)
         deadline = time.monotonic() + 90

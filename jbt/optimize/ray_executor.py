@@ -11,8 +11,8 @@ of a cluster the user started the way Ray documents (``ray start --head``, ``ray
 - The project's Python code (``strategies/``, the helper modules and packages next to it)
   travels with the Ray job's ``runtime_env`` as its ``working_dir``; jbt itself, and the
   packages the strategies import, must be installed on every node (the same versions).
-- A Ray task runs a few trials of a batch (:func:`chunk_size`), so a worker rarely waits for a
-  round trip to the coordinator between trials.
+- A Ray task runs several trials of a batch (:func:`chunk_size`), so a worker seldom waits for
+  a round trip to the coordinator between trials.
 - A task whose worker or node dies is run again by Ray (``max_retries``) on a live node; the
   coordinator reads each trial's one result, so nothing is lost or counted twice.
 
@@ -175,10 +175,11 @@ def _failure(exc: BaseException, numbers: list[int]) -> JbtError:
 
 
 def chunk_size(n_tasks: int, workers: int, limit: int = 8) -> int:
-    """Trials a Ray task runs: enough that each worker gets about two tasks of a batch (a
-    worker waits a round trip to the coordinator between two tasks, none between two trials
-    of one task), at most ``limit``."""
-    return max(1, min(limit, n_tasks // (2 * max(1, workers))))
+    """Trials a Ray task runs: a batch split into one task per worker, at most ``limit``
+    trials a task. A worker waits a round trip to the coordinator between two tasks (tens of
+    milliseconds on a loaded machine), none between two trials of one task; with two batches
+    in flight, a worker that finishes early takes a task of the next batch."""
+    return max(1, min(limit, n_tasks // max(1, workers)))
 
 
 class _RayBatch:
