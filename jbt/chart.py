@@ -14,6 +14,7 @@ curve survives, so the deepest drawdown reads the same; the exports keep every p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,4 +213,36 @@ def write_chart(result: BacktestResult, candles_by_route: dict[str, np.ndarray],
         config={"displaylogo": False, "responsive": True},
     )
     path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_page(path: str | Path, title: str, lines: Sequence[str], figs: dict[str, Any],
+               height: int | None = None) -> Path:
+    """One self-contained page of several figures (the study, walk-forward and robustness
+    charts): plotly.js inlined once, the header ``lines`` as paragraphs, then one ``<div
+    id="jbt-NAME">`` per figure; nothing is fetched from the network."""
+    import html
+
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    parts = []
+    for name, fig in figs.items():
+        fig.update_layout(template="plotly_white")
+        if height is not None:
+            fig.update_layout(height=height)
+        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=False,
+                                 div_id=f"jbt-{name}",
+                                 config={"displaylogo": False, "responsive": True}))
+    head = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:1em 2em}p{margin:.2em 0}</style>"
+        f"</head><body>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
+        f"{head}\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
     return path
