@@ -1,7 +1,7 @@
 """``jbt optimize --ray`` on a real two-node Ray cluster started on this machine (``ray start
 --head`` and ``ray start --address``, as Ray documents, see tests/raycluster.py): the trials and
-values of ``--jobs 1`` with the same seed; a worker node SIGKILLed in the middle of the study
-loses and duplicates no trial."""
+values of ``--jobs 1`` with the same seed (also through Ray Client, and for a walk-forward); a
+worker node SIGKILLed in the middle of the study loses and duplicates no trial."""
 
 from __future__ import annotations
 
@@ -94,6 +94,26 @@ def test_through_ray_client_the_same_trials(cluster, project, tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
     assert trial_rows(study_json(root, "r")) == reference[:16]
+
+
+def test_walk_forward_on_ray_equals_jobs_1(cluster, project, tmp_path):
+    clean, _ = project
+    args = ["walk-forward", "--train", "10d", "--test", "5d", "--trials", "8", "--batch", "8",
+            "--seed", "2", "--csv"]
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(clean, local)
+    shutil.copytree(clean, remote)
+    res = invoke(local, *args, str(tmp_path / "local-csv"), "--jobs", "1")
+    assert res.exit_code == 0, res.output
+    proc = _jbt(remote, *args, str(tmp_path / "ray-csv"), "--ray", cluster.address)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    windows = (tmp_path / "local-csv" / "windows.csv").read_text()
+    assert len(windows.splitlines()) >= 3  # a header and two windows or more
+    assert (tmp_path / "ray-csv" / "windows.csv").read_text() == windows
+    for name in ("trades.csv", "equity.csv"):
+        assert (tmp_path / "ray-csv" / name).read_text() == (
+            tmp_path / "local-csv" / name).read_text()
 
 
 def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, project,
