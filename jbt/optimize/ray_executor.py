@@ -115,14 +115,22 @@ def stage_project(project_dir: str | Path) -> Path:
 _RUNNER: tuple[str, TrialRunner] | None = None
 
 
-def ray_trials(token: str, refs: list[Any], tasks: list[Task]) -> list[TrialOutcome]:
+def ray_trials(token: str, refs: list[Any], tasks: list[Task],
+               version: str | None = None) -> list[TrialOutcome]:
     """A Ray task: these trials, in order, on this worker process's runner for the study
     ``token``.
 
     ``refs`` is ``[spec, arrays]`` as object references (in a list, so Ray hands them over
     unresolved): they are read only when the runner is built, the arrays as read-only views of
-    the node's object store."""
+    the node's object store. ``version``: the coordinator's jbt, which this node must run."""
     global _RUNNER
+    from jbt import __version__
+
+    if version is not None and version != __version__:
+        import socket
+
+        raise JbtError(f"the Ray node {socket.gethostname()} runs jbt {__version__}, the "
+                       f"coordinator jbt {version}: install the same jbt on every node")
     if _RUNNER is None or _RUNNER[0] != token:
         import ray
 
@@ -305,7 +313,9 @@ class RayExecutor:
         tasks = [(n, dict(p)) for n, p in tasks]
         k = self.chunk or chunk_size(len(tasks), self.jobs)
         chunks = [tasks[i:i + k] for i in range(0, len(tasks), k)]
-        refs = [self._remote.remote(self._token, self._refs, c) for c in chunks]
+        from jbt import __version__
+
+        refs = [self._remote.remote(self._token, self._refs, c, __version__) for c in chunks]
         batch = _RayBatch(chunks, refs)
         self._pending = [*self._pending[-3:], batch]  # the coordinator keeps two in flight
         return batch

@@ -67,3 +67,15 @@ def test_an_address_nothing_answers_at_is_one_line_and_writes_nothing(root):
             f"Error: --ray {address}: no Ray cluster answers there (Connection refused); start "
             "one with 'ray start --head' (see the README's Ray section) or check the address")
     assert _studies(root) == []
+
+
+def test_a_node_with_another_jbt_refuses_the_trials():
+    from jbt import __version__
+    from jbt.errors import JbtError
+    from jbt.optimize.ray_executor import ray_trials
+
+    with pytest.raises(JbtError) as err:
+        ray_trials("token", [], [(0, {})], version=f"{__version__}.other")
+    assert str(err.value).endswith(
+        f"runs jbt {__version__}, the coordinator jbt {__version__}.other: install the same "
+        "jbt on every node")
