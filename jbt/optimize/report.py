@@ -305,6 +305,8 @@ class ProgressBar:
 
         self.settings = info.settings
         status = "continued" if info.continued else "new"
+        if getattr(info, "process", None) is not None:
+            status += f", shared: process {info.process + 1} to join it"
         for line in header_lines(info.settings, status=status, jobs=info.jobs):
             self.console.print(line, markup=False)
         if info.continued:

@@ -10,12 +10,21 @@ periods' metrics, the status and the error.
 Writing through Optuna's storage API costs several milliseconds a trial (an ORM round trip per
 field); a batch is written here with plain inserts into the same tables in one transaction, so a
 batch is stored whole or not at all, at about a millisecond a trial.
+
+A *shared* study (``--shared``, PostgreSQL only; see :mod:`jbt.optimize.shared`) is written
+trial by trial instead, by every process that joins it: Optuna's ``ask`` creates the trial
+(``RUNNING``, with a heartbeat), and :meth:`StudyStore.finish` stores its outcome in one
+transaction that succeeds only if the trial is still ``RUNNING``. Such a study carries the study
+system attribute ``jbt:shared``; its trial numbers may have gaps (trials whose process died, left
+``FAIL`` without a ``jbt`` attribute and retried under another number).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +33,16 @@ from jbt.errors import InputError, JbtError
 from jbt.optimize.study import StudySettings, TrialRecord
 
 ATTR = "jbt"
+#: Study system attributes of a shared study: the flag, and how many processes joined it.
+SHARED_ATTR = "jbt:shared"
+PROCESSES_ATTR = "jbt:processes"
+#: Trial user attribute of a shared study: the process that ran the trial (``host:pid``).
+PROCESS_ATTR = "jbt_process"
+#: How often a trial whose process died is run again (Optuna's retry callback) before it is
+#: given up: a trial that kills every process running it must not stop the study.
+MAX_RETRY = 3
+#: The advisory lock (PostgreSQL) held while Optuna's tables are created.
+_SCHEMA_LOCK = 0x6A6274_4F707475  # "jbt" "Optu"
 
 
 def storage_url(url: str) -> str:
@@ -62,12 +81,13 @@ class StudyStore:
     """The studies of one database. ``create=False`` opens it for reading only: a database
     without Optuna's tables then simply has no studies (nothing is written)."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, heartbeat: int | None = None) -> None:
         import sqlalchemy
 
         from jbt.models import database_exists
 
         self.url = storage_url(url)
+        self.heartbeat = heartbeat
         self.storage: Any = None
         self.engine: Any = None
         if not create and not database_exists(url):
@@ -88,9 +108,18 @@ class StudyStore:
         import sqlalchemy
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = optuna.storages.RDBStorage(
-            self.url, engine_kwargs=_engine_kwargs(self.url), skip_table_creation=not create
-        )
+        extra: dict[str, Any] = {}
+        if self.heartbeat is not None:
+            # Optuna's heartbeat: a trial whose process stops beating for the grace period is
+            # failed by the next process that looks, and the callback queues it again
+            extra = {"heartbeat_interval": self.heartbeat,
+                     "grace_period": grace_period(self.heartbeat), **_retry_callback()}
+        with warnings.catch_warnings(), self._creating(create):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.storage = optuna.storages.RDBStorage(
+                self.url, engine_kwargs=_engine_kwargs(self.url),
+                skip_table_creation=not create, **extra,
+            )
         self.engine.dispose()
         self.engine = self.storage.engine
         if self.url.startswith("sqlite:"):
@@ -104,6 +133,24 @@ class StudyStore:
                 cur.close()
 
             self.engine.dispose()  # connections made from now on get the pragmas
+
+    @contextlib.contextmanager
+    def _creating(self, create: bool) -> Iterator[None]:
+        """On PostgreSQL, Optuna's tables are created by one process at a time (processes of a
+        shared study start together, and two creating them at once collide)."""
+        import sqlalchemy as sa
+
+        if not create or not self.url.startswith("postgresql"):
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
+                conn.commit()
 
     def close(self) -> None:
         if self.storage is not None:
@@ -191,15 +238,20 @@ class StudyStore:
                                     .where(T.c.study_id == sid)).scalar_one())
 
     def trials(self, sid: int) -> list[TrialRecord]:
-        """The study's trials in trial order. Refuses a study jbt did not write."""
+        """The study's trials in trial order. Refuses a study jbt did not write.
+
+        Of a shared study only the finished trials are read: those running or queued in a
+        process, and those whose process died (failed by a heartbeat, without a record), are
+        left out, so its numbers may have gaps."""
         import sqlalchemy as sa
         from optuna.storages._rdb import models
 
         T = models.TrialModel.__table__
         A = models.TrialUserAttributeModel.__table__
+        shared = self.is_shared(sid)
         with self.engine.connect() as conn:
             numbers = conn.execute(
-                sa.select(T.c.trial_id, T.c.number).where(T.c.study_id == sid)
+                sa.select(T.c.trial_id, T.c.number, T.c.state).where(T.c.study_id == sid)
                 .order_by(T.c.number)
             ).all()
             attrs = dict(conn.execute(
@@ -208,8 +260,12 @@ class StudyStore:
                 .where(T.c.study_id == sid, A.c.key == ATTR)
             ).all())
         out = []
-        for i, (tid, number) in enumerate(numbers):
-            if number != i or tid not in attrs:
+        if shared:
+            unfinished = (_state("RUNNING"), _state("WAITING"), _state("FAIL"))
+            numbers = [(tid, number, state) for tid, number, state in numbers
+                       if tid in attrs or state not in unfinished]
+        for i, (tid, number, _) in enumerate(numbers):
+            if (number != i and not shared) or tid not in attrs:
                 raise JbtError(
                     f"the study has a trial {number} that jbt did not write (another program "
                     "added it); jbt can show and continue only studies it wrote"
@@ -266,6 +322,159 @@ class StudyStore:
             if value_rows:
                 conn.execute(sa.insert(V), value_rows)
             conn.execute(sa.insert(A), attr_rows)
+
+
+    # ------------------------------------------------------------------ shared studies
+
+    def is_shared(self, sid: int) -> bool:
+        return bool(self.storage.get_study_system_attrs(sid).get(SHARED_ATTR))
+
+    def share(self, sid: int) -> int:
+        """Mark the study shared and count one more process in it; returns this process's
+        index (0 for the first to join). Call it holding :meth:`lock`."""
+        attrs = self.storage.get_study_system_attrs(sid)
+        if not attrs.get(SHARED_ATTR):
+            self.storage.set_study_system_attr(sid, SHARED_ATTR, True)
+        index = int(attrs.get(PROCESSES_ATTR, 0))
+        self.storage.set_study_system_attr(sid, PROCESSES_ATTR, index + 1)
+        return index
+
+    def lock(self, name: str) -> StudyLock:
+        """The lock every process of a shared study takes to create, join, or reserve a
+        trial of the study ``name``."""
+        return StudyLock(self.engine, name)
+
+    def shared_counts(self, sid: int) -> SharedCounts:
+        """How many trials the study has finished, has running, and has queued (a retry)."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+
+        T = models.TrialModel.__table__
+        A = models.TrialUserAttributeModel.__table__
+        recorded = sa.exists().where(A.c.trial_id == T.c.trial_id, A.c.key == ATTR)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(T.c.state, recorded.label("recorded"), sa.func.count())
+                .where(T.c.study_id == sid).group_by(T.c.state, "recorded")
+            ).all()
+        out = SharedCounts()
+        for state, has_record, n in rows:
+            if state == _state("RUNNING"):
+                out.running += n
+            elif state == _state("WAITING"):
+                out.waiting += n
+            elif state == _state("COMPLETE") or has_record:
+                out.finished += n
+        return out
+
+    def finish(self, trial_id: int, settings: StudySettings, record: TrialRecord,
+               process: str) -> bool:
+        """Store a shared study's trial outcome in one transaction: its state, its values and
+        its record. False (nothing written) when the trial is no longer ``RUNNING``: another
+        process failed it as stale (this one stopped beating for the grace period) and it is
+        queued again, so this outcome is dropped and the trial counts once."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+
+        T = models.TrialModel.__table__
+        V = models.TrialValueModel.__table__
+        A = models.TrialUserAttributeModel.__table__
+        ok = record.status == "ok"
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.connect() as conn, conn.begin() as tx:
+            moved = conn.execute(
+                sa.update(T).where(T.c.trial_id == trial_id, T.c.state == TrialState.RUNNING)
+                .values(state=TrialState.COMPLETE if ok else TrialState.FAIL,
+                        datetime_complete=now)
+            ).rowcount
+            if moved != 1:
+                tx.rollback()
+                return False
+            if ok:
+                finite = models.TrialValueModel.TrialValueType.FINITE
+                conn.execute(sa.insert(V), [
+                    {"trial_id": trial_id, "objective": i, "value": v, "value_type": finite}
+                    for i, v in enumerate(record.values)
+                ])
+            conn.execute(sa.insert(A), [
+                {"trial_id": trial_id, "key": ATTR,
+                 "value_json": json.dumps(record.to_attr(), allow_nan=False)},
+                {"trial_id": trial_id, "key": PROCESS_ATTR, "value_json": json.dumps(process)},
+            ])
+        return True
+
+
+@dataclass
+class SharedCounts:
+    finished: int = 0  # complete, infeasible or failed in the strategy (recorded)
+    running: int = 0  # reserved by a process
+    waiting: int = 0  # queued again after their process died
+
+    @property
+    def taken(self) -> int:
+        """Trials that count toward the study's target."""
+        return self.finished + self.running + self.waiting
+
+
+class StudyLock:
+    """A PostgreSQL advisory lock named after a study, taken per reservation on a connection of
+    its own (``pg_advisory_xact_lock``: released when the transaction ends, or when the
+    connection does, so a killed process never holds it). Optuna's own writes go through its
+    connections meanwhile; the lock only orders the processes of one shared study."""
+
+    #: A process stuck this long inside a reservation loses its connection, and the lock.
+    IDLE_TIMEOUT = "60s"
+
+    def __init__(self, engine: Any, name: str) -> None:
+        import hashlib
+
+        digest = hashlib.blake2b(f"jbt-study:{name}".encode(), digest_size=8).digest()
+        self.key = int.from_bytes(digest, "big", signed=True)
+        self.engine = engine
+        self.conn: Any = None
+
+    def __enter__(self) -> StudyLock:
+        import sqlalchemy as sa
+
+        if self.conn is None:
+            self.conn = self.engine.connect()
+            self.conn.execute(sa.text(
+                f"SET idle_in_transaction_session_timeout = '{self.IDLE_TIMEOUT}'"))
+            self.conn.commit()
+        self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.key})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def grace_period(heartbeat: int) -> int:
+    """Seconds without a heartbeat after which a running trial counts as dead."""
+    return 3 * heartbeat
+
+
+def _retry_callback() -> dict[str, Any]:
+    """Optuna's retry of a trial failed by the heartbeat: the same params, queued ``WAITING``
+    (named ``RetryHeartbeatStaleTrialCallback`` since Optuna 4.9, ``RetryFailedTrialCallback``
+    before)."""
+    import optuna
+
+    storages = optuna.storages
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
+        if cls is not None:
+            return {"heartbeat_stale_trial_callback": cls(max_retry=MAX_RETRY)}
+        return {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)}
 
 
 def _state(name: str) -> Any:

@@ -1,0 +1,253 @@
+"""A study shared by several processes (``jbt optimize --shared``), on several machines or on
+one, through a PostgreSQL storage they all reach. No coordinator: every process asks and tells
+Optuna against the stored study, so each process's sampler sees every finished trial.
+
+- **Reservation.** A process takes the study's advisory lock (:class:`~jbt.optimize.storage.
+  StudyLock`), fails the stale trials (below), counts the trials that count toward the target
+  (finished, running, queued) and, if there is room or a queued retry, asks Optuna for a trial
+  (a queued retry comes first, with its params) and records its first heartbeat, then releases
+  the lock. Two processes never reserve the same room, so the study never gets more than
+  ``--trials`` trials.
+- **Heartbeats.** A thread records a heartbeat every ``--heartbeat`` seconds for each trial the
+  process is running (Optuna's ``trial_heartbeats`` table). A trial whose process stopped
+  beating for the grace period (three heartbeats) is marked ``FAIL`` by the next process that
+  reserves (Optuna's ``fail_stale_trials``), and Optuna's retry callback queues it again
+  (``WAITING``, same params, ``failed_trial`` naming it) for whichever process asks next.
+- **Finishing.** A trial's outcome is stored in one transaction that succeeds only while the
+  trial is still ``RUNNING`` (:meth:`~jbt.optimize.storage.StudyStore.finish`): a process
+  paused past the grace period drops its late outcome, and the retry is the one counted.
+- **The end.** A process stops reserving when the study has its trials, then waits until the
+  trials other processes are running have finished (retrying any whose process dies), so every
+  process's command returns with the study complete.
+
+Process ``k`` (the ``k``-th to join the study, counted in the study) seeds its sampler from
+``--seed`` and ``k``; the trials depend on the timing of the processes, unlike a study run by
+one coordinator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from jbt.optimize.coordinator import Progress, RunStats, _best, make_sampler, record_of
+from jbt.optimize.executors import Batch, Executor
+from jbt.optimize.storage import SharedCounts, StudyLock, StudyStore
+from jbt.optimize.study import StudySettings, TrialRecord, pareto_numbers
+
+#: Default seconds between two heartbeats of a running trial (``--heartbeat``).
+HEARTBEAT = 10
+#: Trial system attribute: the process running the trial (``host:pid``), set when it starts;
+#: the user attribute ``jbt_process`` names the process that finished it.
+RUNNING_ON = "jbt:process"
+
+
+def process_seed(seed: int, index: int) -> int:
+    """The sampler seed of the ``index``-th process of a shared study (the study's seed for the
+    first): distinct processes sample distinct points, each reproducible from the seed."""
+    if index == 0:
+        return seed
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big")
+
+
+def process_name() -> str:
+    """How a trial names the process that ran it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Heartbeats:
+    """Records a heartbeat every ``interval`` seconds for each trial this process runs."""
+
+    def __init__(self, storage: Any, interval: int) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.trial_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jbt-heartbeat", daemon=True)
+        self._thread.start()
+
+    def add(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)
+        with self._lock:
+            self.trial_ids.add(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self.trial_ids.discard(trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = sorted(self.trial_ids)
+            for trial_id in ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a missed beat; the next one tries again
+                    pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_shared(
+    settings: StudySettings,
+    sid: int,
+    index: int,
+    store: StudyStore,
+    executor: Executor,
+    n_trials: int,
+    stored: list[TrialRecord],
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    stats: RunStats | None = None,
+) -> list[TrialRecord]:
+    """Work on the shared study until it has ``n_trials`` finished trials; returns them all
+    (every process's) in trial order. ``index``: this process's number in the study."""
+    import optuna
+
+    stats = stats if stats is not None else RunStats()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    sampler = make_sampler(replace(settings, seed=process_seed(settings.seed, index)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.load_study(study_name=settings.name, storage=store.storage,
+                                  sampler=sampler)
+    dists = settings.space.distributions()
+    interval = store.heartbeat or HEARTBEAT
+    me = process_name()
+    lock = store.lock(settings.name)
+    beats = Heartbeats(store.storage, interval)
+    capacity = executor.jobs + 1  # one queued per process keeps its workers busy
+    inflight: deque[tuple[Any, Batch]] = deque()
+
+    best: TrialRecord | None = None
+    for r in stored:
+        best = _best(settings, best, r)
+    front = len(pareto_numbers(settings, stored))
+    counts = SharedCounts(finished=len(stored))
+    new = 0
+    mine: list[TrialRecord] = []
+    last_stale = 0.0
+
+    def reserve() -> Any:
+        """Under the lock: fail stale trials, then take a queued retry or, if the study has
+        room, a new trial; the sampler then draws its params outside the lock."""
+        nonlocal counts, last_stale
+        t0 = time.perf_counter()
+        with lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            now = time.monotonic()
+            if now - last_stale >= interval / 2:
+                optuna.storages.fail_stale_trials(study)
+                last_stale = now
+            counts = store.shared_counts(sid)
+            trial_id = study._pop_waiting_trial_id() if counts.waiting else None
+            if trial_id is None and counts.taken < n_trials:
+                trial_id = study._storage.create_new_trial(study._study_id)
+            if trial_id is not None:
+                beats.add(trial_id)
+        if trial_id is None:
+            stats.ask_s += time.perf_counter() - t0
+            return None
+        # what study.ask() does once it has the trial: a retry keeps its params
+        study._thread_local.cached_all_trials = None
+        trial = optuna.trial.Trial(study, trial_id)
+        for name, dist in dists.items():
+            trial._suggest(name, dist)
+        store.storage.set_trial_system_attr(trial_id, RUNNING_ON, me)
+        stats.ask_s += time.perf_counter() - t0
+        return trial
+
+    def release() -> None:
+        """This process stops with trials in flight: fail them now and queue them again (as
+        the heartbeat would after the grace period), for the other processes or a re-run."""
+        backend = store.storage
+        callback = getattr(backend, "heartbeat_stale_trial_callback", None) or getattr(
+            backend, "failed_trial_callback", None)
+        with lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for trial, _ in inflight:
+                beats.discard(trial._trial_id)
+                try:
+                    failed = store.storage.set_trial_state_values(
+                        trial._trial_id, state=optuna.trial.TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+                if failed and callback is not None:
+                    callback(study, store.storage.get_trial(trial._trial_id))
+
+    try:
+        stopping = False
+        while True:
+            while len(inflight) < capacity and not stopping:
+                trial = reserve()
+                if trial is None:
+                    break
+                inflight.append((trial, executor.submit([(trial.number, trial.params)])))
+            if not inflight:
+                if counts.finished >= n_trials or stopping:
+                    break
+                # the rest runs in other processes: wait, and retry any whose process dies
+                time.sleep(min(1.0, interval / 2))
+                continue
+            trial, batch = inflight[0]
+            outcome = next(iter(batch.outcomes()))
+            inflight.popleft()
+            if outcome.number != trial.number:
+                raise RuntimeError(f"executor returned trial {outcome.number} for "
+                                   f"{trial.number}")
+            r = record_of(outcome, trial.number, trial.params)
+            t0 = time.perf_counter()
+            kept = store.finish(trial._trial_id, settings, r, me)
+            beats.discard(trial._trial_id)
+            stats.save_s += time.perf_counter() - t0
+            if not kept:
+                continue  # failed as stale meanwhile: its retry is the one that counts
+            stats.ran += 1
+            stats.batches += 1
+            new += 1
+            mine.append(r)
+            counts.finished += 1
+            best = _best(settings, best, r)
+            if settings.multi:
+                front = len(pareto_numbers(settings, [*stored, *mine]))
+            if on_progress is not None:
+                done = min(counts.finished, n_trials)
+                on_progress(Progress(done, done, n_trials, new, best, front, r))
+            if should_stop is not None and should_stop():
+                stopping = True
+                for _, other in inflight:
+                    other.cancel()
+                release()
+                inflight.clear()
+    except BaseException:
+        for _, other in inflight:
+            other.cancel()
+        try:
+            release()
+        except Exception:  # noqa: BLE001 - the heartbeat fails them after the grace period
+            pass
+        raise
+    finally:
+        beats.stop()
+        _close_lock(lock)
+    return store.trials(sid)
+
+
+def _close_lock(lock: StudyLock) -> None:
+    try:
+        lock.close()
+    except Exception:  # noqa: BLE001 - a connection the server already closed
+        pass
