@@ -289,7 +289,8 @@ def _run(config: Config, project: Path, executor: Executor, routes: list[Any],
                 with lock:
                     found, settings, stored = _open_study(store, name, settings, shared)
                     sid = found[0] if found is not None else store.create(settings)
-                    process = store.share(sid)
+                    if target > len(stored):
+                        process = store.share(sid)
             finally:
                 lock.close()
         else:

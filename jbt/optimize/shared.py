@@ -77,7 +77,7 @@ class Heartbeats:
         self._thread.start()
 
     def add(self, trial_id: int) -> None:
-        self.storage.record_heartbeat(trial_id)
+        """Beat for this trial from now on (its first heartbeat is already recorded)."""
         with self._lock:
             self.trial_ids.add(trial_id)
 
@@ -141,6 +141,8 @@ def run_shared(
     mine: list[TrialRecord] = []
     last_stale = 0.0
 
+    reserving: list[int] = []  # reserved, its params not drawn yet
+
     def reserve() -> Any:
         """Under the lock: fail stale trials, then take a queued retry or, if the study has
         room, a new trial; the sampler then draws its params outside the lock."""
@@ -152,16 +154,15 @@ def run_shared(
             if now - last_stale >= interval / 2:
                 optuna.storages.fail_stale_trials(study)
                 last_stale = now
-            counts = store.shared_counts(sid)
-            trial_id = study._pop_waiting_trial_id() if counts.waiting else None
-            if trial_id is None and counts.taken < n_trials:
-                trial_id = study._storage.create_new_trial(study._study_id)
+            trial_id, counts = store.reserve(sid, n_trials)
             if trial_id is not None:
+                reserving.append(trial_id)
                 beats.add(trial_id)
         if trial_id is None:
             stats.ask_s += time.perf_counter() - t0
             return None
-        # what study.ask() does once it has the trial: a retry keeps its params
+        # what study.ask() does once it has the trial (a retry keeps its params)
+        study.get_trials(deepcopy=False)  # Optuna's cache of the study learns the trial
         study._thread_local.cached_all_trials = None
         trial = optuna.trial.Trial(study, trial_id)
         for name, dist in dists.items():
@@ -178,15 +179,16 @@ def run_shared(
             backend, "failed_trial_callback", None)
         with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            for trial, _ in inflight:
-                beats.discard(trial._trial_id)
+            for trial_id in [*reserving, *(t._trial_id for t, _ in inflight)]:
+                beats.discard(trial_id)
                 try:
                     failed = store.storage.set_trial_state_values(
-                        trial._trial_id, state=optuna.trial.TrialState.FAIL)
+                        trial_id, state=optuna.trial.TrialState.FAIL)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue
                 if failed and callback is not None:
-                    callback(study, store.storage.get_trial(trial._trial_id))
+                    callback(study, store.storage.get_trial(trial_id))
+            reserving.clear()
 
     try:
         stopping = False
@@ -196,6 +198,7 @@ def run_shared(
                 if trial is None:
                     break
                 inflight.append((trial, executor.submit([(trial.number, trial.params)])))
+                reserving.clear()
             if not inflight:
                 if counts.finished >= n_trials or stopping:
                     break

@@ -202,6 +202,8 @@ class StudyStore:
             return []
         T = models.TrialModel.__table__
         V = models.TrialValueModel.__table__
+        A = models.TrialUserAttributeModel.__table__
+        recorded = sa.exists().where(A.c.trial_id == T.c.trial_id, A.c.key == ATTR)
         rows = []
         for frozen in self.storage.get_all_studies():
             raw = frozen.user_attrs.get(ATTR)
@@ -210,8 +212,9 @@ class StudyStore:
             settings = StudySettings.from_dict(raw)
             sid = frozen._study_id
             with self.engine.connect() as conn:
+                # jbt's trials (of a shared study: not those running, or whose process died)
                 total = conn.execute(sa.select(sa.func.count()).select_from(T)
-                                     .where(T.c.study_id == sid)).scalar_one()
+                                     .where(T.c.study_id == sid, recorded)).scalar_one()
                 complete = conn.execute(
                     sa.select(sa.func.count()).select_from(T)
                     .where(T.c.study_id == sid, T.c.state == _state("COMPLETE"))
@@ -346,26 +349,47 @@ class StudyStore:
 
     def shared_counts(self, sid: int) -> SharedCounts:
         """How many trials the study has finished, has running, and has queued (a retry)."""
+        with self.engine.connect() as conn:
+            return _shared_counts(conn, sid)
+
+    def reserve(self, sid: int, n_trials: int) -> tuple[int | None, SharedCounts]:
+        """A trial for this process to run, in one transaction with its first heartbeat (so a
+        process killed at any moment leaves no trial running without one, which Optuna would
+        never fail): the oldest retry queued, else a new trial if the study has fewer than
+        ``n_trials``; None when it has them all. Call it holding :meth:`lock`. Returns the
+        trial's id and the study's counts (before this trial)."""
         import sqlalchemy as sa
         from optuna.storages._rdb import models
+        from optuna.trial import TrialState
 
         T = models.TrialModel.__table__
-        A = models.TrialUserAttributeModel.__table__
-        recorded = sa.exists().where(A.c.trial_id == T.c.trial_id, A.c.key == ATTR)
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(T.c.state, recorded.label("recorded"), sa.func.count())
-                .where(T.c.study_id == sid).group_by(T.c.state, "recorded")
-            ).all()
-        out = SharedCounts()
-        for state, has_record, n in rows:
-            if state == _state("RUNNING"):
-                out.running += n
-            elif state == _state("WAITING"):
-                out.waiting += n
-            elif state == _state("COMPLETE") or has_record:
-                out.finished += n
-        return out
+        H = models.TrialHeartbeatModel.__table__
+        S = models.StudyModel.__table__
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            counts = _shared_counts(conn, sid)
+            trial_id = None
+            if counts.waiting:
+                trial_id = conn.execute(
+                    sa.select(T.c.trial_id)
+                    .where(T.c.study_id == sid, T.c.state == TrialState.WAITING)
+                    .order_by(T.c.number).limit(1).with_for_update()
+                ).scalar()
+                if trial_id is not None:
+                    conn.execute(sa.update(T).where(T.c.trial_id == trial_id)
+                                 .values(state=TrialState.RUNNING, datetime_start=now))
+            if trial_id is None and counts.taken < n_trials:
+                # numbered as Optuna numbers a trial: under a lock on the study's row
+                conn.execute(sa.select(S.c.study_id).where(S.c.study_id == sid)
+                             .with_for_update())
+                number = conn.execute(sa.select(sa.func.count()).select_from(T)
+                                      .where(T.c.study_id == sid)).scalar_one()
+                trial_id = conn.execute(sa.insert(T).values(
+                    number=number, study_id=sid, state=TrialState.RUNNING, datetime_start=now,
+                )).inserted_primary_key[0]
+            if trial_id is not None:
+                conn.execute(sa.insert(H).values(trial_id=trial_id, heartbeat=sa.func.now()))
+        return trial_id, counts
 
     def finish(self, trial_id: int, settings: StudySettings, record: TrialRecord,
                process: str) -> bool:
@@ -403,6 +427,28 @@ class StudyStore:
                 {"trial_id": trial_id, "key": PROCESS_ATTR, "value_json": json.dumps(process)},
             ])
         return True
+
+
+def _shared_counts(conn: Any, sid: int) -> SharedCounts:
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    T = models.TrialModel.__table__
+    A = models.TrialUserAttributeModel.__table__
+    recorded = sa.exists().where(A.c.trial_id == T.c.trial_id, A.c.key == ATTR)
+    rows = conn.execute(
+        sa.select(T.c.state, recorded.label("recorded"), sa.func.count())
+        .where(T.c.study_id == sid).group_by(T.c.state, "recorded")
+    ).all()
+    out = SharedCounts()
+    for state, has_record, n in rows:
+        if state == _state("RUNNING"):
+            out.running += n
+        elif state == _state("WAITING"):
+            out.waiting += n
+        elif state == _state("COMPLETE") or has_record:
+            out.finished += n
+    return out
 
 
 @dataclass

@@ -218,3 +218,39 @@ def test_a_killed_process_has_its_trials_failed_and_run_again(project, postgres_
     data = study_json(project, name, "--storage", postgres_url)
     assert [t["number"] for t in data["trials"]] == [t.number for t in finished]
     assert len({json.dumps(t["params"], sort_keys=True) for t in data["trials"]}) > 12
+
+
+def test_ctrl_c_hands_the_running_trials_back_at_once(project, postgres_url, tmp_path):
+    """Ctrl-C fails this process's running trials and queues them again right away (no grace
+    period: the default heartbeat of 10 s would take 30 s); the same command runs them."""
+    from optuna.trial import TrialState
+
+    name = f"ctrlc-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "JBT_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
+    args = ["optimize", "--trials", "10", "--jobs", "1", "--seed", "5", "--study", name,
+            "--storage", postgres_url, "--shared"]
+    proc = subprocess.Popen([sys.executable, "-m", "jbt", "--project", str(project), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    me = f"{socket.gethostname()}:{proc.pid}"
+    _wait(lambda: (lambda p: p.get(me, (0, 0))[0] >= 2 and p[me][1] >= 1)(
+        _progress(postgres_url, name)) or proc.poll() is not None, "a running trial")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert err.decode().strip().splitlines()[-1].startswith(f"Error: interrupted: study {name} "
+                                                            "has ")
+    trials = _load(postgres_url, name).trials
+    handed = [t for t in trials if t.state == TrialState.FAIL and not _finished(t)]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert handed and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert sorted(t.system_attrs["failed_trial"] for t in waiting) == [t.number for t in handed]
+    assert all(w.params == by.params for w in waiting for by in handed
+               if w.system_attrs["failed_trial"] == by.number and by.params)
+
+    began = time.monotonic()
+    res = invoke(project, *args)
+    assert res.exit_code == 0, res.output
+    assert time.monotonic() - began < 25  # the queued trials ran at once
+    trials = _load(postgres_url, name).trials
+    assert sum(_finished(t) for t in trials) == 10
+    assert all(_finished(t) for t in trials if t.number in {w.number for w in waiting})
