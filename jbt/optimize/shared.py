@@ -45,9 +45,6 @@ from jbt.optimize.study import StudySettings, TrialRecord, pareto_numbers
 
 #: Default seconds between two heartbeats of a running trial (``--heartbeat``).
 HEARTBEAT = 10
-#: Trial system attribute: the process running the trial (``host:pid``), set when it starts;
-#: the user attribute ``jbt_process`` names the process that finished it.
-RUNNING_ON = "jbt:process"
 
 
 def process_seed(seed: int, index: int) -> int:
@@ -154,20 +151,19 @@ def run_shared(
             if now - last_stale >= interval / 2:
                 optuna.storages.fail_stale_trials(study)
                 last_stale = now
-            trial_id, counts = store.reserve(sid, n_trials)
+            trial_id, counts = store.reserve(sid, n_trials, me)
             if trial_id is not None:
                 reserving.append(trial_id)
                 beats.add(trial_id)
         if trial_id is None:
             stats.ask_s += time.perf_counter() - t0
             return None
-        # what study.ask() does once it has the trial (a retry keeps its params)
-        study.get_trials(deepcopy=False)  # Optuna's cache of the study learns the trial
+        # what study.ask() does once it has the trial (a retry keeps its params); the sampler's
+        # first read of the study brings the new trial into Optuna's cache of it
         study._thread_local.cached_all_trials = None
         trial = optuna.trial.Trial(study, trial_id)
         for name, dist in dists.items():
             trial._suggest(name, dist)
-        store.storage.set_trial_system_attr(trial_id, RUNNING_ON, me)
         stats.ask_s += time.perf_counter() - t0
         return trial
 

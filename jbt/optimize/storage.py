@@ -36,7 +36,9 @@ ATTR = "jbt"
 #: Study system attributes of a shared study: the flag, and how many processes joined it.
 SHARED_ATTR = "jbt:shared"
 PROCESSES_ATTR = "jbt:processes"
-#: Trial user attribute of a shared study: the process that ran the trial (``host:pid``).
+#: Trial attributes of a shared study: the process running the trial (system attribute, set
+#: when it is reserved) and the process that finished it (user attribute), as ``host:pid``.
+RUNNING_ATTR = "jbt:process"
 PROCESS_ATTR = "jbt_process"
 #: How often a trial whose process died is run again (Optuna's retry callback) before it is
 #: given up: a trial that kills every process running it must not stop the study.
@@ -352,12 +354,14 @@ class StudyStore:
         with self.engine.connect() as conn:
             return _shared_counts(conn, sid)
 
-    def reserve(self, sid: int, n_trials: int) -> tuple[int | None, SharedCounts]:
+    def reserve(self, sid: int, n_trials: int, process: str
+                ) -> tuple[int | None, SharedCounts]:
         """A trial for this process to run, in one transaction with its first heartbeat (so a
         process killed at any moment leaves no trial running without one, which Optuna would
         never fail): the oldest retry queued, else a new trial if the study has fewer than
-        ``n_trials``; None when it has them all. Call it holding :meth:`lock`. Returns the
-        trial's id and the study's counts (before this trial)."""
+        ``n_trials``; None when it has them all. The trial's system attribute ``jbt:process``
+        names ``process``. Call it holding :meth:`lock`. Returns the trial's id and the study's
+        counts (before this trial)."""
         import sqlalchemy as sa
         from optuna.storages._rdb import models
         from optuna.trial import TrialState
@@ -365,6 +369,7 @@ class StudyStore:
         T = models.TrialModel.__table__
         H = models.TrialHeartbeatModel.__table__
         S = models.StudyModel.__table__
+        Y = models.TrialSystemAttributeModel.__table__
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.engine.begin() as conn:
             counts = _shared_counts(conn, sid)
@@ -389,6 +394,11 @@ class StudyStore:
                 )).inserted_primary_key[0]
             if trial_id is not None:
                 conn.execute(sa.insert(H).values(trial_id=trial_id, heartbeat=sa.func.now()))
+                # a retry carries the attribute of the trial it repeats: this process runs it
+                conn.execute(sa.delete(Y).where(Y.c.trial_id == trial_id,
+                                                Y.c.key == RUNNING_ATTR))
+                conn.execute(sa.insert(Y).values(trial_id=trial_id, key=RUNNING_ATTR,
+                                                 value_json=json.dumps(process)))
         return trial_id, counts
 
     def finish(self, trial_id: int, settings: StudySettings, record: TrialRecord,
