@@ -35,7 +35,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jbt.optimize.coordinator import Progress, RunStats, _best, make_sampler, record_of
@@ -97,6 +97,23 @@ class Heartbeats:
         self._thread.join()
 
 
+#: Samplers that draw from a local in-memory copy of the study's finished trials (read from
+#: the database in one query a trial); the others (grid, cmaes, nsga2) keep their state in the
+#: trials' system attributes and sample through Optuna's storage, several queries a trial.
+LOCAL_SAMPLERS = ("tpe", "random")
+
+
+@dataclass
+class Reserved:
+    """A trial this process reserved: its id, number and params (``local``: the trial of the
+    local study the params were drawn in)."""
+
+    trial_id: int
+    number: int
+    params: dict[str, Any]
+    local: Any = None
+
+
 def run_shared(
     settings: StudySettings,
     sid: int,
@@ -117,17 +134,24 @@ def run_shared(
     stats = stats if stats is not None else RunStats()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = make_sampler(replace(settings, seed=process_seed(settings.seed, index)))
+    local_sampling = settings.sampler in LOCAL_SAMPLERS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study = optuna.load_study(study_name=settings.name, storage=store.storage,
-                                  sampler=sampler)
+        study = optuna.load_study(
+            study_name=settings.name, storage=store.storage,
+            sampler=optuna.samplers.RandomSampler() if local_sampling else sampler,
+        )
+        local = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), sampler=sampler,
+            directions=[o.direction for o in settings.objectives],
+        ) if local_sampling else None
     dists = settings.space.distributions()
     interval = store.heartbeat or HEARTBEAT
     me = process_name()
     lock = store.lock(settings.name)
     beats = Heartbeats(store.storage, interval)
     capacity = executor.jobs + 1  # one queued per process keeps its workers busy
-    inflight: deque[tuple[Any, Batch]] = deque()
+    inflight: deque[tuple[Reserved, Batch]] = deque()
 
     best: TrialRecord | None = None
     for r in stored:
@@ -137,10 +161,26 @@ def run_shared(
     new = 0
     mine: list[TrialRecord] = []
     last_stale = 0.0
-
     reserving: list[int] = []  # reserved, its params not drawn yet
+    seen: set[int] = set()  # trial ids the local study has
+    low = 0
 
-    def reserve() -> Any:
+    def sync() -> None:
+        """Bring the study's finished trials into the local study the sampler reads."""
+        nonlocal low
+        rows, low = store.finished_since(sid, low)
+        for trial_id, r in rows:
+            if trial_id in seen:
+                continue
+            seen.add(trial_id)
+            ok = r.status == "ok"
+            local.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL,
+                params=r.params, distributions=dists,
+                values=list(r.values) if ok else None,
+            ))
+
+    def reserve() -> Reserved | None:
         """Under the lock: fail stale trials, then take a queued retry or, if the study has
         room, a new trial; the sampler then draws its params outside the lock."""
         nonlocal counts, last_stale
@@ -151,21 +191,33 @@ def run_shared(
             if now - last_stale >= interval / 2:
                 optuna.storages.fail_stale_trials(study)
                 last_stale = now
-            trial_id, counts = store.reserve(sid, n_trials, me)
-            if trial_id is not None:
-                reserving.append(trial_id)
-                beats.add(trial_id)
-        if trial_id is None:
+            got, counts = store.reserve(sid, n_trials, me)
+            if got is not None:
+                reserving.append(got[0])
+                beats.add(got[0])
+        if got is None:
             stats.ask_s += time.perf_counter() - t0
             return None
-        # what study.ask() does once it has the trial (a retry keeps its params); the sampler's
-        # first read of the study brings the new trial into Optuna's cache of it
-        study._thread_local.cached_all_trials = None
-        trial = optuna.trial.Trial(study, trial_id)
-        for name, dist in dists.items():
-            trial._suggest(name, dist)
+        trial_id, number, retry = got
+        params = store.trial_params(trial_id, settings) if retry else {}
+        if local is not None:
+            lt = None
+            if not params:
+                sync()
+                lt = local.ask(dists)
+                params = dict(lt.params)
+                store.set_params(trial_id, settings, params)
+            out = Reserved(trial_id, number, params, lt)
+        else:
+            # what study.ask() does once it has the trial (a retry keeps its params); the
+            # sampler's first read of the study brings the new trial into Optuna's cache of it
+            study._thread_local.cached_all_trials = None
+            trial = optuna.trial.Trial(study, trial_id)
+            for name, dist in dists.items():
+                trial._suggest(name, dist)
+            out = Reserved(trial_id, number, dict(trial.params), None)
         stats.ask_s += time.perf_counter() - t0
-        return trial
+        return out
 
     def release() -> None:
         """This process stops with trials in flight: fail them now and queue them again (as
@@ -175,7 +227,7 @@ def run_shared(
             backend, "failed_trial_callback", None)
         with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            for trial_id in [*reserving, *(t._trial_id for t, _ in inflight)]:
+            for trial_id in [*reserving, *(t.trial_id for t, _ in inflight)]:
                 beats.discard(trial_id)
                 try:
                     failed = store.storage.set_trial_state_values(
@@ -209,8 +261,14 @@ def run_shared(
                                    f"{trial.number}")
             r = record_of(outcome, trial.number, trial.params)
             t0 = time.perf_counter()
-            kept = store.finish(trial._trial_id, settings, r, me)
-            beats.discard(trial._trial_id)
+            kept = store.finish(trial.trial_id, settings, r, me)
+            beats.discard(trial.trial_id)
+            if trial.local is not None:  # the local study learns it now, not from a read
+                if kept and r.status == "ok":
+                    local.tell(trial.local, r.values if settings.multi else r.values[0])
+                else:
+                    local.tell(trial.local, state=optuna.trial.TrialState.FAIL)
+                seen.add(trial.trial_id)
             stats.save_s += time.perf_counter() - t0
             if not kept:
                 continue  # failed as stale meanwhile: its retry is the one that counts

@@ -355,13 +355,13 @@ class StudyStore:
             return _shared_counts(conn, sid)
 
     def reserve(self, sid: int, n_trials: int, process: str
-                ) -> tuple[int | None, SharedCounts]:
+                ) -> tuple[tuple[int, int, bool] | None, SharedCounts]:
         """A trial for this process to run, in one transaction with its first heartbeat (so a
         process killed at any moment leaves no trial running without one, which Optuna would
         never fail): the oldest retry queued, else a new trial if the study has fewer than
         ``n_trials``; None when it has them all. The trial's system attribute ``jbt:process``
-        names ``process``. Call it holding :meth:`lock`. Returns the trial's id and the study's
-        counts (before this trial)."""
+        names ``process``. Call it holding :meth:`lock`. Returns the trial's ``(id, number,
+        retry)`` and the study's counts (before this trial)."""
         import sqlalchemy as sa
         from optuna.storages._rdb import models
         from optuna.trial import TrialState
@@ -373,17 +373,20 @@ class StudyStore:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.engine.begin() as conn:
             counts = _shared_counts(conn, sid)
-            trial_id = None
+            trial_id = number = None
+            retry = bool(counts.waiting)
             if counts.waiting:
-                trial_id = conn.execute(
-                    sa.select(T.c.trial_id)
+                row = conn.execute(
+                    sa.select(T.c.trial_id, T.c.number)
                     .where(T.c.study_id == sid, T.c.state == TrialState.WAITING)
                     .order_by(T.c.number).limit(1).with_for_update()
-                ).scalar()
-                if trial_id is not None:
+                ).first()
+                if row is not None:
+                    trial_id, number = row
                     conn.execute(sa.update(T).where(T.c.trial_id == trial_id)
                                  .values(state=TrialState.RUNNING, datetime_start=now))
             if trial_id is None and counts.taken < n_trials:
+                retry = False
                 # numbered as Optuna numbers a trial: under a lock on the study's row
                 conn.execute(sa.select(S.c.study_id).where(S.c.study_id == sid)
                              .with_for_update())
@@ -399,7 +402,61 @@ class StudyStore:
                                                 Y.c.key == RUNNING_ATTR))
                 conn.execute(sa.insert(Y).values(trial_id=trial_id, key=RUNNING_ATTR,
                                                  value_json=json.dumps(process)))
-        return trial_id, counts
+        return (None if trial_id is None else (trial_id, number, retry)), counts
+
+    def trial_params(self, trial_id: int, settings: StudySettings) -> dict[str, Any]:
+        """A reserved trial's params (a retry's: those of the trial it repeats)."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+
+        P = models.TrialParamModel.__table__
+        dists = {p.key: p.distribution() for p in settings.space.params}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(P.c.param_name, P.c.param_value)
+                                .where(P.c.trial_id == trial_id)).all()
+        return {k: dists[k].to_external_repr(v) for k, v in rows if k in dists}
+
+    def set_params(self, trial_id: int, settings: StudySettings,
+                   params: dict[str, Any]) -> None:
+        """Store the params drawn for a reserved trial (as Optuna's trial params)."""
+        import sqlalchemy as sa
+        from optuna.distributions import distribution_to_json
+        from optuna.storages._rdb import models
+
+        P = models.TrialParamModel.__table__
+        dists = {p.key: p.distribution() for p in settings.space.params}
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(P), [
+                {"trial_id": trial_id, "param_name": k,
+                 "param_value": dists[k].to_internal_repr(v),
+                 "distribution_json": distribution_to_json(dists[k])}
+                for k, v in params.items()
+            ])
+
+    def finished_since(self, sid: int, low: int) -> tuple[list[tuple[int, TrialRecord]], int]:
+        """The finished trials of a shared study from trial id ``low`` on, and the ``low`` to
+        ask from next time (every trial below it is finished, or dead)."""
+        import sqlalchemy as sa
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+
+        T = models.TrialModel.__table__
+        A = models.TrialUserAttributeModel.__table__
+        with self.engine.connect() as conn:
+            unfinished = conn.execute(
+                sa.select(sa.func.min(T.c.trial_id))
+                .where(T.c.study_id == sid,
+                       T.c.state.in_([TrialState.RUNNING, TrialState.WAITING]))
+            ).scalar()
+            rows = conn.execute(
+                sa.select(T.c.trial_id, T.c.number, A.c.value_json)
+                .select_from(T.join(A, (A.c.trial_id == T.c.trial_id) & (A.c.key == ATTR)))
+                .where(T.c.study_id == sid, T.c.trial_id >= low).order_by(T.c.trial_id)
+            ).all()
+        out = [(tid, TrialRecord.from_attr(number, json.loads(raw)))
+               for tid, number, raw in rows]
+        top = max((tid for tid, _ in out), default=low - 1) + 1
+        return out, (min(unfinished, top) if unfinished is not None else max(top, low))
 
     def finish(self, trial_id: int, settings: StudySettings, record: TrialRecord,
                process: str) -> bool:
