@@ -222,13 +222,14 @@ def test_a_killed_process_has_its_trials_failed_and_run_again(project, postgres_
 
 def test_ctrl_c_hands_the_running_trials_back_at_once(project, postgres_url, tmp_path):
     """Ctrl-C fails this process's running trials and queues them again right away (no grace
-    period: the default heartbeat of 10 s would take 30 s); the same command runs them."""
+    period: the default heartbeat of 10 s would take 30 s); the same command runs them. With
+    NSGA-II, a sampler that draws through Optuna's storage (its state is in the trials)."""
     from optuna.trial import TrialState
 
     name = f"ctrlc-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "JBT_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"}
     args = ["optimize", "--trials", "10", "--jobs", "1", "--seed", "5", "--study", name,
-            "--storage", postgres_url, "--shared"]
+            "--storage", postgres_url, "--shared", "--sampler", "nsga2"]
     proc = subprocess.Popen([sys.executable, "-m", "jbt", "--project", str(project), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     me = f"{socket.gethostname()}:{proc.pid}"
