@@ -12,10 +12,10 @@ It runs, one after the other, each a fresh study on that server:
 3. two ``--jobs 1 --shared`` processes started together on one shared study (2 cores);
 4. ``--jobs 2`` without ``--shared``, for comparison with 3.
 
-and prints each one's trials per second (from the command's own "Ran N trials in S" line, so
-loading the candles and starting the workers are included), and for 1 and 2 the process's
-database and sampler time a trial (``ask``: reserving and sampling; ``store``: writing the
-outcome). It then times Optuna's heartbeat write (``record_heartbeat``) and the stale-trial check
+once a round (``--rounds``, default 2; the fastest of each is kept), and prints each one's
+trials per second over the whole run (loading the candles and starting the workers included;
+for 3 and 4, starting Python too), and for 1 and 2 the process's database and sampler time a
+trial (``ask``: reserving and sampling; ``store``: writing the outcome). It then times Optuna's heartbeat write (``record_heartbeat``) and the stale-trial check
 (``fail_stale_trials``) on the shared study: what ``--heartbeat`` costs per running trial and
 interval. The load average is printed: the machine may be shared.
 """
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--storage", default=os.environ.get("JBT_TEST_POSTGRES_URL"),
                         help="a PostgreSQL URL (default: $JBT_TEST_POSTGRES_URL)")
     parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if not args.storage:
         raise SystemExit("give --storage postgresql://... (or set JBT_TEST_POSTGRES_URL)")
@@ -112,33 +113,42 @@ def main() -> None:
         make_project(folder)
         print(f"EMA cross at 1h (fast 2..50, slow 10..200) on the seeded 1m year, {n} TPE "
               f"trials; load average before: {os.getloadavg()[0]:.2f}")
-        one = in_process(folder, url, f"bench-{tag}-one", n, shared=False)
-        print(f"  1 process, no --shared:     {n / one['seconds']:6.2f} trials/s "
-              f"({one['seconds']:.2f}s); ask {one['ask_ms']:.2f} ms, store "
-              f"{one['store_ms']:.2f} ms a trial")
-        sh = in_process(folder, url, f"bench-{tag}-shared1", n, shared=True)
-        print(f"  1 process, --shared:        {n / sh['seconds']:6.2f} trials/s "
-              f"({sh['seconds']:.2f}s); ask {sh['ask_ms']:.2f} ms, store "
-              f"{sh['store_ms']:.2f} ms a trial")
-        name = f"bench-{tag}-shared2"
-        t = time.perf_counter()
-        procs = [subprocess.Popen(command(folder, url, name, n, 1, True), cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for _ in range(2)]
-        outs = [p.communicate()[0] for p in procs]
-        wall = time.perf_counter() - t
-        parts = [ran(o) for o in outs]
-        assert sum(k for k, _ in parts) == n, parts
-        print(f"  2 processes, --shared:      {n / wall:6.2f} trials/s ({wall:.2f}s for the "
-              f"two commands, Python start-up included; they ran "
-              f"{' + '.join(str(k) for k, _ in parts)} trials)")
-        t = time.perf_counter()
-        proc = subprocess.run(command(folder, url, f"bench-{tag}-jobs2", n, 2, False), cwd=ROOT,
-                              capture_output=True, text=True, check=True)
-        wall2 = time.perf_counter() - t
-        print(f"  1 process --jobs 2, no --shared: {n / wall2:6.2f} trials/s ({wall2:.2f}s, "
-              f"the same way; the run itself: {ran(proc.stdout)[1]:.2f}s)")
-        beat, stale = heartbeat_costs(url, f"bench-{tag}-shared1")
+        rows: dict[str, list[float]] = {}
+        costs: dict[str, list[tuple[float, float]]] = {"one": [], "shared1": []}
+        for i in range(args.rounds):  # each configuration once a round, side by side
+            for key, shared in (("one", False), ("shared1", True)):
+                r = in_process(folder, url, f"bench-{tag}-{key}-{i}", n, shared=shared)
+                rows.setdefault(key, []).append(r["seconds"])
+                costs[key].append((r["ask_ms"], r["store_ms"]))
+            name = f"bench-{tag}-shared2-{i}"
+            t = time.perf_counter()
+            procs = [subprocess.Popen(command(folder, url, name, n, 1, True), cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True) for _ in range(2)]
+            outs = [p.communicate()[0] for p in procs]
+            rows.setdefault("shared2", []).append(time.perf_counter() - t)
+            parts = [ran(o)[0] for o in outs]
+            assert sum(parts) == n, parts
+            t = time.perf_counter()
+            subprocess.run(command(folder, url, f"bench-{tag}-jobs2-{i}", n, 2, False),
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+            rows.setdefault("jobs2", []).append(time.perf_counter() - t)
+            print(f"  round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items())
+                  + f" (the 2 processes ran {' + '.join(map(str, parts))}; load average "
+                  f"{os.getloadavg()[0]:.2f})")
+        best = {k: min(v) for k, v in rows.items()}
+        ask1, store1 = min(costs["one"])
+        ask2, store2 = min(costs["shared1"])
+        print(f"the fastest of {args.rounds} rounds:")
+        print(f"  1 process, no --shared (in this process):   {n / best['one']:6.2f} trials/s; "
+              f"ask {ask1:.2f} ms, store {store1:.2f} ms a trial")
+        print(f"  1 process, --shared (in this process):      {n / best['shared1']:6.2f} "
+              f"trials/s; ask {ask2:.2f} ms, store {store2:.2f} ms a trial")
+        print(f"  2 processes --jobs 1, --shared (commands):  {n / best['shared2']:6.2f} "
+              "trials/s (Python start-up included)")
+        print(f"  1 process --jobs 2, no --shared (command):  {n / best['jobs2']:6.2f} trials/s "
+              f"(the same way)")
+        beat, stale = heartbeat_costs(url, f"bench-{tag}-shared1-0")
         print(f"  a heartbeat write: {beat:.2f} ms (one a running trial every --heartbeat "
               f"seconds, from a background thread); a stale-trial check: {stale:.2f} ms (at "
               "most one every half --heartbeat, while reserving)")

@@ -1,13 +1,20 @@
 """A study shared by several processes (``jbt optimize --shared``), on several machines or on
-one, through a PostgreSQL storage they all reach. No coordinator: every process asks and tells
-Optuna against the stored study, so each process's sampler sees every finished trial.
+one, through a PostgreSQL storage they all reach. No coordinator: every process reserves trials
+in the stored study, draws their params from what the study has finished so far, runs them and
+stores their outcomes.
 
 - **Reservation.** A process takes the study's advisory lock (:class:`~jbt.optimize.storage.
   StudyLock`), fails the stale trials (below), counts the trials that count toward the target
-  (finished, running, queued) and, if there is room or a queued retry, asks Optuna for a trial
-  (a queued retry comes first, with its params) and records its first heartbeat, then releases
-  the lock. Two processes never reserve the same room, so the study never gets more than
-  ``--trials`` trials.
+  (finished, running, queued) and, if there is room or a queued retry, takes a trial (a queued
+  retry first) in one transaction with its first heartbeat
+  (:meth:`~jbt.optimize.storage.StudyStore.reserve`), then releases the lock. Two processes
+  never reserve the same room, so the study never gets more than ``--trials`` trials.
+- **Sampling**, outside the lock. ``tpe`` and ``random`` draw from a local in-memory study
+  that mirrors the stored study's finished trials (one query a trial brings the new ones), and
+  the params are stored on the trial at once; ``grid``, ``cmaes`` and ``nsga2`` keep their
+  state in the trials' system attributes, so they draw through Optuna's storage as
+  ``study.ask()`` does (dozens of queries a trial). A retry keeps the params of the trial it
+  repeats.
 - **Heartbeats.** A thread records a heartbeat every ``--heartbeat`` seconds for each trial the
   process is running (Optuna's ``trial_heartbeats`` table). A trial whose process stopped
   beating for the grace period (three heartbeats) is marked ``FAIL`` by the next process that
