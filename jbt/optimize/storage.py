@@ -12,9 +12,10 @@ field); a batch is written here with plain inserts into the same tables in one t
 batch is stored whole or not at all, at about a millisecond a trial.
 
 A *shared* study (``--shared``, PostgreSQL only; see :mod:`jbt.optimize.shared`) is written
-trial by trial instead, by every process that joins it: Optuna's ``ask`` creates the trial
-(``RUNNING``, with a heartbeat), and :meth:`StudyStore.finish` stores its outcome in one
-transaction that succeeds only if the trial is still ``RUNNING``. Such a study carries the study
+trial by trial instead, by every process that joins it: :meth:`StudyStore.reserve` creates the
+trial (``RUNNING``, with its first heartbeat, in one transaction), its params are stored once
+drawn, and :meth:`StudyStore.finish` stores its outcome in one transaction that succeeds only
+if the trial is still ``RUNNING``. Such a study carries the study
 system attribute ``jbt:shared``; its trial numbers may have gaps (trials whose process died, left
 ``FAIL`` without a ``jbt`` attribute and retried under another number).
 """
@@ -327,7 +328,6 @@ class StudyStore:
             if value_rows:
                 conn.execute(sa.insert(V), value_rows)
             conn.execute(sa.insert(A), attr_rows)
-
 
     # ------------------------------------------------------------------ shared studies
 
