@@ -50,12 +50,13 @@ def project(tmp_path_factory):
     return _project(tmp_path_factory.mktemp("shared"))
 
 
-def _start(root: Path, url: str, name: str, trials: int, cache: Path) -> subprocess.Popen:
+def _start(root: Path, url: str, name: str, trials: int, cache: Path,
+           heartbeat: int = 1) -> subprocess.Popen:
     env = {**os.environ, "JBT_CACHE_DIR": str(cache), "COLUMNS": "120"}
     return subprocess.Popen(
         [sys.executable, "-m", "jbt", "--project", str(root), "optimize", "--trials",
          str(trials), "--jobs", "1", "--seed", "5", "--study", name, "--storage", url,
-         "--shared", "--heartbeat", "1"],
+         "--shared", "--heartbeat", str(heartbeat)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )
 
@@ -79,7 +80,10 @@ def _close(a, b) -> bool:
 
 def test_two_processes_share_one_study(project, postgres_url, tmp_path):
     name = f"shared-{uuid.uuid4().hex[:8]}"
-    procs = [_start(project, postgres_url, name, 20, tmp_path / "cache") for _ in range(2)]
+    # a heartbeat of 2 s: a process slowed by a busy machine is not taken for dead (a grace
+    # period of 6 s), so no trial is run twice here
+    procs = [_start(project, postgres_url, name, 20, tmp_path / "cache", heartbeat=2)
+             for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, (out + err).decode()
