@@ -260,15 +260,15 @@ def run_shared(
                 # the rest runs in other processes: wait, and retry any whose process dies
                 time.sleep(min(1.0, interval / 2))
                 continue
-            trial, batch = inflight[0]
+            trial, batch = inflight[0]  # handed back by release() until it is stored
             outcome = next(iter(batch.outcomes()))
-            inflight.popleft()
             if outcome.number != trial.number:
                 raise RuntimeError(f"executor returned trial {outcome.number} for "
                                    f"{trial.number}")
             r = record_of(outcome, trial.number, trial.params)
             t0 = time.perf_counter()
             kept = store.finish(trial.trial_id, settings, r, me)
+            inflight.popleft()
             beats.discard(trial.trial_id)
             if trial.local is not None:  # the local study learns it now, not from a read
                 if kept and r.status == "ok":
