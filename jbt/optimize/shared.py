@@ -34,14 +34,16 @@ one coordinator.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import socket
 import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -198,10 +200,11 @@ def run_shared(
             if now - last_stale >= interval / 2:
                 optuna.storages.fail_stale_trials(study)
                 last_stale = now
-            got, counts = store.reserve(sid, n_trials, me)
-            if got is not None:
-                reserving.append(got[0])
-                beats.add(got[0])
+            with _ctrl_c_deferred():  # a reserved trial is always one release() hands back
+                got, counts = store.reserve(sid, n_trials, me)
+                if got is not None:
+                    reserving.append(got[0])
+                    beats.add(got[0])
         if got is None:
             stats.ask_s += time.perf_counter() - t0
             return None
@@ -308,6 +311,25 @@ def run_shared(
         beats.stop()
         _close_lock(lock)
     return store.trials(sid)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) during the block takes effect at its end (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and previous is not signal.SIG_IGN:
+        if callable(previous):
+            previous(*caught[0])
+        else:
+            raise KeyboardInterrupt
 
 
 def _close_lock(lock: StudyLock) -> None:
