@@ -631,8 +631,6 @@ def optimize_command(
         help="Trials asked from the sampler at a time (part of the study; keep it at least "
         "twice --jobs).",
     ),
-    top: int = typer.Option(10, "--top", min=1, help="Trials shown at the end."),
-    storage: StorageOpt = None,
     shared: bool = typer.Option(
         False, "--shared",
         help="Work on one study with every process that runs it with --shared at the same "
@@ -644,6 +642,8 @@ def optimize_command(
         help="With --shared: seconds between heartbeats of a running trial; a trial silent for "
         "three is failed and run again by another process (default 10).",
     ),
+    top: int = typer.Option(10, "--top", min=1, help="Trials shown at the end."),
+    storage: StorageOpt = None,
 ) -> None:
     """Search the routes' strategy hyperparameters: trials on a training period, each also
     run on the testing period. The same command continues an interrupted study. Also:
@@ -681,10 +681,10 @@ def optimize_command(
         try:
             result = optimize_mode.run(
                 config, st.project_dir, start=start_ms, end=end_ms, trials=trials, jobs=jobs,
+                shared=shared, heartbeat=heartbeat,
                 objectives=objective, sampler=sampler, seed=seed, study=study, test=test,
                 test_start=test_ms, min_trades=min_trades, space=space or (), hp=hp or (),
-                batch=batch, storage=storage, shared=shared, heartbeat=heartbeat,
-                on_start=bar.started, on_progress=bar.update,
+                batch=batch, storage=storage, on_start=bar.started, on_progress=bar.update,
             )
         except KeyboardInterrupt:
             if bar.settings is None:
