@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -560,9 +561,9 @@ class _Run(Listener):
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
-        as it comes (the balance, then the positions in the order they opened), done with
-        NumPy over each stretch of states that hold positions (flat stretches repeat the
-        balance)."""
+        as it comes (the balance, then the positions in the order they opened). The samples of
+        all the states that hold positions are marked with NumPy at once (in bounded pieces);
+        flat stretches repeat the balance (one float object)."""
         plan = self.plan
         samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
         clock = plan.clock
@@ -571,41 +572,52 @@ class _Run(Listener):
         else:
             self.equity_time = [clock[i] for i in samples.tolist()]
         changes = self.changes
-        # the first sample each state is seen at (the first state: from the first sample)
+        # the first sample each state is seen at (the first state: from the first sample), and
+        # how many samples see it
         firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        # per state its balance and, per slot (the slot-th open position, in the order they
-        # opened), route (-1: none), qty, entry price and margin
-        balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
-        slots = [np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
-                           for _s, _b, p in changes], dtype=np.float64)
-                 for slot in range(max(len(p) for _s, _b, p in changes))]
-        value = self.store.account.value
-        marks = self.marks
-        bounds = np.r_[firsts, len(samples)].tolist()
-        equity: list[float] = []
-        j, n = 0, len(changes)
-        while j < n:
-            if not changes[j][2]:  # flat: the balance, one float object repeated
-                equity.extend([changes[j][1]] * (bounds[j + 1] - bounds[j]))
-                j += 1
-                continue
-            j1 = j + 1
-            while j1 < n and changes[j1][2]:
-                j1 += 1
-            # states j..j1-1 hold positions: their samples in pieces of bounded size
-            for a in range(bounds[j], bounds[j1], _EQUITY_CHUNK):
-                b = min(a + _EQUITY_CHUNK, bounds[j1])
-                own = np.searchsorted(firsts, np.arange(a, b), side="right") - 1  # its state
+        counts = np.diff(np.r_[firsts, len(samples)]).tolist()
+        held = [j for j, (_s, _b, p) in enumerate(changes) if p and counts[j]]
+        values: list[float] = []
+        if held:
+            held_states = np.array(held, dtype=np.intp)
+            held_counts = np.array([counts[j] for j in held], dtype=np.intp)
+            # per sample of a held state: its state and its index among the samples
+            own_all = np.repeat(held_states, held_counts)
+            starts = np.cumsum(held_counts) - held_counts
+            at_all = np.arange(len(own_all), dtype=np.intp) + np.repeat(
+                firsts[held_states] - starts, held_counts)
+            balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
+            # per slot (the slot-th open position, in the order they opened) and state: route
+            # (-1: none), qty, entry price and margin; and the routes found in the slot
+            slots = []
+            for slot in range(max(len(changes[j][2]) for j in held)):
+                table = np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
+                                  for _s, _b, p in changes], dtype=np.float64)
+                routes = {int(r) for r in table[held_states, 0].tolist()}
+                slots.append((table, sorted(r for r in routes if r >= 0)))
+            value = self.store.account.value
+            marks = self.marks
+            for a in range(0, len(own_all), _EQUITY_CHUNK):
+                own = own_all[a:a + _EQUITY_CHUNK]
+                at = at_all[a:a + _EQUITY_CHUNK]
                 part = balances[own]
-                for held in slots:
-                    route = held[own, 0]
-                    for r in np.unique(route[route >= 0]).tolist():
-                        mine = route == r  # elsewhere qty 0: worth 0, the sum unchanged
-                        part += value(np.where(mine, held[own, 1], 0.0), held[own, 2],
-                                      marks[int(r)][a:b], held[own, 3])
-                equity.extend(part.tolist())
-            j = j1
+                for table, routes in slots:
+                    held_here = table[own]
+                    for r in routes:
+                        mine = np.flatnonzero(held_here[:, 0] == r)
+                        if len(mine):
+                            rows = held_here[mine]
+                            part[mine] += value(rows[:, 1], rows[:, 2], marks[r][at[mine]],
+                                                rows[:, 3])
+                values.extend(part.tolist())
+        equity: list[float] = []
+        marked = iter(values)
+        for (_s, balance, positions), count in zip(changes, counts, strict=True):
+            if positions:
+                equity.extend(islice(marked, count))
+            else:  # flat: the balance, one float object repeated
+                equity.extend([balance] * count)
         self.equity = equity
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
@@ -732,7 +744,7 @@ def _older_exit(order: Order, trade, price: float) -> str | None:
     return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
 
 
-#: Equity samples computed at once (a year of 1m bars in 33 pieces, a year of 1h bars in one).
+#: Equity samples marked at once (a year of 1m bars in at most 33 pieces, of 1h bars in one).
 _EQUITY_CHUNK = 1 << 14
 
 
