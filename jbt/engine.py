@@ -95,7 +95,7 @@ from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
 from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
 from jbt.store import Order, RouteState, Store, SymbolBook
-from jbt.strategies._jesse_compat import run_output
+from jbt.strategies._jesse_compat import run_output, unknown_name_error, unknown_names
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
@@ -176,7 +176,7 @@ class _RouteRun:
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
     __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
-                 "before", "after", "should_short", "should_cancel", "update_chart",
+                 "before", "after", "should_short", "should_cancel", "update_chart", "last",
                  "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
@@ -200,6 +200,8 @@ class _RouteRun:
         self.should_cancel = _defined(strategy, "should_cancel_entry") or \
             _defined(strategy, "should_cancel")
         self.update_chart = _defined(strategy, "update_chart")
+        #: whether after() or update_chart() is defined (the loop's last step of a bar)
+        self.last = self.after is not None or self.update_chart is not None
         self.on_cancel = _defined(strategy, "on_cancel")
         self.on_stop_loss = _defined(strategy, "on_stop_loss")
         self.on_take_profit = _defined(strategy, "on_take_profit")
@@ -250,12 +252,15 @@ class _Run(Listener):
                     "jbt.strategies.Strategy"
                 )
             self.user_files.update(_user_files(cls))
-            strategy = cls()
+            with unknown_names():
+                strategy = cls()
             if not hasattr(strategy, "_ctx"):
                 raise InputError(
                     f"strategy '{cls.__name__}' must call super().__init__() in its __init__"
                 )
-            hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
+            with unknown_names():
+                declared = strategy.hyperparameters() or []
+            hp = resolve_hyperparameters(spec.strategy, declared,
                                          hyperparameters.get(spec.strategy, {}))
             ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
                                   plan.candles, plan.extra_candles, strategies_by_route,
@@ -349,10 +354,11 @@ class _Run(Listener):
             self._loop(cache)
             self._finish()
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - re-raised with the strategy's location
-            located = locate_strategy_error(exc, self.user_files, self.store.time)
+            named = unknown_name_error(exc)  # self.<a name nobody defines>: one line
+            located = locate_strategy_error(named, self.user_files, self.store.time)
             if located is exc:
                 raise
-            raise located from exc
+            raise located from (exc if located is named else named)
         finally:
             for rr in self.routes:  # the cached series go with the cache, not with the result
                 rr.cached = None
@@ -404,6 +410,9 @@ class _Run(Listener):
         fund_next, fund_i = fund_at[0], 0
         settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
 
+        # one set of routes at every step (one route, or routes of one timeframe): no lookup
+        only = groups[0] if len(groups) == 1 else None
+
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
             if eq_steps[i] and (len(fills) != seen_fills or account.balance != seen_balance):
@@ -420,14 +429,11 @@ class _Run(Listener):
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
             store.time = t
-            for rr in groups[group_of[i]]:
-                n = rr.n + 1
-                rr.n = n
+            for rr in only or groups[group_of[i]]:
                 ctx = rr.ctx
-                ctx.n = n
+                n = rr.n = ctx.n = rr.n + 1
                 ctx.candles = prefix(rr.cached, n)
                 prices[rr.symbol_key] = rr.opens[i]
-                strategy = rr.strategy
                 if rr.before is not None:
                     rr.before()
                 route = rr.state
@@ -437,24 +443,29 @@ class _Run(Listener):
                             rr.should_cancel is None or rr.should_cancel()):
                         self._cancel_entries(rr)
                 else:
-                    strategy.update_position()
+                    rr.strategy.update_position()
                 # flat with nothing waiting, also when update_position() has just closed the
                 # position at market: decide on an entry now, at t (Jesse's same-bar re-check)
                 if position.qty == 0.0 and not route.pending:
-                    short = rr.should_short is not None and rr.should_short()
-                    if short and not can_short:
-                        raise StrategyError(
-                            "should_short() returned True but spot cannot short "
-                            '(set type = "futures" in config.toml)'
-                        )
-                    if strategy.should_long():  # both True: the long (Jesse refuses)
-                        self._enter(rr, "long")
-                    elif short:
-                        self._enter(rr, "short")
-                if rr.after is not None:
-                    rr.after()
-                if rr.update_chart is not None:
-                    rr.update_chart()
+                    if rr.should_short is None:
+                        if rr.strategy.should_long():
+                            self._enter(rr, "long")
+                    else:
+                        short = rr.should_short()
+                        if short and not can_short:
+                            raise StrategyError(
+                                "should_short() returned True but spot cannot short "
+                                '(set type = "futures" in config.toml)'
+                            )
+                        if rr.strategy.should_long():  # both True: the long (Jesse refuses)
+                            self._enter(rr, "long")
+                        elif short:
+                            self._enter(rr, "short")
+                if rr.last:
+                    if rr.after is not None:
+                        rr.after()
+                    if rr.update_chart is not None:
+                        rr.update_chart()
             # 3. the interval [t, next clock time)
             if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
                 self._interval(i, clock)

@@ -53,7 +53,8 @@ def _owner(array: np.ndarray) -> object:
 class _Registered:
     """One registered candle array and the series computed on it during the run."""
 
-    __slots__ = ("array", "n", "strides", "first_ts", "ts_increasing", "ptr", "series")
+    __slots__ = ("array", "n", "strides", "first_ts", "ts_increasing", "ptr", "series", "plain",
+                 "scalars")
 
     def __init__(self, array: np.ndarray):
         self.array = array
@@ -69,6 +70,10 @@ class _Registered:
         self.ptr = array.ctypes.data
         #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
+        #: the same keys -> the series, for those that are one array (``sequential=True``
+        #: hits), and -> its values as a list (scalar hits, once a scalar call made it)
+        self.plain: dict = {}
+        self.scalars: dict = {}
 
     def is_prefix(self, candles: np.ndarray) -> bool:
         """Whether ``candles`` (a view with the same ``.base`` as ``array[:0]``) is
@@ -83,15 +88,19 @@ class _Registered:
 
 
 class RunCache:
-    """The arrays registered in one context, plus the last prefix view seen: a strategy
-    usually passes the same ``self.candles`` object to several indicators in a bar."""
+    """The arrays registered in one context, plus the last prefix view seen (its registration,
+    its length and that registration's series): a strategy usually passes the same
+    ``self.candles`` object to several indicators in a bar."""
 
-    __slots__ = ("entries", "last", "last_entry")
+    __slots__ = ("entries", "last", "last_entry", "n", "plain", "scalars")
 
     def __init__(self, entries: dict):
         self.entries = entries
         self.last = None
         self.last_entry = None
+        self.n = 0
+        self.plain: dict = {}
+        self.scalars: dict = {}
 
     def entry(self, array: np.ndarray) -> _Registered:
         """The registration of ``array`` (registered in this context), for :meth:`prefix`."""
@@ -106,7 +115,11 @@ class RunCache:
         is new every bar)."""
         view = entry.array[:n]
         self.last = view
-        self.last_entry = entry
+        if entry is not self.last_entry:
+            self.last_entry = entry
+            self.plain = entry.plain
+            self.scalars = entry.scalars
+        self.n = n
         return view
 
     def entry_for(self, candles) -> _Registered | None:
@@ -115,6 +128,9 @@ class RunCache:
             return None
         self.last = candles
         self.last_entry = entry
+        self.plain = entry.plain
+        self.scalars = entry.scalars
+        self.n = len(candles)
         return entry
 
 
@@ -188,22 +204,32 @@ def dispatch(func, candles, sequential: bool, *args):
     if run is None:
         return _compute(func, candles, sequential, args)
     if candles is run.last:
+        # the common cases first: a series computed before, for the bar's candles
+        try:
+            if sequential:
+                series = run.plain.get((func, args))
+                if series is not None:
+                    return series[:run.n]
+            else:
+                values = run.scalars.get((func, args))
+                if values is not None:
+                    value = values[run.n - 1]
+                    if value == value:  # else NaN: reported below
+                        return value
+        except TypeError:  # an unhashable argument: let the kernel's check report it
+            return _compute(func, candles, sequential, args)
         entry = run.last_entry
-        if sequential:  # the common case first: a computed series, for the bar's candles
-            try:
-                cached = entry.series.get((func, args))
-            except TypeError:  # an unhashable argument: let the kernel's check report it
-                return _compute(func, candles, sequential, args)
-            if cached is not None and cached[0] is None:
-                return cached[1][:len(candles)]
     else:
         entry = run.entry_for(candles)
         if entry is None:
             return _compute(func, candles, sequential, args)
+    key = (func, args)
     try:
-        cached = entry.series[func, args]
+        cached = entry.series[key]
     except KeyError:
-        cached = entry.series[func, args] = _frozen(func(entry.array, *args))
+        cached = entry.series[key] = _frozen(func(entry.array, *args))
+        if cached[0] is None:
+            entry.plain[key] = cached[1]
     except TypeError:  # an unhashable argument: let the kernel's check report it
         return _compute(func, candles, sequential, args)
     if sequential:
@@ -214,6 +240,8 @@ def dispatch(func, candles, sequential: bool, *args):
     cls, _arrays, lists = cached
     if lists is None:
         lists = _lists(cached)
+        if cls is None:
+            entry.scalars[key] = lists
     n = len(candles)
     i = n - 1
     if cls is None:
