@@ -70,8 +70,9 @@ class _Registered:
         self.ptr = array.ctypes.data
         #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
-        #: the same keys -> the series, for those that are one array (``sequential=True``
-        #: hits), and -> its values as a list (scalar hits, once a scalar call made it)
+        #: kernel -> arguments -> the series, for those that are one array (``sequential=True``
+        #: hits), and -> its values as a list (scalar hits, once a scalar call made it); two
+        #: levels: a function hashes by identity, so a hit hashes the arguments' tuple only
         self.plain: dict = {}
         self.scalars: dict = {}
 
@@ -205,19 +206,18 @@ def dispatch(func, candles, sequential: bool, *args):
         return _compute(func, candles, sequential, args)
     if candles is run.last:
         # the common cases first: a series computed before, for the bar's candles
-        try:
-            if sequential:
-                series = run.plain.get((func, args))
-                if series is not None:
-                    return series[:run.n]
-            else:
-                values = run.scalars.get((func, args))
-                if values is not None:
-                    value = values[run.n - 1]
-                    if value == value:  # else NaN: reported below
-                        return value
-        except TypeError:  # an unhashable argument: let the kernel's check report it
-            return _compute(func, candles, sequential, args)
+        found = (run.plain if sequential else run.scalars).get(func)
+        if found is not None:
+            try:
+                found = found.get(args)
+            except TypeError:  # an unhashable argument: let the kernel's check report it
+                return _compute(func, candles, sequential, args)
+            if found is not None:
+                if sequential:
+                    return found[:run.n]
+                value = found[run.n - 1]
+                if value == value:  # else NaN: reported below
+                    return value
         entry = run.last_entry
     else:
         entry = run.entry_for(candles)
@@ -229,19 +229,18 @@ def dispatch(func, candles, sequential: bool, *args):
     except KeyError:
         cached = entry.series[key] = _frozen(func(entry.array, *args))
         if cached[0] is None:
-            entry.plain[key] = cached[1]
+            entry.plain.setdefault(func, {})[args] = cached[1]
     except TypeError:  # an unhashable argument: let the kernel's check report it
         return _compute(func, candles, sequential, args)
     if sequential:
         if cached[0] is None:
             return cached[1][:len(candles)]
-        n = len(candles)
-        return cached[0](*(a[:n] for a in cached[1]))
+        return _prefixes(cached, len(candles))
     cls, _arrays, lists = cached
     if lists is None:
         lists = _lists(cached)
         if cls is None:
-            entry.scalars[key] = lists
+            entry.scalars.setdefault(func, {})[args] = lists
     n = len(candles)
     i = n - 1
     if cls is None:
@@ -259,11 +258,25 @@ def dispatch(func, candles, sequential: bool, *args):
         a, b, c, d = lists
         values = (a[i], b[i], c[i], d[i])
     else:
-        values = tuple(lst[i] for lst in lists)
+        values = _row(lists, i)
     for value in values:
         if value != value:
             _too_few(func, n, args)
     return _tuple_new(cls, values)
+
+
+# (the next two are functions of their own: a comprehension in dispatch() would cost every
+# call a closure cell)
+
+
+def _prefixes(cached: list, n: int):
+    """A named tuple of series, each cut to ``n`` values."""
+    return cached[0](*(a[:n] for a in cached[1]))
+
+
+def _row(lists: tuple, i: int) -> tuple:
+    """Value ``i`` of each list."""
+    return tuple(lst[i] for lst in lists)
 
 
 def _compute(func, candles, sequential: bool, args: tuple):
