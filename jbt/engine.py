@@ -175,7 +175,7 @@ class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
-    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
+    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "cached",
                  "before", "after", "should_short", "should_cancel", "update_chart", "last",
                  "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
@@ -190,7 +190,9 @@ class _RouteRun:
         self.opens = plan.symbol.opens
         #: bars closed at the last call (the loop counts them up)
         self.n = plan.n_first - 1
-        #: the bars' registration in the run's indicator cache (set when the run starts)
+        #: the route's bars, and their registration in the run's indicator cache (set when the
+        #: run starts)
+        self.bars = plan.bars
         self.cached: Any = None
         self.before = _defined(strategy, "before")
         self.after = _defined(strategy, "after")
@@ -399,9 +401,8 @@ class _Run(Listener):
         seen_fills = len(fills)
         seen_balance = account.balance
         changes = self.changes = [(-1, seen_balance, _positions(open_routes))]
-        # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
-        # needs no lookup
-        prefix = cache.prefix
+        # only funding changes the balance without a fill
+        funded = bool(self.fund_events)
         # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
         # steps with events at their time, in order, then one past the last step
         funding_steps = plan.funding_steps or None
@@ -415,7 +416,8 @@ class _Run(Listener):
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
-            if eq_steps[i] and (len(fills) != seen_fills or account.balance != seen_balance):
+            if eq_steps[i] and (len(fills) != seen_fills or
+                                (funded and account.balance != seen_balance)):
                 seen_fills = len(fills)
                 seen_balance = account.balance
                 changes.append((i, seen_balance, _positions(open_routes)))
@@ -432,7 +434,13 @@ class _Run(Listener):
             for rr in only or groups[group_of[i]]:
                 ctx = rr.ctx
                 n = rr.n = ctx.n = rr.n + 1
-                ctx.candles = prefix(rr.cached, n)
+                # self.candles = bars[:n], shown to the indicator cache as it is made (what
+                # RunCache.prefix does, written out: this runs every bar), so the bar's first
+                # indicator call needs no lookup
+                ctx.candles = cache.last = rr.bars[:n]
+                cache.n = n
+                if cache.last_entry is not rr.cached:
+                    cache.use(rr.cached)
                 prices[rr.symbol_key] = rr.opens[i]
                 if rr.before is not None:
                     rr.before()

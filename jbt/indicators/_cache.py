@@ -114,24 +114,26 @@ class RunCache:
         """``entry.array[:n]``, known to the cache at once: the engine shows the strategy its
         candles through this, so the first indicator call of a bar needs no lookup (the view
         is new every bar)."""
-        view = entry.array[:n]
-        self.last = view
-        if entry is not self.last_entry:
-            self.last_entry = entry
-            self.plain = entry.plain
-            self.scalars = entry.scalars
+        view = self.last = entry.array[:n]
         self.n = n
+        if entry is not self.last_entry:
+            self.use(entry)
         return view
+
+    def use(self, entry: _Registered) -> None:
+        """Make ``entry`` the registration of ``last`` (``last`` and ``n`` are set by whoever
+        made the view: :meth:`prefix`, or the engine's loop doing the same)."""
+        self.last_entry = entry
+        self.plain = entry.plain
+        self.scalars = entry.scalars
 
     def entry_for(self, candles) -> _Registered | None:
         entry = self.entries.get(id(getattr(candles, "base", None)))
         if entry is None or not entry.is_prefix(candles):
             return None
         self.last = candles
-        self.last_entry = entry
-        self.plain = entry.plain
-        self.scalars = entry.scalars
         self.n = len(candles)
+        self.use(entry)
         return entry
 
 
