@@ -93,7 +93,7 @@ from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
-from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, RouteSpec, make_fill, make_order
 from jbt.store import Order, RouteState, Store, SymbolBook
 from jbt.strategies._jesse_compat import run_output, unknown_name_error, unknown_names
 from jbt.strategies.context import StrategyContext
@@ -698,26 +698,14 @@ class _Run(Listener):
         plan = self.plan
         store = self.store
         orders = [
-            OrderRecord(
-                id=o.id,
-                route=o.route.key,
-                exchange=o.route.spec.exchange,
-                symbol=o.route.spec.symbol,
-                side=o.side,
-                type=o.type,
-                role=o.role,
-                qty=o.qty,
-                price=o.price,
-                status=o.status,
-                created_at=o.created_at,
-                filled_at=o.filled_at,
-                fill_price=o.fill_price,
-                fee=o.fee,
-                reduce_only=o.reduce_only,
+            make_order(  # OrderRecord's fields, in order
+                o.id, o.route.key, o.route.spec.exchange, o.route.spec.symbol, o.side, o.type,
+                o.role, o.qty, o.price, o.status, o.created_at, o.filled_at, o.fill_price, o.fee,
+                o.reduce_only,
             )
             for o in store.orders
         ]
-        fills = [FillRecord(*f) for f in store.fills]
+        fills = [make_fill(*f) for f in store.fills]
         config = plan.config.snapshot()
         config["hyperparameters"] = {
             rr.plan.spec.strategy: dict(rr.ctx.hp) for rr in self.routes
