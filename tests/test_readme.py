@@ -63,6 +63,10 @@ def resolve(root, words: list[str]):
             break
         command = sub
         rest.pop(0)
+    # a group that runs a hidden default command (jbt optimize [START] [END] ...)
+    default = getattr(command, "commands", {}).get("run")
+    if default is not None and default.hidden:
+        command = default
     return command, rest, global_opts
 
 
@@ -93,6 +97,7 @@ def test_every_command_and_option_in_the_readme_exists():
             f"README names an unknown command: {line!r}"
         )
         seen_commands.add(command.name)
+        seen_commands.update(w for w in words[:1] if w in root.commands)
         allowed = option_names(command) | global_opts
         for word in rest:
             if word.startswith("--"):
@@ -246,9 +251,10 @@ def test_the_walk_through_runs_as_written(tmp_path):
     import sys
 
     steps = re.findall(r"```(bash|python)\n(.*?)```", section("## Walk-through"), flags=re.S)
-    assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash"]
+    assert [kind for kind, _ in steps] == ["bash", "bash", "bash", "python", "bash", "bash",
+                                          "bash"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "COLUMNS": "100"}
+           "COLUMNS": "100", "JBT_CACHE_DIR": str(tmp_path / "cache")}
     cwd = tmp_path
     ran = []
     for kind, body in steps:
@@ -269,8 +275,10 @@ def test_the_walk_through_runs_as_written(tmp_path):
             ran.append((line, done.stdout))
     outputs = dict(ran)
     assert [line.split()[1] for line, _ in ran] == [
-        "new", "import-candles", "candles", "new", "backtest", "backtest", "sessions", "sessions"]
+        "new", "import-candles", "candles", "new", "backtest", "backtest", "optimize", "backtest",
+        "sessions", "sessions"]
     assert "11,362" in outputs["jbt candles"]
+    assert "Top 10 of 60 trials" in outputs["jbt optimize --trials 60 --min-trades 5"]
     for line, out in ran:
         if line.startswith("jbt backtest"):
             assert "Total trades" in out and "Saved as session" in out, out

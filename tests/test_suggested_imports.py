@@ -51,6 +51,11 @@ def suggestion(output: str) -> list[str]:
     return words[2:]
 
 
+def as_minutes(words: list[str]) -> list[str]:
+    """The suggestion's dates in ``day()``'s form (exactly midnight is printed as the bare day)."""
+    return [w + "T00:00" if len(w) == 10 and w[4] == "-" and w[7] == "-" else w for w in words]
+
+
 def test_the_suggested_import_runs_and_then_the_backtest_does(setup, tmp_path):
     root, listing = setup
     first = run(root, "import-candles", "binance", "BTC-USDT", day(listing), "--end",
@@ -61,7 +66,8 @@ def test_the_suggested_import_runs_and_then_the_backtest_does(setup, tmp_path):
     assert refused.exit_code == 1
     words = suggestion(refused.output)
     # the period and the warm-up before it: 5 bars of 1h
-    assert words == ["binance", "BTC-USDT", day(start - WARMUP * HOUR), "--end", day(end)]
+    assert as_minutes(words) == ["binance", "BTC-USDT", day(start - WARMUP * HOUR), "--end",
+                                 day(end)]
     fetched = run(root, "import-candles", *words)
     assert fetched.exit_code == 0, fetched.output
     out = tmp_path / "run.json"
@@ -79,7 +85,7 @@ def test_an_end_after_now_suggests_an_import_up_to_now(setup):
     refused = run(root, "backtest", day(listing + 8 * HOUR), "2031-01-01")
     assert refused.exit_code == 1
     words = suggestion(refused.output)
-    assert words == ["binance", "BTC-USDT", day(listing + 12 * HOUR)]  # no --end: it is now
+    assert as_minutes(words) == ["binance", "BTC-USDT", day(listing + 12 * HOUR)]  # no --end: it is now
     fetched = run(root, "import-candles", *words)
     assert fetched.exit_code == 0, fetched.output
     assert "END" not in fetched.output

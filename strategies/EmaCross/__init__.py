@@ -13,7 +13,7 @@ class EmaCross(Strategy):
     def hyperparameters(self):
         return [
             {"name": "fast", "type": int, "min": 2, "max": 100, "default": 20},
-            {"name": "slow", "type": int, "min": 3, "max": 400, "default": 50},
+            {"name": "slow", "type": int, "min": 3, "max": 200, "default": 50},
         ]
 
     def emas(self):
