@@ -175,12 +175,12 @@ class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
-    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "cached",
+    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "views", "cached",
                  "before", "after", "should_short", "should_cancel", "update_chart", "last",
                  "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
-                 ctx: StrategyContext) -> None:
+                 ctx: StrategyContext, views: list[np.ndarray] | None) -> None:
         self.plan = plan
         self.state = state
         self.strategy = strategy
@@ -190,9 +190,10 @@ class _RouteRun:
         self.opens = plan.symbol.opens
         #: bars closed at the last call (the loop counts them up)
         self.n = plan.n_first - 1
-        #: the route's bars, and their registration in the run's indicator cache (set when the
-        #: run starts)
+        #: the route's bars, the plan's prefix views of them when it keeps them (a reused plan),
+        #: and their registration in the run's indicator cache (set when the run starts)
         self.bars = plan.bars
+        self.views = views
         self.cached: Any = None
         self.before = _defined(strategy, "before")
         self.after = _defined(strategy, "after")
@@ -240,6 +241,7 @@ class _Run(Listener):
         self.user_files: set[str] = set()
         bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
+        prefixes = plan.prefixes()
         for rp in plan.route_plans:
             spec = rp.spec
             state = RouteState(rp.index, spec, store.prices)
@@ -269,7 +271,7 @@ class _Run(Listener):
                                   bases, bt.forming_candles)
             strategies_by_route.append(strategy)
             strategy._bind(ctx)
-            self.routes.append(_RouteRun(rp, state, strategy, ctx))
+            self.routes.append(_RouteRun(rp, state, strategy, ctx, prefixes.get(id(rp.bars))))
         #: per on_route_* hook: (route index, hook) of each route whose strategy defines it
         self.route_hooks: dict[str, list[tuple[int, Any]]] = {
             name: [(rr.state.index, fn) for rr in self.routes
@@ -437,7 +439,8 @@ class _Run(Listener):
                 # self.candles = bars[:n], shown to the indicator cache as it is made (what
                 # RunCache.prefix does, written out: this runs every bar), so the bar's first
                 # indicator call needs no lookup
-                ctx.candles = cache.last = rr.bars[:n]
+                views = rr.views
+                ctx.candles = cache.last = rr.bars[:n] if views is None else views[n]
                 cache.n = n
                 if cache.last_entry is not rr.cached:
                     cache.use(rr.cached)

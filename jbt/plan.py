@@ -39,6 +39,9 @@ from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 SymbolKey = tuple[str, str]
 CandleKey = tuple[str, str, str]
 INF = float("inf")
+#: Prefix views of bars a plan keeps for its later runs, at most (see :meth:`RunPlan.prefixes`):
+#: about 18 MB, a year of 5m bars or four of 15m.
+PREFIXES_KEPT = 1 << 17
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -173,9 +176,35 @@ class RunPlan:
     funding_given: Mapping[SymbolKey, Any] | None = None
     mark_given: Mapping[SymbolKey, Any] | None = None
 
+    #: what the plan's runs keep for its later runs (see :meth:`prefixes`); no part of its value
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
         return [bars for bars, _ in self.candles.values()]
+
+    def prefixes(self) -> dict[int, list[np.ndarray]]:
+        """Per route bar array (by ``id``), ``[bars[:0], bars[:1], ..., bars[:len(bars)]]``: what
+        a run shows the strategy as ``self.candles`` bar after bar. The first run of the plan
+        gets none (it cuts each view as it goes, as a one-off run must); a later run gets the
+        views made once and kept with the plan, so that the runs of a reused plan do not make
+        them again (read-only views of read-only bars: one serves every run, in any thread).
+        At most :data:`PREFIXES_KEPT` views are kept (about 140 bytes each): the arrays beyond
+        that get none."""
+        memo = self.memo
+        views = memo.get("prefixes")
+        if views is None:
+            if not memo.get("run"):  # the first run
+                memo["run"] = True
+                return {}
+            views, kept = {}, 0
+            for rp in self.route_plans:
+                bars = rp.bars
+                if id(bars) not in views and kept + len(bars) + 1 <= PREFIXES_KEPT:
+                    kept += len(bars) + 1
+                    views[id(bars)] = [bars[:n] for n in range(len(bars) + 1)]
+            memo["prefixes"] = views
+        return views
 
     def __reduce__(self):
         inputs = (self.config, self.routes, {d.key: d.base for d in self.symbols},
