@@ -80,7 +80,7 @@ Look-ahead
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -175,8 +175,8 @@ class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
-    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "views", "cached",
-                 "before", "after", "should_short", "should_cancel", "update_chart", "last",
+    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "views",
+                 "cached", "before", "after", "should_short", "should_cancel", "update_chart", "last",
                  "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
@@ -241,7 +241,9 @@ class _Run(Listener):
         self.user_files: set[str] = set()
         bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
-        prefixes = plan.prefixes()
+        #: whether the plan ran before: then what depends only on the plan is kept with it
+        self.reused = plan.started()
+        prefixes = plan.prefixes() if self.reused else {}
         for rp in plan.route_plans:
             spec = rp.spec
             state = RouteState(rp.index, spec, store.prices)
@@ -587,12 +589,12 @@ class _Run(Listener):
         all the states that hold positions are marked with NumPy at once (in bounded pieces);
         flat stretches repeat the balance (one float object)."""
         plan = self.plan
-        samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
-        clock = plan.clock
-        if isinstance(clock, range):
-            self.equity_time = (samples * clock.step + clock.start).tolist()
+        if self.reused:
+            samples, times = plan.kept("equity samples", _plan_samples(plan))
+            self.equity_time = list(times)
         else:
-            self.equity_time = [clock[i] for i in samples.tolist()]
+            samples, times = _plan_samples(plan)()
+            self.equity_time = times
         changes = self.changes
         # the first sample each state is seen at (the first state: from the first sample), and
         # how many samples see it
@@ -756,6 +758,19 @@ def _older_exit(order: Order, trade, price: float) -> str | None:
 
 #: Equity samples marked at once (a year of 1m bars in at most 33 pieces, of 1h bars in one).
 _EQUITY_CHUNK = 1 << 14
+
+
+def _plan_samples(plan: RunPlan) -> Callable[[], tuple[np.ndarray, list[int]]]:
+    """What gives the clock steps of the plan's equity samples and their times."""
+
+    def samples() -> tuple[np.ndarray, list[int]]:
+        steps = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
+        clock = plan.clock
+        if isinstance(clock, range):
+            return steps, (steps * clock.step + clock.start).tolist()
+        return steps, [clock[i] for i in steps.tolist()]
+
+    return samples
 
 
 def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:

@@ -21,7 +21,7 @@ these functions instead of repeating the checks.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -176,34 +176,49 @@ class RunPlan:
     funding_given: Mapping[SymbolKey, Any] | None = None
     mark_given: Mapping[SymbolKey, Any] | None = None
 
-    #: what the plan's runs keep for its later runs (see :meth:`prefixes`); no part of its value
+    #: what the runs of a reused plan keep for its later runs (see :meth:`kept`); no part of
+    #: the plan's value
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
         return [bars for bars, _ in self.candles.values()]
 
+    def started(self) -> bool:
+        """Whether a run of the plan started before this call (which counts as a run's start).
+        A plan's first run (a one-off :func:`jbt.engine.run_backtest`) keeps nothing; the
+        later runs of a reused plan keep what depends only on the plan (:meth:`kept`)."""
+        memo = self.memo
+        started = memo.get("started", False)
+        memo["started"] = True
+        return started
+
+    def kept(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``, made at the first call and kept with the plan for the later ones. Only
+        for values that depend on the plan alone and that no run changes; two threads making
+        one at once both get a right value."""
+        value = self.memo.get(name)
+        if value is None:
+            value = self.memo[name] = make()
+        return value
+
     def prefixes(self) -> dict[int, list[np.ndarray]]:
         """Per route bar array (by ``id``), ``[bars[:0], bars[:1], ..., bars[:len(bars)]]``: what
-        a run shows the strategy as ``self.candles`` bar after bar. The first run of the plan
-        gets none (it cuts each view as it goes, as a one-off run must); a later run gets the
-        views made once and kept with the plan, so that the runs of a reused plan do not make
-        them again (read-only views of read-only bars: one serves every run, in any thread).
-        At most :data:`PREFIXES_KEPT` views are kept (about 140 bytes each): the arrays beyond
-        that get none."""
-        memo = self.memo
-        views = memo.get("prefixes")
-        if views is None:
-            if not memo.get("run"):  # the first run
-                memo["run"] = True
-                return {}
-            views, kept = {}, 0
-            for rp in self.route_plans:
-                bars = rp.bars
-                if id(bars) not in views and kept + len(bars) + 1 <= PREFIXES_KEPT:
-                    kept += len(bars) + 1
-                    views[id(bars)] = [bars[:n] for n in range(len(bars) + 1)]
-            memo["prefixes"] = views
+        a run shows the strategy as ``self.candles`` bar after bar, made once and kept with the
+        plan for the runs of a reused plan (read-only views of read-only bars: one serves every
+        run, in any thread), so that they do not cut a view per bar. At most
+        :data:`PREFIXES_KEPT` views are kept (about 140 bytes each): the arrays beyond that get
+        none."""
+        return self.kept("prefixes", self._prefixes)
+
+    def _prefixes(self) -> dict[int, list[np.ndarray]]:
+        views: dict[int, list[np.ndarray]] = {}
+        kept = 0
+        for rp in self.route_plans:
+            bars = rp.bars
+            if id(bars) not in views and kept + len(bars) + 1 <= PREFIXES_KEPT:
+                kept += len(bars) + 1
+                views[id(bars)] = [bars[:n] for n in range(len(bars) + 1)]
         return views
 
     def __reduce__(self):

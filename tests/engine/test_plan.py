@@ -297,6 +297,12 @@ def test_a_reused_plan_shows_the_same_candles_from_the_views_it_keeps(monkeypatc
             for bars in expected:
                 assert [v.tolist() for v in views[id(bars)]] == \
                     [bars[:n].tolist() for n in range(len(bars) + 1)]
+    # what a reused plan keeps is its own: a result's lists can be changed at will
+    one, two = (run_plan(plan, strategies, hyperparameters=hps[0]) for _ in range(2))
+    one.equity_time.clear()
+    one.equity.clear()
+    assert result_signature(two) == fresh[0][0]
+    assert result_signature(run_plan(plan, strategies, hyperparameters=hps[0])) == fresh[0][0]
 
 
 # ------------------------------------------------------------------------- the plan's checks
