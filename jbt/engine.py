@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -93,7 +93,7 @@ from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
-from jbt.results import BacktestResult, RouteSpec, make_fill, make_order
+from jbt.results import BacktestResult, FundingRecord, RouteSpec, make_fill, make_order
 from jbt.store import Order, RouteState, Store, SymbolBook
 from jbt.strategies._jesse_compat import run_output, unknown_name_error, unknown_names
 from jbt.strategies.context import StrategyContext
@@ -286,10 +286,10 @@ class _Run(Listener):
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
-        #: the plan's funding events as (book, time, rate, price), and the next one to settle
-        self.fund_events = [(self.books[j], t, r, p) for j, t, r, p in zip(
-            plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
-            strict=True)]
+        #: the plan's funding events as (book index, time, rate, price), and the next one to
+        #: settle
+        self.fund_events = list(zip(plan.funding_symbol, plan.funding_time, plan.funding_rate,
+                                    plan.funding_price, strict=True))
         self.fund_k = 0
         #: whether some funding event falls inside an interval (between two clock times)
         self.cuts = bool((np.frombuffer(plan.funding_steps, dtype=np.uint8) & 2).any())
@@ -405,8 +405,9 @@ class _Run(Listener):
         seen_fills = len(fills)
         seen_balance = account.balance
         changes = self.changes = [(-1, seen_balance, _positions(open_routes))]
-        # only funding changes the balance without a fill
-        funded = bool(self.fund_events)
+        # only funding changes the balance without a fill: the balance is compared at the
+        # first sample after a step that settled funding (at its time or inside its interval)
+        paid = False
         # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
         # steps with events at their time, in order, then one past the last step
         funding_steps = plan.funding_steps or None
@@ -414,23 +415,26 @@ class _Run(Listener):
                                  ).tolist() + [len(clock)]
         fund_next, fund_i = fund_at[0], 0
         settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
+        books = self.books
 
         # one set of routes at every step (one route, or routes of one timeframe): no lookup
         only = groups[0] if len(groups) == 1 else None
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
-            if eq_steps[i] and (len(fills) != seen_fills or
-                                (funded and account.balance != seen_balance)):
-                seen_fills = len(fills)
-                seen_balance = account.balance
-                changes.append((i, seen_balance, _positions(open_routes)))
+            if eq_steps[i]:
+                if len(fills) != seen_fills or (paid and account.balance != seen_balance):
+                    seen_fills = len(fills)
+                    seen_balance = account.balance
+                    changes.append((i, seen_balance, _positions(open_routes)))
+                paid = False
             # 1. funding events at t are settled, then the open at t fills what it has already
             # passed
             if i == fund_next:
-                self.fund_k = settle(fund_events, self.fund_k, t)
+                self.fund_k = settle(fund_events, self.fund_k, t, books)
                 fund_i += 1
                 fund_next = fund_at[fund_i]
+                paid = True
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
@@ -480,7 +484,10 @@ class _Run(Listener):
                     if rr.update_chart is not None:
                         rr.update_chart()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
+            if cuts and funding_steps[i] & 2:
+                self._interval(i, clock)
+                paid = True
+            elif store.n_active or walk_all:
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
@@ -504,7 +511,7 @@ class _Run(Listener):
 
     def _settle(self, until: int) -> None:
         """Settle the funding events due at or before ``until``, in the plan's order."""
-        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until)
+        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until, self.books)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
@@ -615,9 +622,13 @@ class _Run(Listener):
             # per slot (the slot-th open position, in the order they opened) and state: route
             # (-1: none), qty, entry price and margin; and the routes found in the slot
             slots = []
+            none = (-1, 0.0, 0.0, 0.0)
             for slot in range(max(len(changes[j][2]) for j in held)):
-                table = np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
-                                  for _s, _b, p in changes], dtype=np.float64)
+                # (np.fromiter over the numbers: NumPy need not look into a tuple per state)
+                table = np.fromiter(
+                    chain.from_iterable([p[slot] if len(p) > slot else none
+                                         for _s, _b, p in changes]),
+                    dtype=np.float64, count=4 * len(changes)).reshape(-1, 4)
                 routes = {int(r) for r in table[held_states, 0].tolist()}
                 slots.append((table, sorted(r for r in routes if r >= 0)))
             value = self.store.account.value
@@ -727,7 +738,8 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
-            funding=list(store.funding),
+            funding=[FundingRecord(*store.funding[k:k + 6])
+                     for k in range(0, len(store.funding), 6)],
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},

@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jbt.errors import StrategyError
-from jbt.results import ClosedTrade, FundingRecord, make_trade
+from jbt.results import ClosedTrade, make_trade
 from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
 
 #: A reduce-only fill leaving less than this fraction of the position closes it entirely.
@@ -362,20 +362,22 @@ class Sandbox:
     def fund(self, book: SymbolBook, time: int, rate: float, price: float) -> None:
         """Settle one funding event of ``book``'s symbol at ``time``: every open position of
         the symbol pays (or receives) ``qty·price·rate``."""
-        self.settle([(book, time, rate, price)], 0, time)
+        self.settle([(0, time, rate, price)], 0, time, [book])
 
-    def settle(self, events: list[tuple[SymbolBook, int, float, float]], k: int,
-               until: int) -> int:
-        """Settle ``events[k:]`` (``(book, time, rate, price)`` in time order) up to those at
+    def settle(self, events: list[tuple[int, int, float, float]], k: int, until: int,
+               books: list[SymbolBook]) -> int:
+        """Settle ``events[k:]`` (``(book index in books, time, rate, price)`` in time order:
+        tuples of numbers, which the garbage collector stops tracking) up to those at
         ``until``; return the index of the first one left."""
         funding = self.account.funding
         log = self.store.funding
         n = len(events)
         while k < n:
-            book, time, rate, price = events[k]
+            j, time, rate, price = events[k]
             if time > until:
                 break
             k += 1
+            book = books[j]
             changed = False
             for route in book.routes:
                 pos = route.position
@@ -386,7 +388,7 @@ class Sandbox:
                 trade = route.trade
                 trade.funding += got
                 trade.pnl += got
-                log.append(FundingRecord(time, route.key, rate, price, qty, got))
+                log.extend((time, route.key, rate, price, qty, got))  # a FundingRecord's fields
                 changed = True
             if changed:
                 self.store.time = time
