@@ -40,8 +40,9 @@ SymbolKey = tuple[str, str]
 CandleKey = tuple[str, str, str]
 INF = float("inf")
 #: Prefix views of bars a plan keeps for its later runs, at most (see :meth:`RunPlan.prefixes`):
-#: about 18 MB, a year of 5m bars or four of 15m.
-PREFIXES_KEPT = 1 << 17
+#: about 9 MB, seven years of 1h bars or a year and a half of 15m (an optimiser's worker keeps
+#: a plan per period).
+PREFIXES_KEPT = 1 << 16
 
 
 # ---------------------------------------------------------------------------------- checks
