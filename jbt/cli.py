@@ -656,6 +656,17 @@ def optimize_command(
         help="Trials asked from the sampler at a time (part of the study; keep it at least "
         "twice --jobs).",
     ),
+    shared: bool = typer.Option(
+        False, "--shared",
+        help="Work on one study with every process that runs it with --shared at the same "
+        "time, on this machine or others (needs --storage postgresql://...); --trials is the "
+        "study's total.",
+    ),
+    heartbeat: int = typer.Option(
+        None, "--heartbeat", metavar="SECONDS",
+        help="With --shared: seconds between heartbeats of a running trial; a trial silent for "
+        "three is failed and run again by another process (default 10).",
+    ),
     top: int = typer.Option(10, "--top", min=1, help="Trials shown at the end."),
     storage: StorageOpt = None,
     ray: RayOpt = None,
@@ -693,6 +704,7 @@ def optimize_command(
         try:
             result = optimize_mode.run(
                 config, st.project_dir, start=start_ms, end=end_ms, trials=trials, jobs=jobs,
+                shared=shared, heartbeat=heartbeat,
                 objectives=objective, sampler=sampler, seed=seed, study=study, test=test,
                 test_start=test_ms, min_trades=min_trades, space=space or (), hp=hp or (),
                 batch=batch, storage=storage, executor=executor, on_start=bar.started,

@@ -43,6 +43,7 @@ class Started:
     target: int  # trials it will have
     jobs: int
     note: str | None = None  # e.g. the grid is smaller than --trials
+    process: int | None = None  # a shared study: this process's number in it (0 = the first)
 
 
 @dataclass
@@ -160,6 +161,8 @@ def run(
     hp: Sequence[str] = (),
     batch: int = DEFAULT_BATCH,
     storage: str | None = None,
+    shared: bool = False,
+    heartbeat: int | None = None,
     executor: Executor | None = None,
     on_start: Callable[[Started], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -170,7 +173,10 @@ def run(
     The candles are read from the database bound by :func:`jbt.models.open_database` (opened
     from the config when none is); the study goes to ``storage`` (an SQLAlchemy URL; default:
     the same database). ``executor`` runs the trials (default: ``jobs`` local processes).
-    ``routes`` (``RouteSpec``s) replace the project's ``routes.py``.
+    ``routes`` (``RouteSpec``s) replace the project's ``routes.py``. ``shared``: the study is
+    worked on by every process that runs it with ``shared`` at the same time (PostgreSQL
+    storage; see :mod:`jbt.optimize.shared`), ``heartbeat`` seconds apart; ``trials`` is then
+    the study's total.
     """
     from jbt import routes as routes_mod
     from jbt.plan import check_extra, check_period, check_routes
@@ -180,6 +186,17 @@ def run(
     share, objs = check_options(trials=trials, jobs=jobs, batch=batch, min_trades=min_trades,
                                 seed=seed, sampler=sampler, test=test, test_start=test_start,
                                 objectives=objectives)
+    if heartbeat is not None and not shared:
+        raise InputError("--heartbeat is for a --shared study")
+    if heartbeat is not None and heartbeat < 1:
+        raise InputError("--heartbeat must be at least 1 (seconds)")
+    if shared:
+        url = storage or config.database_url()
+        if not url.startswith(("postgresql:", "postgres:", "postgresql+")):
+            raise InputError(
+                "--shared needs the study on a PostgreSQL server every process reaches: add "
+                "--storage postgresql://USER@HOST/DATABASE"
+            )
 
     if routes is None:
         declared = routes_mod.load_routes(project)
@@ -204,7 +221,8 @@ def run(
         return _run(config, project, executor, routes, extra, strategies, search, objs, share,
                     note, target, start=start, end=end,
                     sampler=sampler, seed=seed, study=study, test_start=test_start,
-                    min_trades=min_trades, batch=batch, storage=storage, on_start=on_start,
+                    min_trades=min_trades, batch=batch, storage=storage, shared=shared,
+                    heartbeat=heartbeat, on_start=on_start,
                     on_progress=on_progress, should_stop=should_stop, began=began)
     except BaseException:
         executor.close(cancel=True)
@@ -216,7 +234,8 @@ def _run(config: Config, project: Path, executor: Executor, routes: list[Any],
          objs: list[Any], share: float | None, note: str | None, target: int, *,
          start: int | None, end: int | None, sampler: str, seed: int, study: str | None,
          test_start: int | None, min_trades: int, batch: int, storage: str | None,
-         on_start: Any, on_progress: Any, should_stop: Any, began: float) -> OptimizeResult:
+         shared: bool, heartbeat: int | None, on_start: Any, on_progress: Any,
+         should_stop: Any, began: float) -> OptimizeResult:
     """:func:`run` once the request is checked: the workers start while the candles load."""
     from jbt.models import database_proxy, open_database
     from jbt.modes.backtest_mode import load
@@ -274,50 +293,83 @@ def _run(config: Config, project: Path, executor: Executor, routes: list[Any],
         periods=periods, space=search, objectives=tuple(objs), min_trades=min_trades,
     )
 
-    store = StudyStore(storage or config.database_url())
+    from jbt.optimize.shared import HEARTBEAT, run_shared
+
+    store = StudyStore(storage or config.database_url(),
+                       heartbeat=(heartbeat or HEARTBEAT) if shared else None)
     try:
-        found = store.find(name)
-        stored: list[TrialRecord] = []
+        process = None
+        if shared:
+            # creating or joining the study is one step for the processes starting together
+            lock = store.lock(name)
+            try:
+                with lock:
+                    found, settings, stored = _open_study(store, name, settings, shared)
+                    sid = found[0] if found is not None else store.create(settings)
+                    if target > len(stored):
+                        process = store.share(sid)
+            finally:
+                lock.close()
+        else:
+            found, settings, stored = _open_study(store, name, settings, shared)
+            sid = found[0] if found is not None else None
         continued = found is not None
-        if found is not None:
-            sid, had = found
-            if had is None:
-                if store.trials_count(sid):
-                    raise InputError(
-                        f"a study named '{name}' exists in the storage but was not made by jbt; "
-                        "choose another --study NAME"
-                    )
-                store.adopt(sid, settings)
-            else:
-                reason = settings_mismatch(had, settings)
-                if reason:
-                    raise InputError(reason)
-                settings = had
-                stored = store.trials(sid)
         stats = RunStats()
         workers = executor.jobs
-        if settings.batch < 2 * workers and target > len(stored):
+        if not shared and settings.batch < 2 * workers and target > len(stored):
             slow = (f"batches of {settings.batch} keep at most {2 * settings.batch} trials "
                     f"queued for {workers} workers; a larger --batch (part of the study) uses "
                     "them better")
             note = f"{note}; {slow}" if note else slow
         if on_start is not None:
             on_start(Started(settings, continued, len(stored), max(target, len(stored)),
-                             workers, note))
+                             workers, note, process))
         if target <= len(stored):
             executor.close(cancel=True)
             return OptimizeResult(settings, stored, continued, len(stored), stats,
                                   time.perf_counter() - began, note)
-        if found is None:
+        if found is None and not shared:
             sid = store.create(settings)
         executor.start(spec, arrays, strategies)
-        records = run_trials(settings, sid, store, executor, target, stored,
-                             on_progress=on_progress, should_stop=should_stop, stats=stats)
+        if shared:
+            records = run_shared(settings, sid, process, store, executor, target, stored,
+                                 on_progress=on_progress, should_stop=should_stop, stats=stats)
+        else:
+            records = run_trials(settings, sid, store, executor, target, stored,
+                                 on_progress=on_progress, should_stop=should_stop, stats=stats)
         executor.close()
         return OptimizeResult(settings, records, continued, len(stored), stats,
                               time.perf_counter() - began, note)
     finally:
         store.close()
+
+
+def _open_study(store: Any, name: str, settings: StudySettings, shared: bool
+                ) -> tuple[tuple[int, Any] | None, StudySettings, list[TrialRecord]]:
+    """The stored study called ``name`` (or None), the settings to run it with (its own when it
+    exists) and its trials; refuses one that these settings cannot continue."""
+    found = store.find(name)
+    stored: list[TrialRecord] = []
+    if found is None:
+        return None, settings, stored
+    sid, had = found
+    if had is None:
+        if store.trials_count(sid):
+            raise InputError(
+                f"a study named '{name}' exists in the storage but was not made by jbt; "
+                "choose another --study NAME"
+            )
+        store.adopt(sid, settings)
+        return found, settings, stored
+    reason = settings_mismatch(had, settings)
+    if reason:
+        raise InputError(reason)
+    if not shared and store.is_shared(sid):
+        raise InputError(
+            f"study '{name}' is shared by several processes (it was run with --shared): add "
+            "--shared to continue it"
+        )
+    return found, had, store.trials(sid)
 
 
 def open_study(config: Config, name: str, storage: str | None = None

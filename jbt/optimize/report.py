@@ -74,14 +74,20 @@ def period_text(period: tuple[int, int]) -> str:
 
 
 def header_lines(settings: StudySettings, *, status: str | None = None,
-                 jobs: int | None = None) -> list[str]:
-    """What the study is: routes, periods, search space, objectives, sampler."""
+                 jobs: int | None = None, process: int | None = None) -> list[str]:
+    """What the study is: routes, periods, search space, objectives, sampler (``process``:
+    this process's number in a shared study)."""
     s = settings
     days = [(p[1] - p[0]) / 86_400_000 for p in (s.train, s.test)]
     routes = ", ".join(f"{r.strategy} {r.symbol} {r.timeframe} ({r.exchange})" for r in s.routes)
     share = f", {s.test_share}" if s.test_share else ""
     objectives = " and ".join(f"{o.name} ({o.direction})" for o in s.objectives)
     run = f"{s.sampler} sampler, seed {s.seed}, batches of {s.batch}"
+    if process is not None:
+        from jbt.optimize.shared import process_seed
+
+        run = (f"{s.sampler} sampler, seed {s.seed} (this process's: "
+               f"{process_seed(s.seed, process)}), shared study")
     if jobs is not None:
         run += f", {jobs} worker process{'es' if jobs != 1 else ''}"
     first = f"Study {s.name}" + (f" ({status})" if status else "") + f": {routes}"
@@ -305,7 +311,10 @@ class ProgressBar:
 
         self.settings = info.settings
         status = "continued" if info.continued else "new"
-        for line in header_lines(info.settings, status=status, jobs=info.jobs):
+        process = getattr(info, "process", None)
+        if process is not None:
+            status += f", shared: process {process + 1} to join it"
+        for line in header_lines(info.settings, status=status, jobs=info.jobs, process=process):
             self.console.print(line, markup=False)
         if info.continued:
             self.console.print(f"{info.stored:,} trials stored; running up to {info.target:,}.")

@@ -260,6 +260,9 @@ def test_custom_objective_and_two_objectives(tmp_path):
      "--sampler cmaes optimises one objective"),
     (["--sampler", "bayes"], "--sampler bayes: use one of tpe, random, cmaes, grid, nsga2"),
     (["--objective", "custom"], "--objective custom: strategy 'Ema' has no objective() method"),
+    (["--shared"], "--shared needs the study on a PostgreSQL server every process reaches: add "
+                   "--storage postgresql://USER@HOST/DATABASE"),
+    (["--heartbeat", "5"], "--heartbeat is for a --shared study"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(project, tmp_path, args, message):
     root = tmp_path / "p"
