@@ -187,7 +187,7 @@ def test_bad_input_is_one_line_and_writes_nothing(stored, tmp_path, args, messag
     project = _copy(stored, tmp_path / "project")
     before = _session_rows(project)
     ran = jbt_run(project, "backtest", START, END, *args)
-    assert ran.exit_code != 0
+    assert ran.exit_code == 2
     assert message in ran.output
     assert "Traceback" not in ran.output
     assert _session_rows(project) == before
@@ -201,7 +201,7 @@ def test_bad_symbols_files(stored, tmp_path):
         listing = tmp_path / "symbols.txt"
         listing.write_text(text, encoding="utf-8")
         ran = jbt_run(project, "backtest", "--symbols-file", str(listing))
-        assert ran.exit_code != 0 and message in ran.output, ran.output
+        assert ran.exit_code == 2 and message in ran.output, ran.output
     assert _session_rows(project)["backtest_session"] == []
 
 
@@ -209,7 +209,7 @@ def test_routes_on_two_symbols_are_refused(stored, tmp_path):
     project = _copy(stored, tmp_path / "project")
     write_routes(project, [ROUTES[0], (EXCHANGE, "ETH-USD", "4h", "Rising")])
     ran = jbt_run(project, "backtest", "--symbols", "SOL-USD")
-    assert ran.exit_code != 0
+    assert ran.exit_code == 2
     assert ("the routes trade 2 symbols (BTC-USD, ETH-USD); keep the routes on one symbol"
             in ran.output)
     assert _session_rows(project)["backtest_session"] == []
@@ -288,3 +288,25 @@ def test_map_backtests_on_given_candles_and_errors(stored, tmp_path, monkeypatch
     inline = research.map_backtests([(EXCHANGE, "BTC-USD", "1h", Local)], SYMBOLS[:2],
                                     start=START, end=END)
     assert [r.trades for r in inline.values()] == [[], []]
+
+
+def test_the_readme_example_runs(stored, tmp_path, monkeypatch, capsys):
+    import re
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    part = re.search(r"^## Batch backtests over symbols.*?(?=^## )", text, flags=re.S | re.M)
+    block = re.search(r"```python\n(.*?)```", part.group(0), flags=re.S).group(1)
+    project = _copy(stored, tmp_path / "project")
+    shutil.copytree(readme.parent / "strategies" / "EmaCross", project / "strategies" / "EmaCross",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.chdir(project)
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme_batch"})
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in printed] == ["BTC-USD", "ETH-USD", "SOL-USD"]
+    assert all(int(line.split()[1]) > 0 for line in printed), printed
+    for line in printed:
+        symbol, trades, total_return = line.split()
+        alone = research.backtest([(EXCHANGE, symbol, "1h", "EmaCross")], start=START, end=END)
+        assert int(trades) == alone.metrics["total_trades"]
+        assert float(total_return) == alone.metrics["total_return"]

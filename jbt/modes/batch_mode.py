@@ -214,13 +214,18 @@ def run_symbol(task: SymbolTask) -> SymbolOutcome:
         out.status, out.error = "error", _message(exc)
     else:
         out.start, out.end = plan.start, plan.end
+        t_run = time.perf_counter()
         try:
             result = backtest_mode.run_planned(plan, strategies, hyperparameters=hp,
                                                fast_path=task.fast_path, notes=notes)
         except Exception as exc:  # noqa: BLE001 - saved as a failed session by the caller
             out.status, out.error = "failed", _message(exc)
         else:
-            result.duration_s = time.perf_counter() - began
+            if task.research:  # research.backtest counts the set-up in
+                result.duration_s = time.perf_counter() - began
+            else:  # jbt backtest counts the plan and the run, and the loading apart
+                result.duration_s = setup.plan_s + time.perf_counter() - t_run
+                result.extra["load_s"] = setup.load_s
             out.result = result
     out.duration_s = time.perf_counter() - began
     return out
