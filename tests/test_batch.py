@@ -310,3 +310,91 @@ def test_the_readme_example_runs(stored, tmp_path, monkeypatch, capsys):
         alone = research.backtest([(EXCHANGE, symbol, "1h", "EmaCross")], start=START, end=END)
         assert int(trades) == alone.metrics["total_trades"]
         assert float(total_return) == alone.metrics["total_return"]
+
+
+#: Ends its worker process (as a crash in C code would) on ETH-USD.
+CRASH = """
+import os
+
+from jbt.strategies import Strategy
+
+
+class Crash(Strategy):
+    def should_long(self):
+        if self.symbol == "ETH-USD" and self.index == 50:
+            os._exit(9)
+        return False
+"""
+
+
+def test_a_worker_that_dies_stops_the_batch_with_one_line(stored, tmp_path):
+    project = _copy(stored, tmp_path / "project")
+    (project / "strategies" / "Crash").mkdir()
+    (project / "strategies" / "Crash" / "__init__.py").write_text(CRASH, encoding="utf-8")
+    write_routes(project, [(EXCHANGE, "BTC-USD", "1h", "Crash")])
+    ran = jbt_run(project, "backtest", START, END, "--symbols", "BTC-USD,ETH-USD,SOL-USD",
+                  "--jobs", "2")
+    assert ran.exit_code == 1
+    assert "Error: a worker process died" in ran.output and "Traceback" not in ran.output
+    saved = _session_rows(project)["backtest_session"]
+    # what was saved is the symbols before the one that died, in order, finished
+    assert [json.loads(s["routes"])[0]["symbol"] for s in saved] == ["BTC-USD"][:len(saved)]
+    assert all(s["status"] == "finished" for s in saved)
+
+
+#: Trades on an EMA cross with two integer hyperparameters (for a study).
+EMA = """
+import jbt.indicators as ta
+from jbt.strategies import Strategy
+
+
+class Ema(Strategy):
+    def hyperparameters(self):
+        return [{"name": "fast", "type": int, "min": 2, "max": 20, "default": 5},
+                {"name": "slow", "type": int, "min": 5, "max": 40, "default": 20}]
+
+    def cross(self):
+        f = ta.ema(self.candles, self.hp["fast"], sequential=True)
+        s = ta.ema(self.candles, self.hp["slow"], sequential=True)
+        return f[-2] - s[-2], f[-1] - s[-1]
+
+    def should_long(self):
+        before, now = self.cross()
+        return before <= 0 < now
+
+    def go_long(self):
+        self.buy = self.balance * 0.5 / self.price, self.price
+
+    def update_position(self):
+        before, now = self.cross()
+        if before >= 0 > now:
+            self.liquidate()
+"""
+
+
+def test_a_studys_best_trial_over_symbols(stored, tmp_path):
+    project = _copy(stored, tmp_path / "project")
+    (project / "strategies" / "Ema").mkdir()
+    (project / "strategies" / "Ema" / "__init__.py").write_text(EMA, encoding="utf-8")
+    write_routes(project, [(EXCHANGE, "BTC-USD", "1h", "Ema")])
+    studied = jbt_run(project, "optimize", START, END, "--trials", "6", "--jobs", "1",
+                      "--study", "ema", "--sampler", "random")
+    assert studied.exit_code == 0, studied.output
+    ran = jbt_run(project, "backtest", START, END, "--from-study", "ema", "--symbols",
+                  "ETH-USD,SOL-USD", "-j", "1")
+    assert ran.exit_code == 0, ran.output
+    batch = _session_rows(project)["backtest_session"]
+    hp = json.loads(batch[0]["config"])["hyperparameters"]["Ema"]
+    assert hp != {"fast": 5, "slow": 20}  # the best trial's values, not the defaults
+
+    separate = _copy(stored, tmp_path / "separate")
+    shutil.copytree(project / "strategies" / "Ema", separate / "strategies" / "Ema")
+    for symbol in ("ETH-USD", "SOL-USD"):
+        write_routes(separate, [(EXCHANGE, symbol, "1h", "Ema")])
+        alone = jbt_run(separate, "backtest", START, END, "--hp", f"fast={hp['fast']}",
+                        "--hp", f"slow={hp['slow']}")
+        assert alone.exit_code == 0, alone.output
+    want = _session_rows(separate)["backtest_session"]
+    for got, expected in zip(batch, want, strict=True):
+        assert {k: v for k, v in got.items() if k != "id"} == {
+            k: v for k, v in expected.items() if k != "id"}
