@@ -872,6 +872,267 @@ def optimize_delete_command(
     typer.echo(f"Deleted study {name} ({len(records):,} trials).")
 
 
+# --- jbt walk-forward ------------------------------------------------------------------------
+
+walk_forward_app = typer.Typer(
+    cls=_OptimizeGroup,
+    help="Walk-forward analysis: optimise on each window's training part, backtest the best "
+    "parameters on the testing part after it, stitch the out-of-sample runs. 'jbt walk-forward "
+    "show ID' prints a run again; 'jbt walk-forward list' lists them.",
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+app.add_typer(walk_forward_app, name="walk-forward")
+
+
+def _wf_exports(res: Any, console: Any, json_path: Path | None, csv_dir: Path | None,
+                chart_path: Path | None) -> None:
+    from jbt.validation.report import write_wf_csv, write_wf_json
+
+    if json_path is not None:
+        console.print(f"Wrote {_escape(str(write_wf_json(res, json_path)))}")
+    if csv_dir is not None:
+        names = ", ".join(p.name for p in write_wf_csv(res, csv_dir))
+        console.print(f"Wrote {names} in {_escape(str(csv_dir))}")
+    if chart_path is not None:
+        from jbt.validation.chart import write_walk_forward_chart
+
+        console.print(f"Wrote {_escape(str(write_walk_forward_chart(res, chart_path)))}")
+
+
+WfJsonOpt = Annotated[Path | None, typer.Option(
+    "--json", dir_okay=False, help="Write the run (settings, windows with their trials, "
+    "stitched out-of-sample result) as JSON.")]
+WfCsvOpt = Annotated[Path | None, typer.Option(
+    "--csv", file_okay=False, help="Write windows.csv and the stitched trades.csv, orders.csv, "
+    "equity.csv into this folder.")]
+WfChartOpt = Annotated[Path | None, typer.Option(
+    "--chart", dir_okay=False, help="Write the stitched out-of-sample chart with the windows "
+    "(one offline HTML page).")]
+
+
+@walk_forward_app.command("run", hidden=True, cls=_OptimizeRun)
+@handle_errors
+def walk_forward_command(
+    ctx: typer.Context,
+    start: str = typer.Argument(None, metavar="START",
+                                help="First moment, UTC (default: the first with the full "
+                                "warm-up stored)."),
+    end: str = typer.Argument(None, metavar="END", help="End, UTC, exclusive (default: the "
+                              "stored end)."),
+    train: str = typer.Option("180d", "--train", help="Training part of each window: 180d, "
+                              "26w, 12h ..."),
+    test: str = typer.Option("30d", "--test", help="Testing (out-of-sample) part of each "
+                             "window."),
+    step: str = typer.Option(None, "--step", help="How far each window moves on (default: "
+                             "--test)."),
+    anchored: bool = typer.Option(False, "--anchored", help="Every window trains from START "
+                                  "(an expanding training part)."),
+    trials: int = typer.Option(100, "--trials", "-n", help="Trials a window."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes running trials "
+                             "(default: one per CPU core)."),
+    objective: list[str] = typer.Option(None, "--objective", "-o", metavar="METRIC[:max|:min]",
+                                        help="What to optimise on training, as in jbt "
+                                        "optimize (default: sharpe)."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe, random, cmaes, grid or nsga2."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the run: window k's sampler seed is "
+                             "derived from it."),
+    min_trades: int = typer.Option(1, "--min-trades", help="Trials with fewer training trades "
+                                   "are infeasible."),
+    space: list[str] = typer.Option(None, "--space", metavar="NAME=LO:HI[:STEP]",
+                                    help="Narrow a hyperparameter's range (repeatable)."),
+    hp: list[str] = typer.Option(None, "--hp", metavar="NAME=VALUE",
+                                 help="Fix a hyperparameter instead of searching it."),
+    batch: int = typer.Option(16, "--batch", help="Trials asked from the sampler at a time."),
+    name: str = typer.Option(None, "--name", help="A name for the run (default: "
+                             "STRATEGY-SYMBOL-TIMEFRAME)."),
+    no_save: bool = typer.Option(False, "--no-save", help="Save neither the run nor the "
+                                 "out-of-sample sessions."),
+    json_path: WfJsonOpt = None,
+    csv_dir: WfCsvOpt = None,
+    chart_path: WfChartOpt = None,
+) -> None:
+    """Walk-forward analysis of the routes' strategies; the same command continues an
+    interrupted run. Also: 'jbt walk-forward show ID', 'jbt walk-forward list'."""
+    from rich.console import Console
+
+    from jbt.dates import parse_date
+    from jbt.modes import walkforward_mode
+    from jbt.validation.report import WalkForwardProgress, render_walk_forward
+
+    st = state(ctx)
+    config = st.config()
+    start_ms = parse_date(start, name="START") if start else None
+    end_ms = parse_date(end, name="END") if end else None
+    if jobs is None:
+        import os
+
+        jobs = os.cpu_count() or 1
+    _need_candles(st, config, start_ms, end_ms)
+    console = Console(highlight=False, soft_wrap=True)
+    with WalkForwardProgress(console) as bar:
+        res = walkforward_mode.run(
+            config, st.project_dir, start=start_ms, end=end_ms, train=train, test=test,
+            step=step, anchored=anchored, trials=trials, jobs=jobs, objectives=objective,
+            sampler=sampler, seed=seed, min_trades=min_trades, space=space or (), hp=hp or (),
+            batch=batch, name=name, save=not no_save, on_window=bar.window,
+            on_progress=bar.update, on_window_done=bar.window_done,
+        )
+    if res.continued:
+        console.print(f"Continued: {res.continued} window(s) were stored by an earlier run.")
+    render_walk_forward(res, console)
+    _wf_exports(res, console, json_path, csv_dir, chart_path)
+    saved = f"Saved as walk-forward {res.run_id}" if res.run_id is not None else "Not saved"
+    console.print(f"{saved} ({res.seconds:,.1f}s).", markup=False)
+
+
+def _need_candles(st: State, config: Any, start_ms: int | None, end_ms: int | None) -> None:
+    """No database yet: no candles, and nothing is created; the import command instead."""
+    if st.open_db(create=False) is not None:
+        return
+    from jbt import routes as routes_mod
+    from jbt.errors import CandlesMissingError
+    from jbt.modes import backtest_mode
+    from jbt.timeframes import to_ms
+
+    r = routes_mod.load_routes(st.project_dir).routes[0]
+    warm = config.backtest.warmup_candles * to_ms(r.timeframe)
+    raise CandlesMissingError(backtest_mode.no_candles_message(
+        r.exchange, r.symbol, start_ms, end_ms, warm, []))
+
+
+@walk_forward_app.command("show")
+@handle_errors
+def walk_forward_show_command(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., metavar="ID", help="Run id (see 'jbt walk-forward list')."),
+    json_path: WfJsonOpt = None,
+    csv_dir: WfCsvOpt = None,
+    chart_path: WfChartOpt = None,
+) -> None:
+    """Print a saved walk-forward run again (its out-of-sample sessions stitched again), and
+    write its exports."""
+    from rich.console import Console
+
+    from jbt.errors import InputError
+    from jbt.modes import walkforward_mode
+    from jbt.validation.report import render_walk_forward
+
+    st = state(ctx)
+    if st.open_db(create=False) is None:
+        raise InputError(f"no walk-forward run {run_id}; run 'jbt walk-forward' first")
+    res = walkforward_mode.show(st.config(), run_id)
+    console = Console(highlight=False, soft_wrap=True)
+    if res.status != "finished":
+        console.print(f"Walk-forward {run_id} is {res.status}: {len(res.windows)} of "
+                      f"{len(res.settings.get('windows', []))} windows stored; the same command "
+                      "continues it.", markup=False)
+    render_walk_forward(res, console)
+    _wf_exports(res, console, json_path, csv_dir, chart_path)
+
+
+@walk_forward_app.command("list")
+@handle_errors
+def walk_forward_list_command(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many."),
+) -> None:
+    """The saved walk-forward runs, newest first."""
+    from rich.console import Console
+
+    from jbt.modes import walkforward_mode
+    from jbt.validation.report import runs_table
+
+    st = state(ctx)
+    rows = walkforward_mode.list_runs(limit) if st.open_db(create=False) is not None else []
+    console = Console(highlight=False, soft_wrap=True)
+    if not rows:
+        console.print("No walk-forward runs yet: 'jbt walk-forward START END' starts one.")
+        return
+    console.print(runs_table(rows))
+
+
+# --- jbt robustness --------------------------------------------------------------------------
+
+
+@app.command("robustness")
+@handle_errors
+def robustness_command(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(None, metavar="[ID]", help="A saved session (see 'jbt "
+                                     "sessions'); or give --study NAME."),
+    study: str = typer.Option(None, "--study", metavar="NAME", help="A study's trial instead "
+                              "of a session: deflated Sharpe ratio and overfitting probability "
+                              "too."),
+    rank: int = typer.Option(1, "--rank", min=1, help="With --study: the trial of this rank."),
+    period: str = typer.Option("test", "--period", help="With --study: the period its trial "
+                               "is backtested on: test, train or all."),
+    storage: str = typer.Option(None, "--storage", metavar="URL", help="With --study: where "
+                                "the study is (default: the project's database)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random draw."),
+    scenarios: int = typer.Option(1000, "--scenarios", help="Trade-sequence scenarios per "
+                                  "method (shuffle, bootstrap)."),
+    drawdown: list[str] = typer.Option(None, "--drawdown", metavar="PCT", help="Report the "
+                                       "probability of a drawdown this deep (repeatable; "
+                                       "default 10%, 20%, 30%)."),
+    paths: int = typer.Option(50, "--paths", help="Candle paths of each kind (block "
+                              "bootstrap, noise); 0 skips them."),
+    block: str = typer.Option("1d", "--block", help="Block length of the bootstrap: 1d, 12h, "
+                              "1w ..."),
+    noise: str = typer.Option("0.1%", "--noise", help="Standard deviation of the noise on each "
+                              "price."),
+    warmups: str = typer.Option(None, "--warmups", metavar="N,N,...", help="warmup_candles "
+                                "values to try (default: 10% to 200% of the configured)."),
+    pbo_blocks: int = typer.Option(16, "--pbo-blocks", help="CSCV: blocks the training days "
+                                   "are cut into (even)."),
+    effective_trials: int = typer.Option(None, "--effective-trials", metavar="N",
+                                         help="Deflated Sharpe: the number of independent "
+                                         "trials (default: the study's distinct feasible "
+                                         "trials)."),
+    skip: str = typer.Option(None, "--skip", metavar="A,B", help="Leave out some of: trades, "
+                             "paths, sharpe, pbo, warmup."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes for the price paths "
+                             "and the trials' returns (default: one per CPU core)."),
+    json_path: Path = typer.Option(None, "--json", dir_okay=False, help="Write every figure "
+                                   "(and the scenarios' values) as JSON."),
+    chart_path: Path = typer.Option(None, "--chart", dir_okay=False, help="Write the "
+                                    "distributions and fan charts (one offline HTML page)."),
+) -> None:
+    """How much of a backtest is luck: trade-sequence Monte Carlo, price paths, the deflated
+    Sharpe ratio, the probability of backtest overfitting, warm-up sensitivity."""
+    from rich.console import Console
+
+    from jbt.errors import InputError
+    from jbt.modes import robustness_mode
+    from jbt.validation.report import render_robustness, write_robustness_json
+
+    st = state(ctx)
+    if study is None and (rank != 1 or storage is not None or period != "test"):
+        raise InputError("--rank, --period and --storage go with --study NAME")
+    if st.open_db(create=False) is None:
+        raise InputError("no database yet: run 'jbt backtest' or 'jbt optimize' first")
+    if jobs is None:
+        import os
+
+        jobs = os.cpu_count() or 1
+    console = Console(highlight=False, soft_wrap=True)
+    doc = robustness_mode.run(
+        st.config(), st.project_dir, session_id=session_id, study=study, rank=rank,
+        period=period, storage=storage, seed=seed, scenarios=scenarios,
+        drawdowns=drawdown or ("10%", "20%", "30%"), paths=paths, block=block, noise=noise,
+        warmups=warmups, blocks=pbo_blocks, effective_trials=effective_trials,
+        skip=[s.strip() for s in (skip or "").split(",") if s.strip()], jobs=jobs,
+        on_step=lambda text: console.print(f"{text} ...", markup=False),
+    )
+    render_robustness(doc, console)
+    if json_path is not None:
+        console.print(f"Wrote {_escape(str(write_robustness_json(doc, json_path)))}")
+    if chart_path is not None:
+        from jbt.validation.chart import write_robustness_chart
+
+        console.print(f"Wrote {_escape(str(write_robustness_chart(doc, chart_path)))}")
+
+
 # --- jbt new ---------------------------------------------------------------------------------
 
 

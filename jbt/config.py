@@ -106,6 +106,11 @@ class ServerConfig:
     backtest_timeout: float = 1800.0
     #: Largest request body in bytes; a larger one gets 413.
     max_request_bytes: int = 1_048_576
+    #: Worker processes an optimisation (``POST /optimize``) may use at most; None: one per
+    #: CPU core. One optimisation runs at a time.
+    max_optimize_jobs: int | None = None
+    #: Seconds one optimisation may run before it is stopped (its stored trials stay).
+    optimize_timeout: float = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,10 @@ def _check_ranges(obj: Any, where: str) -> None:
             raise ConfigError(f"{where}: 'max_queued_backtests' must be >= 0")
         if obj.backtest_timeout <= 0:
             raise ConfigError(f"{where}: 'backtest_timeout' must be > 0 (seconds)")
+        if obj.max_optimize_jobs is not None and obj.max_optimize_jobs < 1:
+            raise ConfigError(f"{where}: 'max_optimize_jobs' must be >= 1")
+        if obj.optimize_timeout <= 0:
+            raise ConfigError(f"{where}: 'optimize_timeout' must be > 0 (seconds)")
 
 
 def parse_config(

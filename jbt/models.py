@@ -316,9 +316,40 @@ class SessionEquity(BaseModel):
         table_name = "backtest_session_equity"
 
 
+class WalkForwardRun(BaseModel):
+    """A ``jbt walk-forward`` run: its settings (what decides its windows and trials, JSON)
+    and, once finished, its summary; the windows are :class:`WalkForwardWindow` rows."""
+
+    created_at = pw.BigIntegerField()  # epoch ms
+    name = pw.CharField(max_length=255)
+    status = pw.CharField(max_length=16, default="running")  # running | finished | failed
+    identity = pw.CharField(max_length=64, index=True)  # hash of the settings
+    settings = pw.TextField()  # JSON
+    summary = pw.TextField(null=True)  # JSON: stitched metrics, efficiency, stability
+    error = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "walk_forward_run"
+
+
+class WalkForwardWindow(BaseModel):
+    """One window of a walk-forward run: the parameters chosen on its training part, its
+    trials, and the saved session of its out-of-sample backtest (None: no feasible trial)."""
+
+    run = pw.ForeignKeyField(WalkForwardRun, backref="windows", on_delete="CASCADE")
+    index = pw.IntegerField()
+    data = pw.TextField()  # JSON: periods, seed, params, in-sample metrics, trials
+    session = pw.ForeignKeyField(BacktestSession, null=True, on_delete="SET NULL")
+
+    class Meta:
+        table_name = "walk_forward_window"
+        indexes = ((("run", "index"), True),)
+
+
 MODELS = (
     Candle, CandleBlock, CandleGap, SymbolListing, BacktestSession, Order, Trade, ClosedTrade,
-    SessionData, SessionEquity, FundingRate, FundingSpan, ArchiveFile,
+    SessionData, SessionEquity, FundingRate, FundingSpan, ArchiveFile, WalkForwardRun,
+    WalkForwardWindow,
 )
 
 _open_lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from jbt.api.docs import add_docs
 from jbt.api.errors import error_body, strategy_location, validation_message
 from jbt.api.jobs import JobConflict, JobManager
 from jbt.api.limits import BodyLimitMiddleware
+from jbt.api.optimizations import OptimizeRunner
 from jbt.config import Config
 from jbt.errors import ExchangeError, JbtError, StrategyError
 from jbt.sessions import SessionFailedError
@@ -38,6 +40,9 @@ The jbt engine over HTTP: the same import and backtest modes as the command line
 * `POST /backtest` runs a backtest in its own worker process and returns the JSON
   `jbt backtest --json` writes; while it runs it is a job in `GET /jobs`, and
   `DELETE /jobs/{id}` stops it. `GET /sessions` and `GET /sessions/{id}` read saved runs.
+* `POST /optimize` starts an optimisation job (`jbt optimize`); `GET /jobs/{id}` shows its
+  progress, `DELETE /jobs/{id}` stops it (the same request continues it). `GET /studies` and
+  `GET /studies/{name}` read the studies (`jbt optimize list`, `jbt optimize show --json`).
 
 Errors are JSON with a one-line `detail`. When the server has a token, every request (these docs
 and `/openapi.json` included) needs `Authorization: Bearer <token>`.
@@ -57,6 +62,8 @@ def create_app(
     max_backtests: int | None = None,
     max_queued_backtests: int | None = None,
     backtest_timeout: float | None = None,
+    max_optimize_jobs: int | None = None,
+    optimize_timeout: float | None = None,
 ) -> FastAPI:
     """Build the API for one project.
 
@@ -66,8 +73,10 @@ def create_app(
     one of ``config.server.allowed_hosts`` get a 400. At most ``import_workers`` imports and
     ``max_backtests`` backtests run at once (default ``[server] max_backtests``), each
     backtest in a worker process with ``backtest_timeout`` seconds; ``max_queued_backtests``
-    more wait and the next one gets 429. The database at ``config.database_url()`` is opened
-    when the app starts (its lifespan); jobs are cancelled when it stops.
+    more wait and the next one gets 429. One optimisation runs at a time, with at most
+    ``max_optimize_jobs`` worker processes (default ``[server] max_optimize_jobs``: one per CPU
+    core) for at most ``optimize_timeout`` seconds. The database at ``config.database_url()`` is
+    opened when the app starts (its lifespan); jobs are cancelled when it stops.
     """
     server = config.server
     token = check_token(token if token is not None else server.token)
@@ -80,6 +89,10 @@ def create_app(
             max_queued=(max_queued_backtests if max_queued_backtests is not None
                         else server.max_queued_backtests),
             time_limit=backtest_timeout if backtest_timeout is not None else server.backtest_timeout,
+        ),
+        optimizations=OptimizeRunner(
+            max_jobs=max_optimize_jobs if max_optimize_jobs is not None else server.max_optimize_jobs,
+            time_limit=optimize_timeout if optimize_timeout is not None else server.optimize_timeout,
         ),
     )
 
@@ -100,7 +113,10 @@ def create_app(
             yield
         finally:
             ctx.begin_shutdown(STOPPING)
-            await run_in_threadpool(ctx.jobs.shutdown, wait=True, timeout=JOBS_STOP_S)
+            await asyncio.gather(
+                run_in_threadpool(ctx.jobs.shutdown, wait=True, timeout=JOBS_STOP_S),
+                run_in_threadpool(ctx.optimizations.shutdown),
+            )
             await run_in_threadpool(ctx.backtests.shutdown)
 
     app = FastAPI(
@@ -170,10 +186,10 @@ def _add_error_handlers(app: FastAPI, ctx: ApiContext) -> None:
     @app.exception_handler(QueueFull)
     async def on_busy(request: Request, exc: QueueFull) -> JSONResponse:
         what = "backtests" if request.url.path == "/backtest" else "import checks"
-        response = _error(
-            429, f"too many {what} at once; every slot is busy and the queue is full: try "
-            f"again in {exc.retry_after} s (Retry-After)", "TooManyRequests",
-        )
+        detail = getattr(exc, "detail", None) or (
+            f"too many {what} at once; every slot is busy and the queue is full: try again in "
+            f"{exc.retry_after} s (Retry-After)")
+        response = _error(429, detail, "TooManyRequests")
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
 

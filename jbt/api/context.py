@@ -12,6 +12,7 @@ import peewee as pw
 
 from jbt.api.backtests import BacktestRunner, QueueFull
 from jbt.api.jobs import ACTIVE, JobManager
+from jbt.api.optimizations import OptimizeRunner
 from jbt.config import Config
 from jbt.errors import Cancelled, InputError
 from jbt.routes import STRATEGIES_DIR, available_strategies
@@ -40,6 +41,10 @@ class ApiContext:
     #: Backtests: a few run at once, each in its own worker process; more wait, up to a bound.
     backtests: BacktestRunner = field(
         default_factory=lambda: BacktestRunner(slots=4, max_queued=16, time_limit=1800.0)
+    )
+    #: Optimisations: one at a time, in a coordinator process with its worker processes.
+    optimizations: OptimizeRunner = field(
+        default_factory=lambda: OptimizeRunner(max_jobs=None, time_limit=86_400.0)
     )
     #: Bound at startup (the app's lifespan) by ``open_database``.
     db: pw.Database | None = None

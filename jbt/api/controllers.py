@@ -5,7 +5,8 @@ The endpoints that read the database are plain ``def``: FastAPI runs them on its
 and each holds its own database connection for the request (``connection_context``).
 ``POST /backtest`` is a coroutine that waits for a worker process (:mod:`jbt.api.backtests`)
 without holding a thread, so any number of waiting backtests leaves the readers their threads;
-``/jobs`` reads memory only and never needs a thread.
+``POST /optimize`` waits the same way for its coordinator's checks
+(:mod:`jbt.api.optimizations`); ``/jobs`` reads memory only and never needs a thread.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from jbt.api.schemas import (
     ErrorOut,
     ImportRequest,
     JobOut,
+    OptimizeRequest,
     SessionSummary,
     StrategyErrorOut,
+    StudySummary,
 )
 from jbt.api.worker import BacktestTask, public_result
 
@@ -106,7 +109,7 @@ def start_import(body: ImportRequest, request: Request, response: Response) -> d
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"])
 async def list_jobs(request: Request) -> list[dict[str, Any]]:
     """Every job this server has run since it started (the most recent 200), newest first:
-    imports and backtests."""
+    imports, backtests and optimisations."""
     return _ctx(request).jobs.list()
 
 
@@ -133,7 +136,8 @@ async def get_job(request: Request, job_id: str = Path(max_length=64)) -> dict[s
 )
 async def cancel_job(request: Request, job_id: str = Path(max_length=64)) -> dict[str, Any]:
     """Ask a job to stop. An import keeps the candles it stored (a new import resumes from
-    them); a backtest's worker process is stopped and its request answers 409."""
+    them); a backtest's worker process is stopped and its request answers 409; an optimisation
+    stops once the batch that runs is stored (the same `POST /optimize` continues it)."""
     job = _ctx(request).jobs.cancel(job_id)
     if job is None:
         raise HTTPException(404, f"job '{job_id}' not found; GET /jobs lists the known jobs")
@@ -330,3 +334,157 @@ def get_session(request: Request, session_id: int = Path(ge=1, le=_INT64)) -> JS
     if data is None:
         raise HTTPException(404, f"session {session_id} not found; GET /sessions lists them")
     return JSONResponse(public_result(data))
+
+
+# ------------------------------------------------------------------------------ optimize
+
+
+@router.post(
+    "/optimize",
+    status_code=202,
+    response_model=JobOut,
+    tags=["optimize"],
+    responses={
+        422: {
+            "model": StrategyErrorOut,
+            "description": "Invalid input: the message `jbt optimize` gives for the same "
+            "options (a bad search space, missing candles, a study of that name with other "
+            "settings, a strategy that raised while the study was set up).",
+        },
+        409: {"model": ErrorOut, "description": "Cancelled with `DELETE /jobs/{id}` before "
+                                                "its first trial."},
+        413: {"model": ErrorOut, "description": "The body is larger than the server takes."},
+        429: {"model": ErrorOut, "description": "An optimisation is running (one runs at a "
+                                                "time); `Retry-After` is its estimated end."},
+        503: {"model": ErrorOut, "description": "The server is stopping."},
+    },
+)
+async def start_optimize(body: OptimizeRequest, request: Request) -> Response:
+    """Check the options as `jbt optimize` does, then run the study as a background job: its
+    coordinator and worker processes are the server's. `GET /jobs/{id}` follows it (trials
+    done, trials/s, best so far, ETA), `DELETE /jobs/{id}` stops it once the batch that runs is
+    stored; the same request continues the study. `GET /studies/{name}` has the results."""
+    from jbt.api.optimizer import OptimizeTask
+    from jbt.dates import parse_date
+    from jbt.modes.optimize_mode import check_options
+    from jbt.results import RouteSpec
+
+    ctx = _ctx(request)
+    runner = ctx.optimizations
+    start_ms, end_ms = _period(body.start, body.end)
+    test_ms = parse_date(body.test_start, name="test_start") if body.test_start else None
+    jobs = body.jobs if body.jobs is not None else runner.max_jobs
+    check_options(trials=body.trials, jobs=jobs, batch=body.batch, min_trades=body.min_trades,
+                  seed=body.seed, sampler=body.sampler, test=body.test, test_start=test_ms,
+                  objectives=body.objectives)
+    routes = None
+    if body.routes is not None:
+        routes = tuple(RouteSpec(**r.model_dump()) for r in body.routes)
+        for route in routes:
+            ctx.check_strategy(route.strategy)
+    config = ctx.config
+    if body.config is not None and body.config.backtest is not None:
+        overrides = body.config.backtest.model_dump(exclude_unset=True)
+        config = config.with_overrides({"backtest": overrides}, source="request 'config'")
+    if ctx.stopping is not None:
+        raise HTTPException(503, f"{ctx.stopping}; send the optimisation again once it is back")
+    used = min(jobs, runner.max_jobs)
+    task = OptimizeTask(
+        config=config, project_dir=ctx.project_dir, routes=routes, start=start_ms, end=end_ms,
+        trials=body.trials, jobs=used, objectives=tuple(body.objectives or ()) or None,
+        sampler=body.sampler, seed=body.seed, study=body.study, test=body.test,
+        test_start=test_ms, min_trades=body.min_trades, space=tuple(body.space),
+        hp=tuple(body.hp), batch=body.batch,
+    )
+    params = {
+        "study": body.study, "routes": None if routes is None else [asdict(r) for r in routes],
+        "start": body.start, "end": body.end, "trials": body.trials, "jobs": used,
+        "objectives": body.objectives, "sampler": body.sampler, "seed": body.seed,
+        "test": body.test, "test_start": body.test_start, "min_trades": body.min_trades,
+        "space": body.space, "hp": body.hp, "batch": body.batch,
+    }
+    if used < jobs:
+        params["jobs_requested"] = jobs
+    run = runner.reserve(task, lambda: ctx.jobs.track("optimize", params), ctx.jobs)
+    try:
+        await run_in_threadpool(runner.launch, run, lambda: ctx.stopping)
+    except Exception as exc:
+        ctx.jobs.finish(run.job, FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+    async def interrupted() -> str | None:
+        return "the client disconnected" if await request.is_disconnected() else None
+
+    checked = await runner.wait_checked(run, interrupted)
+    if not checked or run.started is not None:
+        job = ctx.jobs.get(run.job.id)
+        return JSONResponse(job, status_code=202, headers={"Location": f"/jobs/{run.job.id}"})
+    await runner.wait_ended(run)  # its processes are gone: the next request may start one
+    if run.reason is not None:
+        if runner.timed_out(run):
+            return JSONResponse(error_body(run.reason, "TimeLimitExceeded"), status_code=422)
+        if run.server_stop:
+            return JSONResponse(error_body(
+                f"{run.reason}: optimize job {run.job.id} was cancelled; send it again once the "
+                "server is back", "ServerStopping"), status_code=503)
+        return JSONResponse(error_body(
+            f"optimize job {run.job.id} was cancelled ({run.reason})", "Cancelled"),
+            status_code=409)
+    if run.error is not None:
+        return JSONResponse(run.error["body"], status_code=int(run.error["status"]))
+    job = ctx.jobs.get(run.job.id) or {}
+    return JSONResponse(error_body(job.get("error") or "the optimisation ended without an "
+                                   "answer", "WorkerDied"), status_code=500)
+
+
+def _study_summary(row: Any, running: dict[str, str]) -> dict[str, Any]:
+    s = row.settings
+    return {
+        "study": row.name, "created_at": s.created_at,
+        "routes": [asdict(r) for r in s.routes],
+        "objectives": [o.to_dict() for o in s.objectives], "sampler": s.sampler,
+        "seed": s.seed, "train": list(s.train), "test": list(s.test), "trials": row.trials,
+        "feasible": row.complete, "best": row.best, "job": running.get(row.name),
+    }
+
+
+@router.get("/studies", response_model=list[StudySummary], tags=["optimize"])
+def list_studies(request: Request) -> list[dict[str, Any]]:
+    """The studies in the project database, oldest first (`jbt optimize list`): routes,
+    objectives, sampler, periods, trials, feasible trials, the best training value, and the
+    id of the job optimising it now."""
+    from jbt.optimize.storage import StudyStore
+
+    ctx = _ctx(request)
+    store = StudyStore(ctx.config.database_url(), create=False)
+    try:
+        rows = store.studies()
+    finally:
+        store.close()
+    run = ctx.optimizations.active
+    running = {}
+    if run is not None and run.started is not None:
+        running[run.started["study"]] = run.job.id
+    return [_study_summary(row, running) for row in rows]
+
+
+@router.get(
+    "/studies/{name}",
+    tags=["optimize"],
+    responses={404: {"model": ErrorOut, "description": "No such study."}},
+)
+def get_study(request: Request, name: str = Path(max_length=128)) -> JSONResponse:
+    """A study: its settings, counts, ranking (best first), the Pareto front and every trial
+    with its params, `hp_args` (the `--hp` values that reproduce it), status, objective values
+    and every metric of the training and testing periods — the document
+    `jbt optimize show NAME --json` writes."""
+    from jbt.errors import InputError
+    from jbt.modes.optimize_mode import open_study
+    from jbt.optimize.report import study_dict
+
+    ctx = _ctx(request)
+    try:
+        settings, records = open_study(ctx.config, name)
+    except InputError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return JSONResponse(study_dict(settings, records))

@@ -51,7 +51,9 @@ def strategy_exit(exc: BaseException, project_dir: Path) -> StrategyError:
     where = strategy_location(exc, project_dir)
     place = f"{where['file']} line {where['line']}" if where["file"] else "a strategy"
     what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "raised it"
-    return StrategyError(
+    error = StrategyError(
         f"{place}: {type(exc).__name__}: the strategy {what}; a strategy cannot stop the run "
         "(return from the hook instead)"
     )
+    error.__cause__ = exc  # where it happened, for strategy_location
+    return error

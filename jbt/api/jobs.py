@@ -1,11 +1,12 @@
 """A small in-process job manager: the records of the work a server does (candle imports,
-backtests) and the threads that run imports.
+backtests, optimisations) and the threads that run imports.
 
 Owned by one app instance: daemon worker threads, the job records and a lock around them. A
 job's function gets two callables, ``report(progress, counts=None)`` to publish its progress
 and counts (either may be None: unchanged) and ``should_stop()`` to poll for cancellation, and
 returns a result (a dict or a dataclass). Work that runs elsewhere (a backtest in its worker
-process) is recorded with :meth:`JobManager.track` and ended with :meth:`JobManager.finish`.
+process, an optimisation in its coordinator process) is recorded with :meth:`JobManager.track`,
+followed with :meth:`JobManager.update` and ended with :meth:`JobManager.finish`.
 Readers get copies, never the live record.
 
 The worker threads are daemons and :meth:`JobManager.shutdown` waits for them only up to a
@@ -69,6 +70,8 @@ class Job:
     result: dict[str, Any] | None = None
     error: str | None = None
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: Run elsewhere (:meth:`JobManager.track`): its owner ends it, never the manager.
+    tracked: bool = False
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -137,7 +140,9 @@ class JobManager:
         :meth:`start` and :meth:`finish`, and polls ``job.cancel`` for cancellation."""
         with self._lock:
             self._check_open()
-            return self._new(kind, params, key=uuid.uuid4().hex)
+            job = self._new(kind, params, key=uuid.uuid4().hex)
+            job.tracked = True
+            return job
 
     def start(self, job: Job) -> bool:
         """Mark a tracked job running; False when it was cancelled meanwhile."""
@@ -147,6 +152,18 @@ class JobManager:
             job.status = RUNNING
             job.started_at = _now_ms()
             return True
+
+    def update(self, job: Job, *, progress: dict[str, Any] | None = None,
+               counts: dict[str, Any] | None = None,
+               params: dict[str, Any] | None = None) -> None:
+        """Publish a tracked job's progress and counts (replaced), or add to its params."""
+        with self._lock:
+            if progress is not None:
+                job.progress = as_plain(progress)
+            if counts is not None:
+                job.counts = as_plain(counts)
+            if params is not None:
+                job.params.update(as_plain(params))
 
     def finish(
         self, job: Job, status: str, *, result: Any = None, error: str | None = None
@@ -201,7 +218,8 @@ class JobManager:
 
     def shutdown(self, *, wait: bool = True, timeout: float = 3.0) -> None:
         """Cancel every active job and wait up to ``timeout`` seconds for the running ones to
-        stop; those still running then are marked cancelled and left to end with the process."""
+        stop; those still running on the manager's threads then are marked cancelled and left
+        to end with the process (tracked jobs are ended by their owners)."""
         self.stop("the server stopped")
         with self._lock:
             threads = list(self._threads)
@@ -213,7 +231,7 @@ class JobManager:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            stuck = [j for j in self._jobs.values() if j.status in ACTIVE]
+            stuck = [j for j in self._jobs.values() if j.status in ACTIVE and not j.tracked]
             for job in stuck:
                 job.status = CANCELLED
                 job.finished_at = _now_ms()

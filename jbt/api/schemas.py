@@ -149,6 +149,76 @@ class BacktestRequest(_Strict):
         return value
 
 
+#: A study's name: it is also a path segment (``GET /studies/{name}``).
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=@-]{0,127}")
+_OPTION = Field(default_factory=list, max_length=50)
+
+
+class OptimizeRequest(_Strict):
+    """The options of ``jbt optimize``. Every one is checked as the command line checks it, with
+    the same one-line messages (which name the command's flags: ``--trials`` is ``trials``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "routes": [{"exchange": "binance", "symbol": "BTC-USDT", "timeframe": "1h",
+                                "strategy": "SmaCross"}],
+                    "start": "2024-01-01", "end": "2024-03-01",
+                    "trials": 200, "objectives": ["sharpe"], "seed": 0, "study": "sma-1h",
+                    "space": ["fast=5:30"], "min_trades": 5,
+                }
+            ]
+        },
+    )
+
+    #: Default: the project's ``routes.py``, as ``jbt optimize``.
+    routes: list[RouteIn] | None = Field(None, min_length=1, max_length=20)
+    start: str | None = Field(None, max_length=40, examples=["2024-01-01"])
+    end: str | None = Field(None, max_length=40, examples=["2024-03-01"])
+    #: Trials the study should have (``--trials``); the same request continues a study.
+    trials: int = Field(100, le=1_000_000)
+    #: Worker processes (``--jobs``); capped at ``[server] max_optimize_jobs`` (the default).
+    jobs: int | None = Field(None, le=1024)
+    #: ``--objective``: a report metric (``sharpe``, ``calmar``, ``net_profit:max``, ...) or
+    #: ``custom``; two for a multi-objective study. Default ``["sharpe"]``.
+    objectives: list[str] | None = Field(None, max_length=5)
+    sampler: str = Field("tpe", max_length=16)
+    seed: int = Field(0, le=2**32 - 1)
+    #: ``--study``: default ``STRATEGY-SYMBOL-TIMEFRAME``.
+    study: str | None = Field(None, max_length=128)
+    #: ``--test``: the testing share at the end of the period, e.g. ``30%`` (the default).
+    test: str | None = Field(None, max_length=16)
+    #: ``--test-start``: testing starts at this date (instead of ``test``).
+    test_start: str | None = Field(None, max_length=40)
+    min_trades: int = Field(1, le=1_000_000_000)
+    #: ``--space NAME=LO:HI[:STEP]`` or ``NAME=A,B``, each.
+    space: list[str] = _OPTION
+    #: ``--hp NAME=VALUE``, each: fixed instead of searched.
+    hp: list[str] = _OPTION
+    batch: int = Field(16, le=100_000)
+    config: ConfigOverrides | None = None
+
+    @field_validator("objectives", "space", "hp")
+    @classmethod
+    def _short_items(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or ():
+            if len(item) > 200:
+                raise ValueError(f"'{item[:40]}...' is longer than 200 characters")
+        return value
+
+    @field_validator("study")
+    @classmethod
+    def _study(cls, value: str | None) -> str | None:
+        if value is not None and not STUDY_NAME.fullmatch(value):
+            raise ValueError(
+                f"study '{value[:64]}' is not a study name: letters, digits and . _ + = @ - "
+                "(starting with a letter or digit, at most 128)"
+            )
+        return value
+
+
 class ImportRequest(_Strict):
     model_config = ConfigDict(
         extra="forbid",
@@ -256,3 +326,20 @@ class StrategyErrorOut(ErrorOut):
     strategy: str | None
     file: str | None
     line: int | None
+
+
+class StudySummary(BaseModel):
+    """A line of ``GET /studies`` (``jbt optimize list``)."""
+
+    study: str
+    created_at: int
+    routes: list[RouteOut]
+    objectives: list[dict[str, str]]
+    sampler: str
+    seed: int
+    train: list[int]
+    test: list[int]
+    trials: int
+    feasible: int
+    best: float | None
+    job: str | None

@@ -114,10 +114,37 @@ def strategy_fingerprint(project: Path, name: str) -> str:
     return h.hexdigest()
 
 
+def check_options(*, trials: int, jobs: int, batch: int, min_trades: int, seed: int,
+                  sampler: str, test: str | None, test_start: int | None,
+                  objectives: Sequence[str] | None) -> tuple[float | None, list[Any]]:
+    """The checks of :func:`run`'s options that need neither the project nor the database (the
+    API makes them before it starts anything); the testing share and the objectives."""
+    if trials < 1:
+        raise InputError("--trials must be at least 1")
+    if jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    if batch < 1:
+        raise InputError("--batch must be at least 1")
+    if min_trades < 0:
+        raise InputError("--min-trades cannot be negative")
+    if seed < 0:
+        raise InputError("--seed must be a non-negative integer")
+    if sampler not in SAMPLERS:
+        raise InputError(f"--sampler {sampler}: use one of {', '.join(SAMPLERS)}")
+    if test is not None and test_start is not None:
+        raise InputError("give --test or --test-start, not both")
+    share = parse_test(test) if test_start is None else None
+    objs = parse_objectives(objectives)
+    if sampler == "cmaes" and len(objs) > 1:
+        raise InputError("--sampler cmaes optimises one objective; use tpe or nsga2 for two")
+    return share, objs
+
+
 def run(
     config: Config,
     project_dir: Path | str | None = None,
     *,
+    routes: Sequence[Any] | None = None,
     start: int | None = None,
     end: int | None = None,
     trials: int = 100,
@@ -143,33 +170,22 @@ def run(
     The candles are read from the database bound by :func:`jbt.models.open_database` (opened
     from the config when none is); the study goes to ``storage`` (an SQLAlchemy URL; default:
     the same database). ``executor`` runs the trials (default: ``jobs`` local processes).
+    ``routes`` (``RouteSpec``s) replace the project's ``routes.py``.
     """
     from jbt import routes as routes_mod
     from jbt.plan import check_extra, check_period, check_routes
 
     began = time.perf_counter()
     project = Path(project_dir) if project_dir is not None else config.project_dir
-    if trials < 1:
-        raise InputError("--trials must be at least 1")
-    if jobs < 1:
-        raise InputError("--jobs must be at least 1")
-    if batch < 1:
-        raise InputError("--batch must be at least 1")
-    if min_trades < 0:
-        raise InputError("--min-trades cannot be negative")
-    if seed < 0:
-        raise InputError("--seed must be a non-negative integer")
-    if sampler not in SAMPLERS:
-        raise InputError(f"--sampler {sampler}: use one of {', '.join(SAMPLERS)}")
-    if test is not None and test_start is not None:
-        raise InputError("give --test or --test-start, not both")
-    share = parse_test(test) if test_start is None else None
-    objs = parse_objectives(objectives)
-    if sampler == "cmaes" and len(objs) > 1:
-        raise InputError("--sampler cmaes optimises one objective; use tpe or nsga2 for two")
+    share, objs = check_options(trials=trials, jobs=jobs, batch=batch, min_trades=min_trades,
+                                seed=seed, sampler=sampler, test=test, test_start=test_start,
+                                objectives=objectives)
 
-    declared = routes_mod.load_routes(project)
-    routes, extra = check_routes(declared.routes), check_extra(declared.extra_candles)
+    if routes is None:
+        declared = routes_mod.load_routes(project)
+        routes, extra = check_routes(declared.routes), check_extra(declared.extra_candles)
+    else:  # given (the API): no extra candles, as ``backtest_mode.run`` with routes
+        routes, extra = check_routes(list(routes)), []
     strategies = routes_mod.load_strategies(project, routes)
     names = [r.strategy for r in routes]
     search = build_space(strategies, names, space, hp)

@@ -62,6 +62,9 @@ class WorkerSpec:
     objectives: tuple[Objective, ...]
     min_trades: int
     fast_path: bool = True
+    #: when set, each task runs ``job.run(runner, number, params)`` instead of a trial (what
+    #: jbt.validation runs on the executors: price paths, trials' return series)
+    job: Any = None
 
 
 @dataclass
@@ -81,6 +84,7 @@ class TrialOutcome:
     error: str | None = None
     reason: str | None = None
     duration_s: float = 0.0
+    data: dict[str, Any] | None = None  # what a job sends back beside the metrics
 
 
 class TrialRunner:
@@ -105,11 +109,13 @@ class TrialRunner:
         )
         self.first_strategy = self.strategies[routes[0].strategy]
         self.plans = {}
+        self.candles: dict[str, dict[SymbolKey, np.ndarray]] = {}
         for period in spec.periods:
             if arrays is not None:
                 candles = dict(arrays[period.name])
             else:
                 candles = {key: open_cached(path) for key, path in period.files.items()}
+            self.candles[period.name] = candles
             self.plans[period.name] = plan_run(spec.config, routes, candles, period.base_tf,
                                                period.start, period.end, list(spec.extra))
 
@@ -122,7 +128,10 @@ class TrialRunner:
                            fast_path=self.spec.fast_path)
 
     def run(self, number: int, params: Mapping[str, Any]) -> TrialOutcome:
-        """Trial ``number`` with the searched values ``params`` (keys of the space)."""
+        """Trial ``number`` with the searched values ``params`` (keys of the space); without a
+        testing period in the spec, the training run alone (a walk-forward window)."""
+        if self.spec.job is not None:
+            return self.spec.job.run(self, number, params)
         began = time.perf_counter()
         spec = self.spec
         hp = spec.space.overrides(params)
@@ -134,10 +143,11 @@ class TrialRunner:
             train = self.run_period("train", hp)
             out.train = dict(train.metrics)
             out.values = self._score(train, first)
-            stage = "testing"
-            test = self.run_period("test", hp)
-            out.test = dict(test.metrics)
-            out.test_values = self._score(test, first)
+            if "test" in self.plans:
+                stage = "testing"
+                test = self.run_period("test", hp)
+                out.test = dict(test.metrics)
+                out.test_values = self._score(test, first)
         except Exception as exc:  # noqa: BLE001 - a failing trial is recorded, the study goes on
             out.status = "failed"
             what = str(exc) if isinstance(exc, JbtError) else f"{type(exc).__name__}: {exc}"

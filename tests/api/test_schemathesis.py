@@ -70,8 +70,11 @@ def test_no_operation_answers_500(tmp_path, fake_exchange, monkeypatch):
             "GET /jobs/{job_id}",
             "GET /sessions",
             "GET /sessions/{session_id}",
+            "GET /studies",
+            "GET /studies/{name}",
             "POST /backtest",
             "POST /candles/import",
+            "POST /optimize",
         ]
         seen: dict[str, set[int]] = {}
         # the documented examples first: generated cases depend on the constants Hypothesis
