@@ -445,7 +445,7 @@ def map_backtests(
                              "in a module or in strategies/")
     tasks = batch_mode.tasks_for(
         cfg, project_dir, symbols, specs, extra, start_ms, end_ms,
-        hyperparameters=hyperparameters, fast_path=fast_path, strategies=given, research=True,
+        hyperparameters=hyperparameters, fast_path=fast_path, strategies=given,
         candles=by_key, timeframe=timeframe, columns=tuple(columns) if columns else None)
     if by_key is not None:
         for task in tasks:
@@ -462,10 +462,42 @@ def map_backtests(
 
                 outcome.result.session_id = backtest_mode.save_session(outcome.result)
 
-    batch = batch_mode.execute(tasks, jobs=jobs, executor=executor, on_outcome=saved)
+    batch = batch_mode.execute(tasks, jobs=jobs, executor=executor, on_outcome=saved,
+                               fn=_backtest_symbol)
     if batch.problems:
         raise batch_mode.BatchError(batch)
     return batch.results
+
+
+def _backtest_symbol(task: Any) -> Any:
+    """Executor task of :func:`map_backtests`: :func:`backtest` of one symbol's routes (a
+    :class:`jbt.modes.batch_mode.SymbolTask`), as a ``SymbolOutcome``."""
+    import time
+
+    from jbt.modes.batch_mode import SymbolOutcome
+    from jbt.strategies.hyperparameters import resolve_all
+
+    began = time.perf_counter()
+    out = SymbolOutcome(task.symbol, list(task.routes))
+    strategies = task.strategies or {}
+    try:
+        prepared = prepare(
+            [(r.exchange, r.symbol, r.timeframe, strategies.get(r.strategy, r.strategy))
+             for r in task.routes],
+            task.candles, start=task.start, end=task.end, config=task.config,
+            extra_candles=task.extra, project=task.project_dir, timeframe=task.timeframe,
+            columns=task.columns)
+        hp = resolve_all(prepared.strategies, (r.strategy for r in prepared.plan.routes),
+                         task.hyperparameters)
+    except Exception as exc:  # noqa: BLE001 - one symbol's problem; the batch goes on
+        out.not_started(exc)
+    else:
+        result = out.run(prepared.plan, prepared.strategies, hp, prepared.notes,
+                         fast_path=task.fast_path)
+        if result is not None:  # set-up included, as backtest() counts it
+            result.duration_s = time.perf_counter() - began
+    out.duration_s = time.perf_counter() - began
+    return out
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -129,9 +129,8 @@ def for_symbol(routes: Sequence[RouteSpec], extra: Iterable[tuple[str, str, str]
 class SymbolTask:
     """One symbol's backtest, everything a worker needs: small and picklable.
 
-    ``candles`` None: the worker reads them from the project database, as ``jbt backtest``.
-    Otherwise (:func:`jbt.research.map_backtests` on candles you have) ``{(exchange, symbol):
-    data}`` for the run's symbols, and the run is :func:`jbt.research.backtest`'s.
+    ``candles`` (:func:`jbt.research.map_backtests` only): None reads them from the project
+    database; otherwise ``{(exchange, symbol): data}`` for the run's symbols.
     ``strategies``: classes by name, pickled by reference (so importable from a module);
     None loads them from the project's ``strategies/``.
     """
@@ -146,7 +145,6 @@ class SymbolTask:
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None
     fast_path: bool = True
     strategies: Mapping[str, type] | None = None
-    research: bool = False
     candles: Mapping[SymbolKey, Any] | None = None
     timeframe: str | None = None
     columns: tuple[str, ...] | None = None
@@ -175,6 +173,27 @@ class SymbolOutcome:
     def ok(self) -> bool:
         return self.status == "ok" and self.result is not None
 
+    def not_started(self, exc: Exception) -> None:
+        """The run could not start (its set-up raised ``exc``)."""
+        self.status = "missing" if isinstance(exc, CandlesMissingError) else "error"
+        self.error = _message(exc)
+
+    def run(self, plan: Any, strategies: Mapping[str, type],
+            hyperparameters: Mapping[str, Mapping[str, Any]], notes: list[str], *,
+            fast_path: bool) -> BacktestResult | None:
+        """The bar loop on ``plan`` (:func:`jbt.modes.backtest_mode.run_planned`): the result,
+        or None when it raised (``status`` "failed", the period kept for the failed session)."""
+        from jbt.modes import backtest_mode
+
+        self.start, self.end = plan.start, plan.end
+        try:
+            self.result = backtest_mode.run_planned(plan, strategies,
+                                                    hyperparameters=hyperparameters,
+                                                    fast_path=fast_path, notes=notes)
+        except Exception as exc:  # noqa: BLE001 - saved as a failed session by the caller
+            self.status, self.error = "failed", _message(exc)
+        return self.result
+
 
 def _message(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, JbtError) else f"{type(exc).__name__}: {exc}"
@@ -182,51 +201,27 @@ def _message(exc: BaseException) -> str:
 
 
 def run_symbol(task: SymbolTask) -> SymbolOutcome:
-    """Executor task: one symbol's backtest, not saved (the caller saves it)."""
+    """Executor task: one symbol's ``jbt backtest`` (candles from the project database), not
+    saved (the caller saves it). :func:`jbt.research.map_backtests` maps its own task function
+    over the same specs."""
     from jbt.modes import backtest_mode
 
     began = time.perf_counter()
     out = SymbolOutcome(task.symbol, list(task.routes))
     try:
-        if task.research:
-            from jbt import research
-
-            routes = [(r.exchange, r.symbol, r.timeframe, (task.strategies or {}).get(
-                r.strategy, r.strategy)) for r in task.routes]
-            prepared = research.prepare(
-                routes, task.candles, start=task.start, end=task.end, config=task.config,
-                extra_candles=task.extra, project=task.project_dir, timeframe=task.timeframe,
-                columns=task.columns)
-            plan, strategies, notes = prepared.plan, prepared.strategies, prepared.notes
-            from jbt.strategies.hyperparameters import resolve_all
-
-            hp = resolve_all(strategies, (r.strategy for r in plan.routes), task.hyperparameters)
-        else:
-            setup = backtest_mode.set_up(
-                task.config, list(task.routes), task.start, task.end,
-                project_dir=task.project_dir, extra_candles=list(task.extra),
-                strategies=task.strategies, hyperparameters=task.hyperparameters)
-            plan, strategies, notes, hp = (setup.plan, setup.strategies, setup.notes,
-                                           setup.hyperparameters)
-    except CandlesMissingError as exc:
-        out.status, out.error = "missing", _message(exc)
+        setup = backtest_mode.set_up(
+            task.config, list(task.routes), task.start, task.end,
+            project_dir=task.project_dir, extra_candles=list(task.extra),
+            strategies=task.strategies, hyperparameters=task.hyperparameters)
     except Exception as exc:  # noqa: BLE001 - one symbol's problem; the batch goes on
-        out.status, out.error = "error", _message(exc)
+        out.not_started(exc)
     else:
-        out.start, out.end = plan.start, plan.end
         t_run = time.perf_counter()
-        try:
-            result = backtest_mode.run_planned(plan, strategies, hyperparameters=hp,
-                                               fast_path=task.fast_path, notes=notes)
-        except Exception as exc:  # noqa: BLE001 - saved as a failed session by the caller
-            out.status, out.error = "failed", _message(exc)
-        else:
-            if task.research:  # research.backtest counts the set-up in
-                result.duration_s = time.perf_counter() - began
-            else:  # jbt backtest counts the plan and the run, and the loading apart
-                result.duration_s = setup.plan_s + time.perf_counter() - t_run
-                result.extra["load_s"] = setup.load_s
-            out.result = result
+        result = out.run(setup.plan, setup.strategies, setup.hyperparameters, setup.notes,
+                         fast_path=task.fast_path)
+        if result is not None:  # timed as jbt backtest times it: the plan and the run
+            result.duration_s = setup.plan_s + time.perf_counter() - t_run
+            result.extra["load_s"] = setup.load_s
     out.duration_s = time.perf_counter() - began
     return out
 
@@ -317,9 +312,11 @@ def importable(cls: type) -> bool:
 
 
 def execute(tasks: Sequence[SymbolTask], *, jobs: int = 1, executor: Any = None,
-            on_outcome: Callable[[SymbolOutcome], None] | None = None) -> BatchResult:
-    """Run the tasks on ``executor`` (default: ``jobs`` local worker processes, at most one a
-    task); ``on_outcome`` gets each outcome in task order as it arrives."""
+            on_outcome: Callable[[SymbolOutcome], None] | None = None,
+            fn: Callable[[SymbolTask], SymbolOutcome] = run_symbol) -> BatchResult:
+    """Run ``fn`` (a module-level function) over the tasks on ``executor`` (default: ``jobs``
+    local worker processes, at most one a task); ``on_outcome`` gets each outcome in task order
+    as it arrives."""
     from jbt.parallel import local_executor
 
     executor = executor if executor is not None else local_executor(min(jobs, len(tasks)))
@@ -327,7 +324,7 @@ def execute(tasks: Sequence[SymbolTask], *, jobs: int = 1, executor: Any = None,
     batch = BatchResult(jobs=executor.jobs)
     interrupted = True
     try:
-        for outcome in executor.map(run_symbol, tasks):
+        for outcome in executor.map(fn, tasks):
             if on_outcome is not None:
                 on_outcome(outcome)
             batch.outcomes.append(outcome)
