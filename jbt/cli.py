@@ -482,6 +482,7 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
     from jbt.errors import InputError
     from jbt.modes import backtest_mode, batch_mode
     from jbt.notices import summarize
+    from jbt.parallel import ProcessExecutor, local_executor
     from jbt.report import BATCH_STATUS, batch_table
     from jbt.timeframes import to_ms
 
@@ -504,6 +505,9 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
             _err(_escape(f"{symbol}: " + backtest_mode.no_candles_message(
                 routes[0].exchange, symbol, start_ms, end_ms, warm_ms, [])))
         raise typer.Exit(1)
+    executor = local_executor(jobs)
+    if isinstance(executor, ProcessExecutor):
+        executor.warm()  # the workers start while the tasks are made
     done = []
 
     def progress(outcome: Any) -> None:
@@ -515,10 +519,14 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
         console.print(f"[{len(done)}/{len(names)}] {outcome.symbol}: {what} "
                       f"({outcome.duration_s:.2f}s)", markup=False)
 
-    with _ctrl_c_is_interrupted():
-        batch = batch_mode.run(config, st.project_dir, names, start_ms, end_ms, routes=routes,
-                               extra_candles=extra, hyperparameters=hyperparameters,
-                               save=save, fast_path=fast_path, jobs=jobs, on_outcome=progress)
+    try:
+        with _ctrl_c_is_interrupted():
+            batch = batch_mode.run(config, st.project_dir, names, start_ms, end_ms,
+                                   routes=routes, extra_candles=extra,
+                                   hyperparameters=hyperparameters, save=save,
+                                   fast_path=fast_path, executor=executor, on_outcome=progress)
+    finally:
+        executor.close(cancel=True)  # closed already unless the batch did not start
     console.print(batch_table(batch.outcomes))
     for o in batch.outcomes:
         for line in summarize(o.result.extra.get("warnings", [])) if o.ok else []:

@@ -9,7 +9,8 @@ results do not depend on which executor ran them or on how many workers it had.
 - :class:`InlineExecutor`: the tasks run in the calling process, one after the other
   (``--jobs 1``: no process is started).
 - :class:`ProcessExecutor`: ``jobs`` local worker processes (spawned, so they start clean
-  whatever the caller holds; they exit by themselves if the caller dies).
+  whatever the caller holds; they exit by themselves if the caller dies). ``warm()`` starts
+  them ahead of the first ``map``.
 
 Another executor (a Ray cluster, say) plugs in by implementing :class:`MapExecutor` (``jobs``,
 ``map`` and ``close``) and being passed as ``executor=`` to :func:`jbt.modes.batch_mode.run` or
@@ -94,6 +95,15 @@ class ProcessExecutor:
                 initializer=init_worker,
             )
         return self._pool
+
+    def warm(self) -> None:
+        """Start the worker processes now (they import the engine while the caller gets the
+        tasks ready) instead of on the first :meth:`map`."""
+        from jbt.optimize.worker import warm
+
+        pool = self._start()
+        for _ in range(self.jobs):
+            pool.submit(warm)
 
     def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         from concurrent.futures.process import BrokenProcessPool
