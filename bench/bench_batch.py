@@ -3,6 +3,7 @@ and the same 32 backtests as 32 ``jbt backtest`` processes one after the other.
 
     python bench/bench_batch.py                 # 32 symbols, 2 rounds
     python bench/bench_batch.py --symbols 16 --rounds 3
+    python bench/bench_batch.py --heavy         # four routes a symbol: ~3x the work
 
 It builds a project in a temporary folder: the example strategies (EmaCross at 1h and
 RsiReversion at 4h on one symbol) and 32 symbols of hourly candles made from the bundled
@@ -41,7 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "jbt" / "data" / "coinbase-BTC-USD-1h.csv"
 EXCHANGE = "coinbase"
 HOURS = 365 * 24
-ROUTES = "routes = [{!r}, {!r}]\n"
+#: (timeframe, strategy) of the routes, and with --heavy (about 3x the work a backtest)
+ROUTES = [("1h", "EmaCross"), ("4h", "RsiReversion")]
+#: (futures: Breakout goes short)
+HEAVY = [("1h", "EmaCross"), ("1h", "RsiReversion"), ("1h", "Breakout"), ("4h", "RsiReversion")]
 
 
 def symbols(n: int) -> list[str]:
@@ -55,7 +59,10 @@ def build(folder: Path, names: list[str]) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     (project / "config.toml").write_text(
         '[database]\nurl = "sqlite:///db.sqlite3"\n\n[backtest]\nstarting_balance = 10000\n'
-        "fee = 0.001\nwarmup_candles = 60\n", encoding="utf-8")
+        "fee = 0.001\nwarmup_candles = 60\n"
+        # Breakout (--heavy) goes short: futures, without funding (the sample is spot data)
+        + ('type = "futures"\nfunding = "ignore"\n' if ROUTES == HEAVY else ""),
+        encoding="utf-8")
     write_routes(project, names[0])
     with SAMPLE.open(newline="") as f:
         rows = list(csv.reader(f))
@@ -77,10 +84,8 @@ def build(folder: Path, names: list[str]) -> Path:
 
 
 def write_routes(project: Path, symbol: str) -> None:
-    (project / "routes.py").write_text(
-        ROUTES.format((EXCHANGE, symbol, "1h", "EmaCross"), (EXCHANGE, symbol, "4h",
-                                                             "RsiReversion")),
-        encoding="utf-8")
+    routes = [(EXCHANGE, symbol, tf, strategy) for tf, strategy in ROUTES]
+    (project / "routes.py").write_text(f"routes = {routes!r}\n", encoding="utf-8")
 
 
 def jbt(project: Path, *args: str) -> None:
@@ -118,10 +123,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--heavy", action="store_true",
+                        help="four routes a symbol (EmaCross, RsiReversion, Breakout at 1h, "
+                        "RsiReversion at 4h) instead of two")
     parser.add_argument("--sequential", action="store_true",
                         help="also time one jbt backtest process per symbol (default: when "
                         "--symbols <= 32)")
     args = parser.parse_args()
+    if args.heavy:
+        ROUTES[:] = HEAVY
     names = symbols(args.symbols)
     sequential = args.sequential or args.symbols <= 32
     with tempfile.TemporaryDirectory(prefix="jbt-bench-batch-") as tmp:
@@ -132,7 +142,8 @@ def main() -> None:
         for f in project.glob("db.sqlite3*"):
             shutil.copy(f, folder / f.name.replace("db.sqlite3", "pristine.sqlite3"))
         print(f"built {len(names)} symbols x {HOURS:,} hourly candles in "
-              f"{time.perf_counter() - t0:.1f}s; routes: EmaCross 1h + RsiReversion 4h")
+              f"{time.perf_counter() - t0:.1f}s; routes: "
+              + " + ".join(f"{s} {tf}" for tf, s in ROUTES))
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         listing = folder / "symbols.txt"
         listing.write_text("\n".join(names) + "\n", encoding="utf-8")
