@@ -398,3 +398,49 @@ def test_a_studys_best_trial_over_symbols(stored, tmp_path):
     for got, expected in zip(batch, want, strict=True):
         assert {k: v for k, v in got.items() if k != "id"} == {
             k: v for k, v in expected.items() if k != "id"}
+
+
+@pytest.mark.postgres
+def test_a_batch_on_postgresql_equals_separate_runs(stored, tmp_path, postgres_url, monkeypatch):
+    """Candles and sessions in PostgreSQL: the workers read their symbols from it, the
+    command saves the sessions in order; the same rows as separate runs."""
+    import peewee as pw
+
+    from jbt.models import MODELS, close_database, open_database
+
+    symbols = SYMBOLS[:3]
+    project = _copy(stored, tmp_path / "project")
+    monkeypatch.setenv("JBT_DATABASE_URL", postgres_url)
+    try:
+        for k, symbol in enumerate(symbols):
+            imported = jbt_run(project, "import-candles", EXCHANGE, symbol, "--file",
+                               str(_symbol_csv(project, k)))
+            assert imported.exit_code == 0, imported.output
+        ran = jbt_run(project, "backtest", START, END, "--symbols", ",".join(symbols),
+                      "--jobs", "2")
+        assert ran.exit_code == 0, ran.output
+        for symbol in symbols:
+            write_routes(project, [(e, symbol, tf, s) for e, _, tf, s in ROUTES])
+            alone = jbt_run(project, "backtest", START, END)
+            assert alone.exit_code == 0, alone.output
+        db = open_database(postgres_url)
+        cursor = db.execute_sql(
+            "SELECT id, status, start, \"end\", routes, config, metrics, starting_balance, "
+            "finishing_balance FROM backtest_session ORDER BY id")
+        sessions = cursor.fetchall()
+        assert len(sessions) == 6 and all(s[1] == "finished" for s in sessions)
+        fills = db.execute_sql(
+            'SELECT session_id, route, side, qty, price, fee, timestamp FROM "trade" ORDER BY id'
+        ).fetchall()
+        for n in range(3):
+            batch, alone = sessions[n], sessions[n + 3]
+            assert json.loads(batch[4])[0]["symbol"] == symbols[n]
+            assert batch[1:] == alone[1:]
+            got = [f[1:] for f in fills if f[0] == batch[0]]
+            assert got and got == [f[1:] for f in fills if f[0] == alone[0]]
+    finally:
+        close_database()
+        database = open_database(postgres_url)
+        if isinstance(database, pw.PostgresqlDatabase):
+            database.drop_tables(MODELS, safe=True, cascade=True)
+        database.close()
