@@ -2,6 +2,7 @@
 
     python bench/bench_memory.py              # one route, then four routes on four symbols
     python bench/bench_memory.py --repeat 3   # each command three times (min/max of the peaks)
+    python bench/bench_memory.py --chart      # also one route with --chart (page size, peak)
 
 A project in a temporary folder holds a year of seeded 1m candles (525,600 a symbol) for four
 symbols in its SQLite file; ``routes.py`` runs the example ``EmaCross`` on the 1m timeframe on
@@ -74,10 +75,11 @@ def _fill(db: Path) -> None:
         close_database()
 
 
-def backtest(root: Path) -> tuple[float, float, int, str]:
+def backtest(root: Path, *extra: str) -> tuple[float, float, int, str]:
     """Seconds, peak MB, exit code and last output line of one ``jbt backtest``."""
     began = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "jbt", "--project", str(root), "backtest"],
+    proc = subprocess.Popen([sys.executable, "-m", "jbt", "--project", str(root), "backtest",
+                             *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -90,6 +92,8 @@ def backtest(root: Path) -> tuple[float, float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each command")
+    parser.add_argument("--chart", action="store_true",
+                        help="also one route with --chart: the page's size and the peak")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="jbt-bench-mem-"))
     try:
@@ -112,6 +116,14 @@ def main() -> None:
                 peaks.append(mb)
                 print(f"{n:>6} {took:8.2f} {mb:8.1f} {TARGETS_MB[n]:7.0f}  {last[:80]}")
             met &= max(peaks) <= TARGETS_MB[n]
+        if args.chart:
+            page = work / "chart.html"
+            for _ in range(args.repeat):
+                took, mb, code, last = backtest(one, "--chart", str(page))
+                if code != 0:
+                    raise SystemExit(f"jbt backtest --chart exited {code}: {last}")
+                print(f"one route with --chart: {took:.2f} s, peak {mb:.1f} MB, page "
+                      f"{page.stat().st_size / 1e6:.1f} MB")
         print(f"peak memory: one route ≤ {TARGETS_MB[1]:g} MB, four ≤ {TARGETS_MB[4]:g} MB: "
               f"{'met' if met else 'NOT met'}")
     finally:

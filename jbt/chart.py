@@ -10,10 +10,17 @@ run (a year of 1m bars is 525,600 points) is thinned for the chart only: the poi
 into ``(MAX_LINE_POINTS - 2) // 2`` equal buckets and each bucket keeps its lowest and highest
 point, in time order, plus the first and last point of the run. Every peak and trough of the
 curve survives, so the deepest drawdown reads the same; the exports keep every point.
+
+A route with more than ``MAX_CANDLES`` candles in the period (a year of 1m bars) is drawn in the
+smallest coarser timeframe that fits (1h for a 1m year: 8,784 bars), aggregated from its own
+candles the way the engine aggregates them (first open, last close, highest high, lowest low),
+so every extreme still shows; its panel title says so. The trade markers keep their exact times
+and prices. (Drawing 525,600 candles made a 53 MB page and took 670 MB to write.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,8 @@ DIV_ID = "jbt-chart"
 _UP, _DOWN = "#26a69a", "#ef5350"
 #: Most points drawn per equity or drawdown line (see the module docstring).
 MAX_LINE_POINTS = 20_000
+#: Most candles drawn per route (see the module docstring).
+MAX_CANDLES = 10_000
 
 
 def _candles_in_period(candles: np.ndarray | None, start: int, end: int) -> np.ndarray:
@@ -34,6 +43,27 @@ def _candles_in_period(candles: np.ndarray | None, start: int, end: int) -> np.n
         return np.empty((0, 6))
     c = np.asarray(candles, dtype=np.float64)
     return c[(c[:, TIMESTAMP] >= start) & (c[:, TIMESTAMP] < end)]
+
+
+def drawn_candles(candles: np.ndarray, timeframe: str,
+                  max_candles: int | None = None) -> tuple[np.ndarray, str]:
+    """The candles to draw for a route and their timeframe: the route's own up to
+    ``max_candles``, else aggregated to the smallest standard timeframe, a multiple of the
+    route's, that brings them down to ``max_candles`` (partial bars at the ends kept)."""
+    from jbt.timeframes import TIMEFRAMES, aggregate, normalize
+
+    tf = normalize(timeframe)
+    if max_candles is None:
+        max_candles = MAX_CANDLES
+    if len(candles) <= max_candles:
+        return candles, tf
+    tf_ms = TIMEFRAMES[tf]
+    span = float(candles[-1, TIMESTAMP] - candles[0, TIMESTAMP]) + tf_ms
+    for name, ms in sorted(TIMEFRAMES.items(), key=lambda kv: kv[1]):
+        if ms > tf_ms and ms % tf_ms == 0 and span / ms + 1 <= max_candles:
+            return aggregate(candles, tf, name, complete_only=False), name
+    name = max(TIMEFRAMES, key=TIMEFRAMES.__getitem__)
+    return aggregate(candles, tf, name, complete_only=False), name
 
 
 def drawdown_curve(equity: list[float], starting_balance: float) -> list[float]:
@@ -85,9 +115,21 @@ def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]
         names = list(extra.get("extra_lines", {}))
         names += [n for n in extra.get("extra_hlines", {}) if n not in names]
         panels.extend((route, name) for name in names)
+    from jbt.timeframes import normalize
+
     n = len(panels)
-    titles = [f"{r.symbol} {r.timeframe} · {r.strategy} ({r.exchange})" if name is None
-              else f"{r.symbol} {r.timeframe} · {name}" for r, name in panels]
+    shown: dict[str, tuple[np.ndarray, str]] = {}
+    for route in routes:
+        c = _candles_in_period(candles_by_route.get(route.key), result.start, result.end)
+        shown[route.key] = drawn_candles(c, route.timeframe)
+
+    def title(r: Any) -> str:
+        tf = shown[r.key][1]
+        drawn_as = "" if tf == normalize(r.timeframe) else f", drawn as {tf} candles"
+        return f"{r.symbol} {r.timeframe} · {r.strategy} ({r.exchange}{drawn_as})"
+
+    titles = [title(r) if name is None else f"{r.symbol} {r.timeframe} · {name}"
+              for r, name in panels]
     fig = make_subplots(
         rows=n + 2, cols=1, shared_xaxes=True, vertical_spacing=0.04,
         row_heights=[3.0 if name is None else 1.5 for _, name in panels] + [2.0, 1.0],
@@ -99,7 +141,7 @@ def chart_figure(result: BacktestResult, candles_by_route: dict[str, np.ndarray]
             _drawn_lines(fig, go, row, route.key, name, chart.get("extra_lines", {}).get(name, {}),
                          chart.get("extra_hlines", {}).get(name, {}), result)
             continue
-        c = _candles_in_period(candles_by_route.get(route.key), result.start, result.end)
+        c = shown[route.key][0]
         fig.add_trace(
             go.Candlestick(
                 x=c[:, TIMESTAMP].astype(np.int64).tolist(), open=c[:, OPEN].tolist(),
@@ -212,4 +254,36 @@ def write_chart(result: BacktestResult, candles_by_route: dict[str, np.ndarray],
         config={"displaylogo": False, "responsive": True},
     )
     path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_page(path: str | Path, title: str, lines: Sequence[str], figs: dict[str, Any],
+               height: int | None = None) -> Path:
+    """One self-contained page of several figures (the study, walk-forward and robustness
+    charts): plotly.js inlined once, the header ``lines`` as paragraphs, then one ``<div
+    id="jbt-NAME">`` per figure; nothing is fetched from the network."""
+    import html
+
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    parts = []
+    for name, fig in figs.items():
+        fig.update_layout(template="plotly_white")
+        if height is not None:
+            fig.update_layout(height=height)
+        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=False,
+                                 div_id=f"jbt-{name}",
+                                 config={"displaylogo": False, "responsive": True}))
+    head = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:1em 2em}p{margin:.2em 0}</style>"
+        f"</head><body>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
+        f"{head}\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
     return path

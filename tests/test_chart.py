@@ -100,3 +100,45 @@ def test_drawdown_curve_by_hand() -> None:
     # Start 100: 90 is -10% of the starting peak; 120 new peak; 108 is -10% of 120.
     assert drawdown_curve([90.0, 120.0, 108.0], 100.0) == pytest.approx([-0.1, 0.0, -0.1])
     assert drawdown_curve([], 100.0) == []
+
+
+def test_a_year_of_1m_candles_is_drawn_as_1h_candles_with_every_extreme(tmp_path) -> None:
+    from jbt.chart import MAX_CANDLES, drawn_candles
+    from jbt.timeframes import aggregate
+
+    rng = np.random.default_rng(3)
+    n = 366 * 1440
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    base = np.empty((n, 6))
+    base[:, TIMESTAMP] = 1_704_067_200_000 + 60_000 * np.arange(n) + 37 * 60_000  # not on the hour
+    base[:, OPEN] = np.r_[close[0], close[:-1]]
+    base[:, CLOSE] = close
+    base[:, HIGH] = np.maximum(base[:, OPEN], close) * (1 + rng.uniform(0, 1e-3, n))
+    base[:, LOW] = np.minimum(base[:, OPEN], close) * (1 - rng.uniform(0, 1e-3, n))
+    base[:, 5] = 1.0
+    drawn, tf = drawn_candles(base, "1m")
+    assert tf == "1h" and len(drawn) <= MAX_CANDLES
+    # each drawn bar is its hour of 1m candles, the first and last partial hours included
+    assert np.array_equal(drawn, aggregate(base, "1m", "1h", complete_only=False))
+    assert drawn[0, TIMESTAMP] == base[0, TIMESTAMP] - 37 * 60_000
+    assert drawn[:, HIGH].max() == base[:, HIGH].max() and drawn[:, LOW].min() == base[:, LOW].min()
+    assert drawn[0, OPEN] == base[0, OPEN] and drawn[-1, CLOSE] == base[-1, CLOSE]
+    # the route's own candles when they fit
+    same, tf_same = drawn_candles(base[:MAX_CANDLES], "1m")
+    assert tf_same == "1m" and np.array_equal(same, base[:MAX_CANDLES])
+
+
+def test_the_chart_says_when_candles_are_drawn_coarser(tmp_path, monkeypatch) -> None:
+    import jbt.chart as chart
+
+    result, candles = make_result()
+    c = candles[BTC.key]
+    c = c[c[:, TIMESTAMP] >= T0]
+    monkeypatch.setattr(chart, "MAX_CANDLES", len(c) - 1)
+    html = write_chart(result, candles, tmp_path / "run.html").read_text(encoding="utf-8")
+    data, layout = figure_from_page(split_page(html)[1])
+    tr = next(t for t in data if t["meta"].get("route") == BTC.key and t["meta"]["role"] == "candles")
+    assert len(tr["x"]) < len(c)
+    assert max(tr["high"]) == c[:, HIGH].max() and min(tr["low"]) == c[:, LOW].min()
+    titles = [a["text"] for a in layout["annotations"]]
+    assert any(BTC.symbol in t and "drawn as" in t for t in titles), titles

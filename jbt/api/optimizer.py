@@ -111,21 +111,13 @@ def main() -> None:
     def send(message: dict[str, Any]) -> None:
         events.send_bytes(json.dumps(message, allow_nan=False).encode())
 
-    def refuse_exit(code: int = 0) -> None:
-        from jbt.api.worker import ProcessExit
+    from jbt.api.worker import exits_refused
 
-        raise ProcessExit(
-            f"the strategy called os._exit({code!r}); a strategy cannot stop the run "
-            "(return from the hook instead)"
-        )
-
-    os._exit = refuse_exit  # type: ignore[assignment]
     try:
-        message = {"type": "done", "result": _optimize(task, send, stop)}
+        with exits_refused():
+            message = {"type": "done", "result": _optimize(task, send, stop)}
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the server
         message = _error(exc, task)
-    finally:
-        os._exit = real_exit
     try:
         send(message)
         events.close()

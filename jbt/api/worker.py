@@ -23,6 +23,8 @@ import os
 import signal
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,25 @@ class TimeLimitExceeded(Exception):
 
 class ProcessExit(Exception):
     """A strategy called ``os._exit()``."""
+
+
+@contextmanager
+def exits_refused() -> Iterator[None]:
+    """Inside: ``os._exit()`` raises :class:`ProcessExit` (a strategy cannot end the worker
+    process); the real one is put back on leaving."""
+    real_exit = os._exit
+
+    def refuse_exit(code: int = 0) -> None:
+        raise ProcessExit(
+            f"the strategy called os._exit({code!r}); a strategy cannot stop the run "
+            "(return from the hook instead)"
+        )
+
+    os._exit = refuse_exit  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real_exit
 
 
 @dataclass(frozen=True)
@@ -99,17 +120,8 @@ def main(conn, task: BacktestTask) -> None:
         target=_exit_when_orphaned, args=(conn, real_exit), name="jbt-orphan-watch", daemon=True
     ).start()
 
-    def refuse_exit(code: int = 0) -> None:
-        raise ProcessExit(
-            f"the strategy called os._exit({code!r}); a strategy cannot stop the run "
-            "(return from the hook instead)"
-        )
-
-    os._exit = refuse_exit  # type: ignore[assignment]
-    try:
+    with exits_refused():
         header, body = _answer(task)
-    finally:
-        os._exit = real_exit
     conn.send_bytes(render(header))
     if body is not None:
         conn.send_bytes(body)

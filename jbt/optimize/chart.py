@@ -176,28 +176,8 @@ def write_study_chart(settings: StudySettings, records: Sequence[TrialRecord],
                       path: str | Path) -> Path:
     """Write the study's page: plotly.js inlined once, then one ``<div id="jbt-NAME">`` per
     figure; nothing is fetched from the network."""
-    import html
-
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
+    from jbt.chart import write_page
     from jbt.optimize.report import header_lines
 
-    parts = []
-    for name, fig in figures(settings, records).items():
-        fig.update_layout(template="plotly_white", height=460)
-        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=False,
-                                 div_id=f"jbt-{name}",
-                                 config={"displaylogo": False, "responsive": True}))
-    head = "".join(f"<p>{html.escape(line)}</p>" for line in header_lines(settings))
-    page = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>jbt study {html.escape(settings.name)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em 2em}p{margin:.2em 0}</style>"
-        f"</head><body>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
-        f"{head}\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_page(path, f"jbt study {settings.name}", header_lines(settings),
+                      figures(settings, records), height=460)

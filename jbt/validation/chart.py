@@ -15,37 +15,13 @@ median, and the session's), ``paths-hist`` (their total returns), ``pbo`` (the C
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def write_page(path: str | Path, title: str, lines: Sequence[str], figs: dict[str, Any]) -> Path:
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
-
-    parts = []
-    for name, fig in figs.items():
-        fig.update_layout(template="plotly_white")
-        parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=False,
-                                 div_id=f"jbt-{name}",
-                                 config={"displaylogo": False, "responsive": True}))
-    head = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-    page = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em 2em}p{margin:.2em 0}</style>"
-        f"</head><body>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
-        f"{head}\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
-
+from jbt.chart import write_page
 
 # ------------------------------------------------------------------------- walk-forward
 
