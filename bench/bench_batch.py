@@ -18,8 +18,8 @@ fresh copy of the database each time, so every variant writes the same rows):
 - ``sequential``: ``jbt backtest`` once per symbol, routes.py edited in between (with
   ``--sequential``, or by default when the symbols are at most 32).
 
-The fastest wall time of each is kept (the machine is shared: the load average is printed
-before and after). Printed: wall seconds, backtests a second, the ratio to ``--jobs 1``, the
+The fastest wall time of each is kept (the machine is shared: the load average, and how many
+cores two busy processes get, are printed before and after). Printed: wall seconds, backtests a second, the ratio to ``--jobs 1``, the
 CPU seconds all the processes of the variant used (worker start-up included: on a machine
 others use too, the figure that does not depend on them), and the mean engine time of one
 backtest (from the saved sessions).
@@ -111,6 +111,24 @@ def engine_seconds(project: Path) -> tuple[int, float]:
     return n, total or 0.0
 
 
+SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(5_000_000): s += i\n" \
+       "print(time.perf_counter() - t)"
+
+
+def cores_free() -> float:
+    """How many cores this machine gives two CPU-bound processes now: the time of one busy
+    loop alone x 2 / the time of two side by side (2.0 on two idle cores, 1.0 when other
+    work leaves the equivalent of one)."""
+    def spin(n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(n)]
+        return max(float(p.communicate()[0]) for p in procs)
+
+    alone = min(spin(1) for _ in range(3))
+    both = min(spin(2) for _ in range(3))
+    return 2 * alone / both
+
+
 def children_cpu() -> float:
     """User + system CPU seconds of the finished child processes (and theirs: the workers)."""
     import resource
@@ -144,7 +162,8 @@ def main() -> None:
         print(f"built {len(names)} symbols x {HOURS:,} hourly candles in "
               f"{time.perf_counter() - t0:.1f}s; routes: "
               + " + ".join(f"{s} {tf}" for tf, s in ROUTES))
-        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"cores free for two busy processes: {cores_free():.2f} of 2")
         listing = folder / "symbols.txt"
         listing.write_text("\n".join(names) + "\n", encoding="utf-8")
         best: dict[str, float] = {}
@@ -171,7 +190,8 @@ def main() -> None:
                 if took < best.get(variant, float("inf")):
                     best[variant], cpu[variant] = took, used
                 engine[variant] = seconds / n
-        print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"cores free for two busy processes: {cores_free():.2f} of 2")
         base = best["jobs 1"]
         print(f"{'variant':<12} {'wall s':>8} {'backtests/s':>12} {'vs jobs 1':>10} "
               f"{'CPU s':>7} {'engine ms/backtest':>19}")
