@@ -444,3 +444,16 @@ def test_a_batch_on_postgresql_equals_separate_runs(stored, tmp_path, postgres_u
         if isinstance(database, pw.PostgresqlDatabase):
             database.drop_tables(MODELS, safe=True, cascade=True)
         database.close()
+
+
+def test_without_a_database_each_symbol_says_how_to_import_and_nothing_is_created(stored,
+                                                                                   tmp_path):
+    project = _copy(stored, tmp_path / "project")
+    for db in project.glob("db.sqlite3*"):
+        db.unlink()
+    ran = jbt_run(project, "backtest", START, END, "--symbols", "BTC-USD,ETH-USD")
+    assert ran.exit_code == 1
+    lines = [line for line in ran.output.splitlines() if line.startswith("Error: ")]
+    assert [line.split()[1] for line in lines] == ["BTC-USD:", "ETH-USD:"]
+    assert all("jbt import-candles coinbase" in line for line in lines)
+    assert not list(project.glob("db.sqlite3*"))
