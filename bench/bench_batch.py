@@ -187,9 +187,8 @@ def main() -> None:
                 used = children_cpu() - cpu0
                 n, seconds = engine_seconds(project)
                 assert n == len(names), f"{variant}: {n} sessions"
-                if took < best.get(variant, float("inf")):
-                    best[variant], cpu[variant] = took, used
-                engine[variant] = seconds / n
+                if took < best.get(variant, float("inf")):  # the figures of the fastest round
+                    best[variant], cpu[variant], engine[variant] = took, used, seconds / n
         print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"cores free for two busy processes: {cores_free():.2f} of 2")
         base = best["jobs 1"]
