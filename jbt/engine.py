@@ -80,7 +80,8 @@ Look-ahead
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -92,9 +93,9 @@ from jbt.exchanges.accounts import make_account
 from jbt.exchanges.sandbox import Listener, Sandbox
 from jbt.indicators._cache import RunCache, run_cache
 from jbt.plan import RoutePlan, RunPlan, SymbolKey, SymbolPlan, plan_run
-from jbt.results import BacktestResult, FillRecord, OrderRecord, RouteSpec
+from jbt.results import BacktestResult, FundingRecord, RouteSpec, make_fill, make_order
 from jbt.store import Order, RouteState, Store, SymbolBook
-from jbt.strategies._jesse_compat import run_output
+from jbt.strategies._jesse_compat import run_output, unknown_name_error, unknown_names
 from jbt.strategies.context import StrategyContext
 from jbt.strategies.hyperparameters import resolve as resolve_hyperparameters
 from jbt.strategies.Strategy import Strategy
@@ -174,12 +175,12 @@ class _RouteRun:
     """One route in one run: its plan, its sandbox state, its strategy and that strategy's
     context, and the hooks the loop calls (None for hooks left as the base class's no-ops)."""
 
-    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "cached",
-                 "before", "after", "should_short", "should_cancel", "update_chart",
+    __slots__ = ("plan", "state", "strategy", "ctx", "symbol_key", "opens", "n", "bars", "views",
+                 "cached", "before", "after", "should_short", "should_cancel", "update_chart", "last",
                  "on_cancel", "on_stop_loss", "on_take_profit", "before_terminate")
 
     def __init__(self, plan: RoutePlan, state: RouteState, strategy: Strategy,
-                 ctx: StrategyContext) -> None:
+                 ctx: StrategyContext, views: list[np.ndarray] | None) -> None:
         self.plan = plan
         self.state = state
         self.strategy = strategy
@@ -189,7 +190,10 @@ class _RouteRun:
         self.opens = plan.symbol.opens
         #: bars closed at the last call (the loop counts them up)
         self.n = plan.n_first - 1
-        #: the bars' registration in the run's indicator cache (set when the run starts)
+        #: the route's bars, the plan's prefix views of them when it keeps them (a reused plan),
+        #: and their registration in the run's indicator cache (set when the run starts)
+        self.bars = plan.bars
+        self.views = views
         self.cached: Any = None
         self.before = _defined(strategy, "before")
         self.after = _defined(strategy, "after")
@@ -199,6 +203,8 @@ class _RouteRun:
         self.should_cancel = _defined(strategy, "should_cancel_entry") or \
             _defined(strategy, "should_cancel")
         self.update_chart = _defined(strategy, "update_chart")
+        #: whether after() or update_chart() is defined (the loop's last step of a bar)
+        self.last = self.after is not None or self.update_chart is not None
         self.on_cancel = _defined(strategy, "on_cancel")
         self.on_stop_loss = _defined(strategy, "on_stop_loss")
         self.on_take_profit = _defined(strategy, "on_take_profit")
@@ -235,6 +241,9 @@ class _Run(Listener):
         self.user_files: set[str] = set()
         bases = {d.key: (d.base, d.ms) for d in plan.symbols}
         strategies_by_route: list[Strategy] = []
+        #: whether the plan ran before: then what depends only on the plan is kept with it
+        self.reused = plan.started()
+        prefixes = plan.prefixes() if self.reused else {}
         for rp in plan.route_plans:
             spec = rp.spec
             state = RouteState(rp.index, spec, store.prices)
@@ -249,19 +258,22 @@ class _Run(Listener):
                     "jbt.strategies.Strategy"
                 )
             self.user_files.update(_user_files(cls))
-            strategy = cls()
+            with unknown_names():
+                strategy = cls()
             if not hasattr(strategy, "_ctx"):
                 raise InputError(
                     f"strategy '{cls.__name__}' must call super().__init__() in its __init__"
                 )
-            hp = resolve_hyperparameters(spec.strategy, strategy.hyperparameters() or [],
+            with unknown_names():
+                declared = strategy.hyperparameters() or []
+            hp = resolve_hyperparameters(spec.strategy, declared,
                                          hyperparameters.get(spec.strategy, {}))
             ctx = StrategyContext(state, store, self.sandbox, rp.bars, rp.closes, rp.n_first, hp,
                                   plan.candles, plan.extra_candles, strategies_by_route,
                                   bases, bt.forming_candles)
             strategies_by_route.append(strategy)
             strategy._bind(ctx)
-            self.routes.append(_RouteRun(rp, state, strategy, ctx))
+            self.routes.append(_RouteRun(rp, state, strategy, ctx, prefixes.get(id(rp.bars))))
         #: per on_route_* hook: (route index, hook) of each route whose strategy defines it
         self.route_hooks: dict[str, list[tuple[int, Any]]] = {
             name: [(rr.state.index, fn) for rr in self.routes
@@ -274,10 +286,10 @@ class _Run(Listener):
         self.equity: list[float] = []
         #: (step, balance, open positions) at each change seen by an equity sample
         self.changes: list[tuple[int, float, tuple]] = []
-        #: the plan's funding events as (book, time, rate, price), and the next one to settle
-        self.fund_events = [(self.books[j], t, r, p) for j, t, r, p in zip(
-            plan.funding_symbol, plan.funding_time, plan.funding_rate, plan.funding_price,
-            strict=True)]
+        #: the plan's funding events as (book index, time, rate, price), and the next one to
+        #: settle
+        self.fund_events = list(zip(plan.funding_symbol, plan.funding_time, plan.funding_rate,
+                                    plan.funding_price, strict=True))
         self.fund_k = 0
         #: whether some funding event falls inside an interval (between two clock times)
         self.cuts = bool((np.frombuffer(plan.funding_steps, dtype=np.uint8) & 2).any())
@@ -348,10 +360,11 @@ class _Run(Listener):
             self._loop(cache)
             self._finish()
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - re-raised with the strategy's location
-            located = locate_strategy_error(exc, self.user_files, self.store.time)
+            named = unknown_name_error(exc)  # self.<a name nobody defines>: one line
+            located = locate_strategy_error(named, self.user_files, self.store.time)
             if located is exc:
                 raise
-            raise located from exc
+            raise located from (exc if located is named else named)
         finally:
             for rr in self.routes:  # the cached series go with the cache, not with the result
                 rr.cached = None
@@ -392,9 +405,9 @@ class _Run(Listener):
         seen_fills = len(fills)
         seen_balance = account.balance
         changes = self.changes = [(-1, seen_balance, _positions(open_routes))]
-        # bars[:n], shown to the indicator cache as it is made: the bar's first indicator call
-        # needs no lookup
-        prefix = cache.prefix
+        # only funding changes the balance without a fill: the balance is compared at the
+        # first sample after a step that settled funding (at its time or inside its interval)
+        paid = False
         # per step, funding events at its time (bit 1) or inside its interval (bit 2); the
         # steps with events at their time, in order, then one past the last step
         funding_steps = plan.funding_steps or None
@@ -402,31 +415,42 @@ class _Run(Listener):
                                  ).tolist() + [len(clock)]
         fund_next, fund_i = fund_at[0], 0
         settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
+        books = self.books
+
+        # one set of routes at every step (one route, or routes of one timeframe): no lookup
+        only = groups[0] if len(groups) == 1 else None
 
         for i, t in enumerate(clock):
             # 0. equity at the close of the previous bar of the shortest timeframe
-            if eq_steps[i] and (len(fills) != seen_fills or account.balance != seen_balance):
-                seen_fills = len(fills)
-                seen_balance = account.balance
-                changes.append((i, seen_balance, _positions(open_routes)))
+            if eq_steps[i]:
+                if len(fills) != seen_fills or (paid and account.balance != seen_balance):
+                    seen_fills = len(fills)
+                    seen_balance = account.balance
+                    changes.append((i, seen_balance, _positions(open_routes)))
+                paid = False
             # 1. funding events at t are settled, then the open at t fills what it has already
             # passed
             if i == fund_next:
-                self.fund_k = settle(fund_events, self.fund_k, t)
+                self.fund_k = settle(fund_events, self.fund_k, t, books)
                 fund_i += 1
                 fund_next = fund_at[fund_i]
+                paid = True
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t
             store.time = t
-            for rr in groups[group_of[i]]:
-                n = rr.n + 1
-                rr.n = n
+            for rr in only or groups[group_of[i]]:
                 ctx = rr.ctx
-                ctx.n = n
-                ctx.candles = prefix(rr.cached, n)
+                n = rr.n = ctx.n = rr.n + 1
+                # self.candles = bars[:n], shown to the indicator cache as it is made (what
+                # RunCache.prefix does, written out: this runs every bar), so the bar's first
+                # indicator call needs no lookup
+                views = rr.views
+                ctx.candles = cache.last = rr.bars[:n] if views is None else views[n]
+                cache.n = n
+                if cache.last_entry is not rr.cached:
+                    cache.use(rr.cached)
                 prices[rr.symbol_key] = rr.opens[i]
-                strategy = rr.strategy
                 if rr.before is not None:
                     rr.before()
                 route = rr.state
@@ -436,26 +460,34 @@ class _Run(Listener):
                             rr.should_cancel is None or rr.should_cancel()):
                         self._cancel_entries(rr)
                 else:
-                    strategy.update_position()
+                    rr.strategy.update_position()
                 # flat with nothing waiting, also when update_position() has just closed the
                 # position at market: decide on an entry now, at t (Jesse's same-bar re-check)
                 if position.qty == 0.0 and not route.pending:
-                    short = rr.should_short is not None and rr.should_short()
-                    if short and not can_short:
-                        raise StrategyError(
-                            "should_short() returned True but spot cannot short "
-                            '(set type = "futures" in config.toml)'
-                        )
-                    if strategy.should_long():  # both True: the long (Jesse refuses)
-                        self._enter(rr, "long")
-                    elif short:
-                        self._enter(rr, "short")
-                if rr.after is not None:
-                    rr.after()
-                if rr.update_chart is not None:
-                    rr.update_chart()
+                    if rr.should_short is None:
+                        if rr.strategy.should_long():
+                            self._enter(rr, "long")
+                    else:
+                        short = rr.should_short()
+                        if short and not can_short:
+                            raise StrategyError(
+                                "should_short() returned True but spot cannot short "
+                                '(set type = "futures" in config.toml)'
+                            )
+                        if rr.strategy.should_long():  # both True: the long (Jesse refuses)
+                            self._enter(rr, "long")
+                        elif short:
+                            self._enter(rr, "short")
+                if rr.last:
+                    if rr.after is not None:
+                        rr.after()
+                    if rr.update_chart is not None:
+                        rr.update_chart()
             # 3. the interval [t, next clock time)
-            if store.n_active or walk_all or (cuts and funding_steps[i] & 2):
+            if cuts and funding_steps[i] & 2:
+                self._interval(i, clock)
+                paid = True
+            elif store.n_active or walk_all:
                 self._interval(i, clock)
 
     def _at_open(self, i: int, t: int) -> None:
@@ -479,7 +511,7 @@ class _Run(Listener):
 
     def _settle(self, until: int) -> None:
         """Settle the funding events due at or before ``until``, in the plan's order."""
-        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until)
+        self.fund_k = self.sandbox.settle(self.fund_events, self.fund_k, until, self.books)
 
     def _interval(self, i: int, clock: Sequence[int]) -> None:
         """Walk the base candles closing in ``(clock[i], clock[i+1]]`` (the last step: all that
@@ -560,52 +592,67 @@ class _Run(Listener):
         """One point per equity sample of the loop (the steps ``plan.eq_steps`` marks): the
         balance plus each open position marked at the sample (its symbol's ``eq_marks``), from
         the states noted in the loop: the same sums in the same order as marking each sample
-        as it comes (the balance, then the positions in the order they opened), done with
-        NumPy over each stretch of states that hold positions (flat stretches repeat the
-        balance)."""
+        as it comes (the balance, then the positions in the order they opened). The samples of
+        all the states that hold positions are marked with NumPy at once (in bounded pieces);
+        flat stretches repeat the balance (one float object)."""
         plan = self.plan
-        samples = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
-        clock = plan.clock
-        if isinstance(clock, range):
-            self.equity_time = (samples * clock.step + clock.start).tolist()
+        if self.reused:
+            samples, times = plan.kept("equity samples", _plan_samples(plan))
+            self.equity_time = list(times)
         else:
-            self.equity_time = [clock[i] for i in samples.tolist()]
+            samples, times = _plan_samples(plan)()
+            self.equity_time = times
         changes = self.changes
-        # the first sample each state is seen at (the first state: from the first sample)
+        # the first sample each state is seen at (the first state: from the first sample), and
+        # how many samples see it
         firsts = np.searchsorted(samples, [step for step, _b, _p in changes])
         firsts[0] = 0
-        # per state its balance and, per slot (the slot-th open position, in the order they
-        # opened), route (-1: none), qty, entry price and margin
-        balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
-        slots = [np.array([p[slot] if len(p) > slot else (-1, 0.0, 0.0, 0.0)
-                           for _s, _b, p in changes], dtype=np.float64)
-                 for slot in range(max(len(p) for _s, _b, p in changes))]
-        value = self.store.account.value
-        marks = self.marks
-        bounds = np.r_[firsts, len(samples)].tolist()
-        equity: list[float] = []
-        j, n = 0, len(changes)
-        while j < n:
-            if not changes[j][2]:  # flat: the balance, one float object repeated
-                equity.extend([changes[j][1]] * (bounds[j + 1] - bounds[j]))
-                j += 1
-                continue
-            j1 = j + 1
-            while j1 < n and changes[j1][2]:
-                j1 += 1
-            # states j..j1-1 hold positions: their samples in pieces of bounded size
-            for a in range(bounds[j], bounds[j1], _EQUITY_CHUNK):
-                b = min(a + _EQUITY_CHUNK, bounds[j1])
-                own = np.searchsorted(firsts, np.arange(a, b), side="right") - 1  # its state
+        counts = np.diff(np.r_[firsts, len(samples)]).tolist()
+        held = [j for j, (_s, _b, p) in enumerate(changes) if p and counts[j]]
+        values: list[float] = []
+        if held:
+            held_states = np.array(held, dtype=np.intp)
+            held_counts = np.array([counts[j] for j in held], dtype=np.intp)
+            # per sample of a held state: its state and its index among the samples
+            own_all = np.repeat(held_states, held_counts)
+            starts = np.cumsum(held_counts) - held_counts
+            at_all = np.arange(len(own_all), dtype=np.intp) + np.repeat(
+                firsts[held_states] - starts, held_counts)
+            balances = np.array([b for _s, b, _p in changes], dtype=np.float64)
+            # per slot (the slot-th open position, in the order they opened) and state: route
+            # (-1: none), qty, entry price and margin; and the routes found in the slot
+            slots = []
+            none = (-1, 0.0, 0.0, 0.0)
+            for slot in range(max(len(changes[j][2]) for j in held)):
+                # (np.fromiter over the numbers: NumPy need not look into a tuple per state)
+                table = np.fromiter(
+                    chain.from_iterable([p[slot] if len(p) > slot else none
+                                         for _s, _b, p in changes]),
+                    dtype=np.float64, count=4 * len(changes)).reshape(-1, 4)
+                routes = {int(r) for r in table[held_states, 0].tolist()}
+                slots.append((table, sorted(r for r in routes if r >= 0)))
+            value = self.store.account.value
+            marks = self.marks
+            for a in range(0, len(own_all), _EQUITY_CHUNK):
+                own = own_all[a:a + _EQUITY_CHUNK]
+                at = at_all[a:a + _EQUITY_CHUNK]
                 part = balances[own]
-                for held in slots:
-                    route = held[own, 0]
-                    for r in np.unique(route[route >= 0]).tolist():
-                        mine = route == r  # elsewhere qty 0: worth 0, the sum unchanged
-                        part += value(np.where(mine, held[own, 1], 0.0), held[own, 2],
-                                      marks[int(r)][a:b], held[own, 3])
-                equity.extend(part.tolist())
-            j = j1
+                for table, routes in slots:
+                    held_here = table[own]
+                    for r in routes:
+                        mine = np.flatnonzero(held_here[:, 0] == r)
+                        if len(mine):
+                            rows = held_here[mine]
+                            part[mine] += value(rows[:, 1], rows[:, 2], marks[r][at[mine]],
+                                                rows[:, 3])
+                values.extend(part.tolist())
+        equity: list[float] = []
+        marked = iter(values)
+        for (_s, balance, positions), count in zip(changes, counts, strict=True):
+            if positions:
+                equity.extend(islice(marked, count))
+            else:  # flat: the balance, one float object repeated
+                equity.extend([balance] * count)
         self.equity = equity
 
     def _enter(self, rr: _RouteRun, direction: str) -> None:
@@ -667,26 +714,14 @@ class _Run(Listener):
         plan = self.plan
         store = self.store
         orders = [
-            OrderRecord(
-                id=o.id,
-                route=o.route.key,
-                exchange=o.route.spec.exchange,
-                symbol=o.route.spec.symbol,
-                side=o.side,
-                type=o.type,
-                role=o.role,
-                qty=o.qty,
-                price=o.price,
-                status=o.status,
-                created_at=o.created_at,
-                filled_at=o.filled_at,
-                fill_price=o.fill_price,
-                fee=o.fee,
-                reduce_only=o.reduce_only,
+            make_order(  # OrderRecord's fields, in order
+                o.id, o.route.key, o.route.spec.exchange, o.route.spec.symbol, o.side, o.type,
+                o.role, o.qty, o.price, o.status, o.created_at, o.filled_at, o.fill_price, o.fee,
+                o.reduce_only,
             )
             for o in store.orders
         ]
-        fills = [FillRecord(*f) for f in store.fills]
+        fills = [make_fill(*f) for f in store.fills]
         config = plan.config.snapshot()
         config["hyperparameters"] = {
             rr.plan.spec.strategy: dict(rr.ctx.hp) for rr in self.routes
@@ -703,7 +738,8 @@ class _Run(Listener):
             fills=fills,
             equity_time=self.equity_time,
             equity=self.equity,
-            funding=list(store.funding),
+            funding=[FundingRecord(*store.funding[k:k + 6])
+                     for k in range(0, len(store.funding), 6)],
             extra={
                 "warnings": list(store.warnings),
                 "warmup_bars": {rp.spec.key: rp.warmup_bars for rp in plan.route_plans},
@@ -732,8 +768,21 @@ def _older_exit(order: Order, trade, price: float) -> str | None:
     return "take_profit" if (gain > 0 if trade.side == "long" else gain < 0) else "stop_loss"
 
 
-#: Equity samples computed at once (a year of 1m bars in 33 pieces, a year of 1h bars in one).
+#: Equity samples marked at once (a year of 1m bars in at most 33 pieces, of 1h bars in one).
 _EQUITY_CHUNK = 1 << 14
+
+
+def _plan_samples(plan: RunPlan) -> Callable[[], tuple[np.ndarray, list[int]]]:
+    """What gives the clock steps of the plan's equity samples and their times."""
+
+    def samples() -> tuple[np.ndarray, list[int]]:
+        steps = np.flatnonzero(np.frombuffer(plan.eq_steps, dtype=np.uint8))
+        clock = plan.clock
+        if isinstance(clock, range):
+            return steps, (steps * clock.step + clock.start).tolist()
+        return steps, [clock[i] for i in steps.tolist()]
+
+    return samples
 
 
 def _positions(open_routes: list[RouteState]) -> tuple[tuple[int, float, float, float], ...]:

@@ -376,6 +376,31 @@ def small_page_cache(db: pw.Database) -> Iterator[None]:
         db.execute_sql(f"PRAGMA cache_size = {int(size)}")
 
 
+@contextmanager
+def deferred_checkpoints(db: pw.Database) -> Iterator[None]:
+    """Hold the connection's automatic WAL checkpoints while a bulk import commits one large
+    transaction after another (the archive import: a file each), then checkpoint once.
+
+    By default SQLite copies the WAL into the database file (and syncs both) at the first
+    commit after the WAL passes 1000 pages: every file of a year's import. Held, each commit
+    only appends to the WAL, as it always does; the pages are copied once at the end (pages
+    the B-tree rewrote file after file, once). Nothing about durability changes: a commit is
+    as safe in the WAL as after a checkpoint, and a killed import leaves a longer WAL that the
+    next connection reads (and checkpoints) as usual. The setting is restored after. Nothing
+    on PostgreSQL."""
+    if not isinstance(db, pw.SqliteDatabase):
+        yield
+        return
+    (pages,) = db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()
+    db.execute_sql("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        db.execute_sql(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        if not db.in_transaction():
+            db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def make_database(url: str) -> pw.Database:
     """Build (not connect) a Peewee database for a URL: ``sqlite:///path`` or ``postgresql://``."""
     parsed = urlparse(url)

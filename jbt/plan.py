@@ -21,7 +21,7 @@ these functions instead of repeating the checks.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -39,6 +39,10 @@ from jbt.timeframes import aggregate, bar_open, normalize, to_ms
 SymbolKey = tuple[str, str]
 CandleKey = tuple[str, str, str]
 INF = float("inf")
+#: Prefix views of bars a plan keeps for its later runs, at most (see :meth:`RunPlan.prefixes`):
+#: about 9 MB, seven years of 1h bars or a year and a half of 15m (an optimiser's worker keeps
+#: a plan per period).
+PREFIXES_KEPT = 1 << 16
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -173,9 +177,50 @@ class RunPlan:
     funding_given: Mapping[SymbolKey, Any] | None = None
     mark_given: Mapping[SymbolKey, Any] | None = None
 
+    #: what the runs of a reused plan keep for its later runs (see :meth:`kept`); no part of
+    #: the plan's value
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def arrays(self) -> list[np.ndarray]:
         """Every distinct bar array of the plan (what the indicator cache registers)."""
         return [bars for bars, _ in self.candles.values()]
+
+    def started(self) -> bool:
+        """Whether a run of the plan started before this call (which counts as a run's start).
+        A plan's first run (a one-off :func:`jbt.engine.run_backtest`) keeps nothing; the
+        later runs of a reused plan keep what depends only on the plan (:meth:`kept`)."""
+        memo = self.memo
+        started = memo.get("started", False)
+        memo["started"] = True
+        return started
+
+    def kept(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``, made at the first call and kept with the plan for the later ones. Only
+        for values that depend on the plan alone and that no run changes; two threads making
+        one at once both get a right value."""
+        value = self.memo.get(name)
+        if value is None:
+            value = self.memo[name] = make()
+        return value
+
+    def prefixes(self) -> dict[int, list[np.ndarray]]:
+        """Per route bar array (by ``id``), ``[bars[:0], bars[:1], ..., bars[:len(bars)]]``: what
+        a run shows the strategy as ``self.candles`` bar after bar, made once and kept with the
+        plan for the runs of a reused plan (read-only views of read-only bars: one serves every
+        run, in any thread), so that they do not cut a view per bar. At most
+        :data:`PREFIXES_KEPT` views are kept (about 140 bytes each): the arrays beyond that get
+        none."""
+        return self.kept("prefixes", self._prefixes)
+
+    def _prefixes(self) -> dict[int, list[np.ndarray]]:
+        views: dict[int, list[np.ndarray]] = {}
+        kept = 0
+        for rp in self.route_plans:
+            bars = rp.bars
+            if id(bars) not in views and kept + len(bars) + 1 <= PREFIXES_KEPT:
+                kept += len(bars) + 1
+                views[id(bars)] = [bars[:n] for n in range(len(bars) + 1)]
+        return views
 
     def __reduce__(self):
         inputs = (self.config, self.routes, {d.key: d.base for d in self.symbols},

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jbt.results import ClosedTrade, FundingRecord, RouteSpec
+from jbt.results import ClosedTrade, RouteSpec
 
 if TYPE_CHECKING:
     from jbt.exchanges.accounts import Account
@@ -312,8 +312,11 @@ class Store:
         #: fills: (order id, route key, side, qty, price, fee, time)
         self.fills: list[tuple[int, str, str, float, float, float, int]] = []
         self.closed_trades: list[ClosedTrade] = []
-        #: funding settled on open positions, in time order
-        self.funding: list[FundingRecord] = []
+        #: funding settled on open positions, in time order: the fields of each FundingRecord
+        #: (time, route key, rate, price, qty, amount) one after the other, six values a
+        #: payment (no object for the garbage collector to track per payment); the result
+        #: makes the records
+        self.funding: list[Any] = []
         self.warnings: list[str] = []
         #: routes with an open position (for marking equity to market cheaply)
         self.open_routes: list[RouteState] = []

@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jbt.errors import StrategyError
-from jbt.results import ClosedTrade, FundingRecord
+from jbt.results import ClosedTrade, make_trade
 from jbt.store import INF, Order, RouteState, Store, SymbolBook, TradeBook
 
 #: A reduce-only fill leaving less than this fraction of the position closes it entirely.
@@ -115,7 +115,8 @@ class Sandbox:
         """``self.buy = ...`` / ``self.sell = ...``: replace the route's pending orders of that
         side (stop-losses and take-profits excepted) with the new ones."""
         orders = _parse_orders(spec, "buy" if side == "buy" else "sell")
-        self._cancel(route, lambda o: o.side == side and o.role in ("entry", "exit"))
+        if route.pending:
+            self._cancel(route, _side_orders(side))
         for qty, price in orders:
             pos = route.position.qty
             if pos == 0.0 or (pos > 0) == (side == "buy"):
@@ -140,7 +141,8 @@ class Sandbox:
             else:
                 route.queued_take_profit = orders or None
             return
-        self._cancel(route, lambda o: o.role == role)
+        if route.pending:
+            self._cancel(route, _role(role))
         side = "sell" if pos > 0 else "buy"
         for qty, price in orders:
             self._submit(route, side, qty, price, role)
@@ -149,13 +151,15 @@ class Sandbox:
 
     def cancel_entries(self, route: RouteState) -> None:
         """Cancel the route's pending entry orders and the stop-loss/take-profit waiting on them."""
-        self._cancel(route, lambda o: o.role == "entry")
+        if route.pending:
+            self._cancel(route, _is_entry)
         if route.position.qty == 0.0:
             route.queued_stop_loss = None
             route.queued_take_profit = None
 
     def cancel_all(self, route: RouteState) -> None:
-        self._cancel(route, lambda o: True)
+        if route.pending:
+            self._cancel(route, _any)
         route.queued_stop_loss = None
         route.queued_take_profit = None
 
@@ -358,20 +362,22 @@ class Sandbox:
     def fund(self, book: SymbolBook, time: int, rate: float, price: float) -> None:
         """Settle one funding event of ``book``'s symbol at ``time``: every open position of
         the symbol pays (or receives) ``qty·price·rate``."""
-        self.settle([(book, time, rate, price)], 0, time)
+        self.settle([(0, time, rate, price)], 0, time, [book])
 
-    def settle(self, events: list[tuple[SymbolBook, int, float, float]], k: int,
-               until: int) -> int:
-        """Settle ``events[k:]`` (``(book, time, rate, price)`` in time order) up to those at
+    def settle(self, events: list[tuple[int, int, float, float]], k: int, until: int,
+               books: list[SymbolBook]) -> int:
+        """Settle ``events[k:]`` (``(book index in books, time, rate, price)`` in time order:
+        tuples of numbers, which the garbage collector stops tracking) up to those at
         ``until``; return the index of the first one left."""
         funding = self.account.funding
         log = self.store.funding
         n = len(events)
         while k < n:
-            book, time, rate, price = events[k]
+            j, time, rate, price = events[k]
             if time > until:
                 break
             k += 1
+            book = books[j]
             changed = False
             for route in book.routes:
                 pos = route.position
@@ -382,7 +388,7 @@ class Sandbox:
                 trade = route.trade
                 trade.funding += got
                 trade.pnl += got
-                log.append(FundingRecord(time, route.key, rate, price, qty, got))
+                log.extend((time, route.key, rate, price, qty, got))  # a FundingRecord's fields
                 changed = True
             if changed:
                 self.store.time = time
@@ -513,7 +519,8 @@ class Sandbox:
             if not was_open:
                 store.open_routes.append(route)
                 # entries of the other direction cannot stay pending next to this position
-                self._cancel(route, lambda o: o.role == "entry" and o.side != order.side)
+                if route.pending:
+                    self._cancel(route, _other_entries(order.side))
                 self._submit_queued(route)
                 listener.opened(route, order)
             else:
@@ -556,24 +563,24 @@ class Sandbox:
         closed_by = role if role in ("stop-loss", "take-profit", "liquidation", "end-of-run") else (
             "signal"
         )
-        trade = ClosedTrade(
-            id=len(self.store.closed_trades) + 1,
-            route=route.key,
-            exchange=spec.exchange,
-            symbol=spec.symbol,
-            timeframe=spec.timeframe,
-            strategy=spec.strategy,
-            side=t.side,
-            qty=t.max_qty,
-            entry_time=t.entry_time,
-            entry_price=t.entry_price,
-            exit_time=self.store.time,
-            exit_price=t.exit_price,
-            pnl=t.pnl,
-            fee=t.fee,
-            closed_by=closed_by,
-            leverage=self.account.leverage,
-            funding=t.funding,
+        trade = make_trade(  # ClosedTrade's fields, in order
+            len(self.store.closed_trades) + 1,  # id
+            route.key,
+            spec.exchange,
+            spec.symbol,
+            spec.timeframe,
+            spec.strategy,
+            t.side,
+            t.max_qty,  # qty
+            t.entry_time,
+            t.entry_price,
+            self.store.time,  # exit_time
+            t.exit_price,
+            t.pnl,
+            t.fee,
+            closed_by,
+            self.account.leverage,
+            t.funding,
         )
         self.store.closed_trades.append(trade)
         route.closed_trades.append(trade)
@@ -592,6 +599,32 @@ class Sandbox:
         store.orders.append(order)
         route.orders.append(order)
         self._fill(order, price, self.taker_fee)
+
+
+def _is_entry(order: Order) -> bool:
+    return order.role == "entry"
+
+
+def _any(order: Order) -> bool:
+    return True
+
+
+# (the next three are functions of their own: a lambda in the method would cost every call of
+# it a closure cell)
+
+
+def _other_entries(side: str) -> Callable[[Order], bool]:
+    """Entries of the other side than ``side``."""
+    return lambda o: o.role == "entry" and o.side != side
+
+
+def _side_orders(side: str) -> Callable[[Order], bool]:
+    """Entries and exits (not stop-losses or take-profits) of ``side``."""
+    return lambda o: o.side == side and o.role in ("entry", "exit")
+
+
+def _role(role: str) -> Callable[[Order], bool]:
+    return lambda o: o.role == role
 
 
 def _parse_orders(spec: Any, name: str) -> list[tuple[float, float | None]]:

@@ -53,7 +53,8 @@ def _owner(array: np.ndarray) -> object:
 class _Registered:
     """One registered candle array and the series computed on it during the run."""
 
-    __slots__ = ("array", "n", "strides", "first_ts", "ts_increasing", "ptr", "series")
+    __slots__ = ("array", "n", "strides", "first_ts", "ts_increasing", "ptr", "series", "plain",
+                 "scalars")
 
     def __init__(self, array: np.ndarray):
         self.array = array
@@ -69,6 +70,11 @@ class _Registered:
         self.ptr = array.ctypes.data
         #: (indicator kernel, arguments) -> cached series
         self.series: dict = {}
+        #: kernel -> arguments -> the series, for those that are one array (``sequential=True``
+        #: hits), and -> its values as a list (scalar hits, once a scalar call made it); two
+        #: levels: a function hashes by identity, so a hit hashes the arguments' tuple only
+        self.plain: dict = {}
+        self.scalars: dict = {}
 
     def is_prefix(self, candles: np.ndarray) -> bool:
         """Whether ``candles`` (a view with the same ``.base`` as ``array[:0]``) is
@@ -83,15 +89,19 @@ class _Registered:
 
 
 class RunCache:
-    """The arrays registered in one context, plus the last prefix view seen: a strategy
-    usually passes the same ``self.candles`` object to several indicators in a bar."""
+    """The arrays registered in one context, plus the last prefix view seen (its registration,
+    its length and that registration's series): a strategy usually passes the same
+    ``self.candles`` object to several indicators in a bar."""
 
-    __slots__ = ("entries", "last", "last_entry")
+    __slots__ = ("entries", "last", "last_entry", "n", "plain", "scalars")
 
     def __init__(self, entries: dict):
         self.entries = entries
         self.last = None
         self.last_entry = None
+        self.n = 0
+        self.plain: dict = {}
+        self.scalars: dict = {}
 
     def entry(self, array: np.ndarray) -> _Registered:
         """The registration of ``array`` (registered in this context), for :meth:`prefix`."""
@@ -104,17 +114,26 @@ class RunCache:
         """``entry.array[:n]``, known to the cache at once: the engine shows the strategy its
         candles through this, so the first indicator call of a bar needs no lookup (the view
         is new every bar)."""
-        view = entry.array[:n]
-        self.last = view
-        self.last_entry = entry
+        view = self.last = entry.array[:n]
+        self.n = n
+        if entry is not self.last_entry:
+            self.use(entry)
         return view
+
+    def use(self, entry: _Registered) -> None:
+        """Make ``entry`` the registration of ``last`` (``last`` and ``n`` are set by whoever
+        made the view: :meth:`prefix`, or the engine's loop doing the same)."""
+        self.last_entry = entry
+        self.plain = entry.plain
+        self.scalars = entry.scalars
 
     def entry_for(self, candles) -> _Registered | None:
         entry = self.entries.get(id(getattr(candles, "base", None)))
         if entry is None or not entry.is_prefix(candles):
             return None
         self.last = candles
-        self.last_entry = entry
+        self.n = len(candles)
+        self.use(entry)
         return entry
 
 
@@ -188,32 +207,42 @@ def dispatch(func, candles, sequential: bool, *args):
     if run is None:
         return _compute(func, candles, sequential, args)
     if candles is run.last:
-        entry = run.last_entry
-        if sequential:  # the common case first: a computed series, for the bar's candles
+        # the common cases first: a series computed before, for the bar's candles
+        found = (run.plain if sequential else run.scalars).get(func)
+        if found is not None:
             try:
-                cached = entry.series.get((func, args))
+                found = found.get(args)
             except TypeError:  # an unhashable argument: let the kernel's check report it
                 return _compute(func, candles, sequential, args)
-            if cached is not None and cached[0] is None:
-                return cached[1][:len(candles)]
+            if found is not None:
+                if sequential:
+                    return found[:run.n]
+                value = found[run.n - 1]
+                if value == value:  # else NaN: reported below
+                    return value
+        entry = run.last_entry
     else:
         entry = run.entry_for(candles)
         if entry is None:
             return _compute(func, candles, sequential, args)
+    key = (func, args)
     try:
-        cached = entry.series[func, args]
+        cached = entry.series[key]
     except KeyError:
-        cached = entry.series[func, args] = _frozen(func(entry.array, *args))
+        cached = entry.series[key] = _frozen(func(entry.array, *args))
+        if cached[0] is None:
+            entry.plain.setdefault(func, {})[args] = cached[1]
     except TypeError:  # an unhashable argument: let the kernel's check report it
         return _compute(func, candles, sequential, args)
     if sequential:
         if cached[0] is None:
             return cached[1][:len(candles)]
-        n = len(candles)
-        return cached[0](*(a[:n] for a in cached[1]))
+        return _prefixes(cached, len(candles))
     cls, _arrays, lists = cached
     if lists is None:
         lists = _lists(cached)
+        if cls is None:
+            entry.scalars.setdefault(func, {})[args] = lists
     n = len(candles)
     i = n - 1
     if cls is None:
@@ -231,11 +260,25 @@ def dispatch(func, candles, sequential: bool, *args):
         a, b, c, d = lists
         values = (a[i], b[i], c[i], d[i])
     else:
-        values = tuple(lst[i] for lst in lists)
+        values = _row(lists, i)
     for value in values:
         if value != value:
             _too_few(func, n, args)
     return _tuple_new(cls, values)
+
+
+# (the next two are functions of their own: a comprehension in dispatch() would cost every
+# call a closure cell)
+
+
+def _prefixes(cached: list, n: int):
+    """A named tuple of series, each cut to ``n`` values."""
+    return cached[0](*(a[:n] for a in cached[1]))
+
+
+def _row(lists: tuple, i: int) -> tuple:
+    """Value ``i`` of each list."""
+    return tuple(lst[i] for lst in lists)
 
 
 def _compute(func, candles, sequential: bool, args: tuple):

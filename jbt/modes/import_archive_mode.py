@@ -64,6 +64,7 @@ from jbt.constants import DAY_MS, HOUR_MS, MINUTE_MS
 from jbt.dates import format_ms, now_ms
 from jbt.errors import Cancelled, ExchangeError, InputError
 from jbt.importers.files import check_symbol, read_candle_file
+from jbt.models import deferred_checkpoints
 from jbt.modes.import_candles_mode import (
     GAP_SETTLE_MS,
     ImportProgress,
@@ -579,44 +580,46 @@ def run(
     # start the process now, while the first files download (it starts on its first task)
     warm = pool.submit(int) if pool is not None else None
     pipeline = _Pipeline(fetch, todo, workers) if todo else None
-    try:
-        for i, _unit in enumerate(todo):
-            assert pipeline is not None
-            got = pipeline.get(i, stop)
-            if got is None:
-                summary.interrupted = True
-                break
-            if isinstance(got, Cancelled):
-                summary.interrupted = True
-                break
-            if isinstance(got, Exception):
-                n = summary.downloaded
-                kept = (f"{n:,} file{'' if n == 1 else 's'} imported before it "
-                        f"{'is' if n == 1 else 'are'} kept")
-                if isinstance(got, _ChecksumError):
-                    raise ExchangeError(f"{got} ({kept}; run again to resume)") from None
-                if isinstance(got, InputError):
-                    raise InputError(f"{got}; nothing stored from it ({kept})") from None
-                if isinstance(got, ExchangeError):
-                    raise ExchangeError(f"{got}; {kept}, run the same command again to resume"
-                                        ) from None
-                raise got
-            for part in got:
-                if isinstance(part, _Absent):
-                    if not part.unit.daily:
-                        summary.not_archived.append(part.unit.name)
-                else:
-                    keep(part)
-            if progress is not None:
-                progress(ImportProgress(i + 1, len(todo), summary.rows_read, summary.inserted))
-            if stop() and i + 1 < len(todo):
-                summary.interrupted = True
-                break
-    finally:
-        if pipeline is not None:
-            pipeline.stop()
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+    # a transaction per file; the WAL is copied into the database file once, at the end
+    with deferred_checkpoints(candles._db()):
+        try:
+            for i, _unit in enumerate(todo):
+                assert pipeline is not None
+                got = pipeline.get(i, stop)
+                if got is None:
+                    summary.interrupted = True
+                    break
+                if isinstance(got, Cancelled):
+                    summary.interrupted = True
+                    break
+                if isinstance(got, Exception):
+                    n = summary.downloaded
+                    kept = (f"{n:,} file{'' if n == 1 else 's'} imported before it "
+                            f"{'is' if n == 1 else 'are'} kept")
+                    if isinstance(got, _ChecksumError):
+                        raise ExchangeError(f"{got} ({kept}; run again to resume)") from None
+                    if isinstance(got, InputError):
+                        raise InputError(f"{got}; nothing stored from it ({kept})") from None
+                    if isinstance(got, ExchangeError):
+                        raise ExchangeError(f"{got}; {kept}, run the same command again to resume"
+                                            ) from None
+                    raise got
+                for part in got:
+                    if isinstance(part, _Absent):
+                        if not part.unit.daily:
+                            summary.not_archived.append(part.unit.name)
+                    else:
+                        keep(part)
+                if progress is not None:
+                    progress(ImportProgress(i + 1, len(todo), summary.rows_read, summary.inserted))
+                if stop() and i + 1 < len(todo):
+                    summary.interrupted = True
+                    break
+        finally:
+            if pipeline is not None:
+                pipeline.stop()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
     summary.covered = merge(summary.covered)
     _describe(summary, store, first)
     if not summary.interrupted:

@@ -14,7 +14,8 @@ import difflib
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -588,17 +589,41 @@ class JesseCompat:
                 "line_width": float(line_width), "line_style": style,
             }
 
-    # --- unknown names ----------------------------------------------------------------------
+    # Unknown names (``self.funding_rate``, ``self.is_lng``) are reported by
+    # :func:`unknown_name_error`, where the engine catches what a strategy raised. The class
+    # defines no ``__getattr__``: with one, CPython looks up every attribute of a strategy
+    # (``self.candles``, ``self.hp``, its own methods) through a slow path, about 2.5x the cost.
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup failed.
-        if name.startswith("_"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        cls = type(self)
-        if hasattr(cls, name):
-            # a property of the class raised AttributeError itself: raise that one again
-            return object.__getattribute__(self, name)
-        raise JesseNameError(unknown_name_message(name, cls))
+
+def unknown_name_error(exc: BaseException) -> BaseException:
+    """``exc`` as a :class:`JesseNameError` naming what to use instead when it is Python's
+    ``AttributeError`` for a name that neither the strategy nor jbt defines (with ``exc``'s
+    traceback, so the strategy's line is still found); otherwise ``exc`` itself."""
+    if type(exc) is not AttributeError:
+        return exc
+    obj, name = exc.obj, exc.name
+    if not isinstance(obj, JesseCompat) or not isinstance(name, str) or name.startswith("_"):
+        return exc
+    cls = type(obj)
+    if hasattr(cls, name):  # a property of the class raised it itself: keep that error
+        return exc
+    named = JesseNameError(unknown_name_message(name, cls)).with_traceback(exc.__traceback__)
+    named.__context__ = exc.__context__
+    named.__cause__ = exc.__cause__
+    return named
+
+
+@contextmanager
+def unknown_names() -> Iterator[None]:
+    """Strategy code run inside this block (its ``__init__``, ``hyperparameters()``) reports an
+    unknown name as :func:`unknown_name_error` does."""
+    try:
+        yield
+    except AttributeError as exc:
+        named = unknown_name_error(exc)
+        if named is exc:
+            raise
+        raise named from None
 
 
 def unknown_name_message(name: str, cls: type) -> str:
@@ -660,4 +685,5 @@ def unsigned(value: Any) -> Any:
 
 
 __all__ = ["JESSE_ONLY", "ChartData", "JesseCompat", "JesseImportError", "JesseNameError",
-           "Route", "cached", "run_output", "unknown_name_message", "unsigned"]
+           "Route", "cached", "run_output", "unknown_name_error", "unknown_name_message",
+           "unknown_names", "unsigned"]

@@ -23,7 +23,10 @@ _KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "categor
 
 def declared(cls: type) -> list[dict[str, Any]]:
     """``cls().hyperparameters()``: the declarations of a strategy class."""
-    return list(cls().hyperparameters() or [])
+    from jbt.strategies._jesse_compat import unknown_names
+
+    with unknown_names():
+        return list(cls().hyperparameters() or [])
 
 
 def resolve(strategy: str, items: Sequence[Mapping[str, Any]],

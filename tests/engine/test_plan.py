@@ -244,6 +244,67 @@ def test_four_routes_of_one_symbol_compute_each_indicator_once():
     assert [key[1] for key in entry.series] == [(8, "close")]
 
 
+def test_a_reused_plan_shows_the_same_candles_from_the_views_it_keeps(monkeypatch):
+    """From its second run a plan keeps each route array's prefix views (bars[:n]) and later
+    runs show them as self.candles: the same values, read-only, still cache hits, and the same
+    results as fresh runs, also for the arrays left without views once the plan keeps
+    PREFIXES_KEPT views."""
+    import jbt.plan as plan_module
+
+    shown: list = []
+
+    def strategy(name):
+        class Look(EmaCrossHp):
+            def before(self):
+                c = self.candles
+                assert not c.flags.writeable and c.base is not None
+                shown.append((name, self.time, c.shape, c[:, 0].tolist()[-3:],
+                              float(c[:, 2].sum())))
+
+        Look.__name__ = name
+        return Look
+
+    cfg, candles, _routes, _ = _setup()
+    # A and B share one 5m array, C has its own 15m one, D trades ETH at 5m
+    routes = [RouteSpec("sim", "BTC-USDT", "5m", "A"), RouteSpec("sim", "BTC-USDT", "5m", "B"),
+              RouteSpec("sim", "BTC-USDT", "15m", "C"), RouteSpec("sim", "ETH-USDT", "5m", "D")]
+    strategies = {n: strategy(n) for n in "ABCD"}
+    hps = [{n: {"fast": 3 + i, "slow": 12 + 2 * i, "stop": 0.005} for n in "ABCD"}
+           for i in range(4)]
+    start, end = T0 + 3 * 60 * M, T0 + 10 * 60 * M
+    fresh = []
+    for hp in hps:
+        shown.clear()
+        fresh.append((result_signature(run_backtest(cfg, routes, candles, "1m", strategies,
+                                                    start, end, hyperparameters=hp)),
+                      list(shown)))
+    for kept in (plan_module.PREFIXES_KEPT, 130):  # all arrays, then only the first one
+        monkeypatch.setattr(plan_module, "PREFIXES_KEPT", kept)
+        plan = plan_run(cfg, routes, candles, "1m", start, end)
+        for i, hp in enumerate(hps):
+            shown.clear()
+            got = result_signature(run_plan(plan, strategies, hyperparameters=hp))
+            assert (got, shown) == fresh[i], (kept, i)
+            views = plan.memo.get("prefixes")
+            if i == 0:  # the first run keeps none: a one-off run cuts its views as it goes
+                assert views is None
+                continue
+            assert plan.prefixes() is views  # made at the second run, kept since
+            a, c, d = (plan.route_plans[j].bars for j in (0, 2, 3))
+            assert plan.route_plans[1].bars is a
+            expected = [a, c, d] if kept > 130 else [a]
+            assert sorted(views) == sorted(id(x) for x in expected)
+            for bars in expected:
+                assert [v.tolist() for v in views[id(bars)]] == \
+                    [bars[:n].tolist() for n in range(len(bars) + 1)]
+    # what a reused plan keeps is its own: a result's lists can be changed at will
+    one, two = (run_plan(plan, strategies, hyperparameters=hps[0]) for _ in range(2))
+    one.equity_time.clear()
+    one.equity.clear()
+    assert result_signature(two) == fresh[0][0]
+    assert result_signature(run_plan(plan, strategies, hyperparameters=hps[0])) == fresh[0][0]
+
+
 # ------------------------------------------------------------------------- the plan's checks
 
 

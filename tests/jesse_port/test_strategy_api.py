@@ -371,6 +371,24 @@ def test_a_typo_is_named_with_a_suggestion_and_hasattr_still_works():
     assert issubclass(JesseNameError, AttributeError)
 
 
+def test_an_unknown_name_outside_the_bar_loop_is_the_same_one_line():
+    class InInit(Strategy):
+        def __init__(self):
+            super().__init__()
+            self.size = self.funding_rate
+
+    class InHyperparameters(Strategy):
+        def hyperparameters(self):
+            return [{"name": "fast", "type": int, "default": self.is_lng}]
+
+    with pytest.raises(JesseNameError, match=r"^`self.funding_rate` is a Jesse name jbt does "
+                                             r"not have; use nothing"):
+        once(InInit, candles(*flat(100, 3)))
+    with pytest.raises(JesseNameError, match=r"^`self.is_lng` is not a name of "
+                                             r"InHyperparameters .*did you mean self.is_long\?$"):
+        once(InHyperparameters, candles(*flat(100, 3)))
+
+
 def test_a_property_that_fails_inside_keeps_its_own_error():
     class Inner(Strategy):
         @property
