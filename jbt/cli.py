@@ -388,6 +388,19 @@ def backtest_command(
         None, "--storage", metavar="URL",
         help="With --from-study: where the study is (default: the project's database).",
     ),
+    symbols: str = typer.Option(
+        None, "--symbols", metavar="A,B,...",
+        help="Run the routes once per symbol (every route's symbol replaced), one session "
+        "each, and print one comparison table.",
+    ),
+    symbols_file: Path = typer.Option(
+        None, "--symbols-file", dir_okay=False, metavar="FILE",
+        help="As --symbols, from a file: one symbol a line, # comments.",
+    ),
+    jobs: int = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="With --symbols: worker processes (default: one per CPU core).",
+    ),
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
@@ -427,6 +440,13 @@ def backtest_command(
             from jbt.strategies.hyperparameters import from_assignments
 
             hyperparameters = from_assignments(hp, [r.strategy for r in routes], strategies)
+    if symbols is not None or symbols_file is not None or jobs is not None:
+        _backtest_symbols(st, console, symbols, symbols_file, jobs, routes, extra,
+                          hyperparameters, start_ms, end_ms, save=not no_save,
+                          fast_path=not walk_all, exports=dict(
+                              trades=show_trades, breakdown=breakdown, json=json_path,
+                              csv=csv_dir, chart=chart_path))
+        return
     if st.open_db(create=False) is None:  # no database yet: nothing is stored, nothing created
         r = routes[0]
         warm_ms = config.backtest.warmup_candles * max(
@@ -450,6 +470,84 @@ def backtest_command(
         raise typer.Exit(1)
     else:
         console.print(f"Not saved ({took})")
+
+
+def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file: Path | None,
+                      jobs: int | None, routes: list[Any], extra: list[Any],
+                      hyperparameters: Any, start_ms: int | None, end_ms: int | None, *,
+                      save: bool, fast_path: bool, exports: dict[str, Any]) -> None:
+    """``jbt backtest --symbols``: the routes once per symbol (jbt.modes.batch_mode)."""
+    import os
+
+    from jbt.errors import InputError
+    from jbt.modes import backtest_mode, batch_mode
+    from jbt.notices import summarize
+    from jbt.parallel import ProcessExecutor, local_executor
+    from jbt.report import BATCH_STATUS, batch_table
+    from jbt.timeframes import to_ms
+
+    if symbols is not None and symbols_file is not None:
+        raise InputError("give --symbols or --symbols-file, not both")
+    if symbols is None and symbols_file is None:
+        raise InputError("--jobs goes with --symbols or --symbols-file")
+    used = [f"--{k}" for k, v in exports.items() if v]
+    if used:
+        raise InputError(f"{used[0]} shows or exports one session; with --symbols, use "
+                         f"jbt sessions show ID {used[0]} for the session of a symbol")
+    names = (batch_mode.read_symbols_file(symbols_file) if symbols_file is not None
+             else batch_mode.parse_symbols(symbols.split(",")))
+    batch_mode.route_symbol(routes)
+    jobs = min(jobs or os.cpu_count() or 1, len(names))
+    config = st.config()
+    if st.open_db(create=False) is None:  # no database yet: nothing stored, nothing created
+        warm_ms = config.backtest.warmup_candles * max(to_ms(r.timeframe) for r in routes)
+        for symbol in names:
+            _err(_escape(f"{symbol}: " + backtest_mode.no_candles_message(
+                routes[0].exchange, symbol, start_ms, end_ms, warm_ms, [])))
+        raise typer.Exit(1)
+    executor = local_executor(jobs)
+    if isinstance(executor, ProcessExecutor):
+        executor.warm()  # the workers start while the tasks are made
+    done = []
+
+    def progress(outcome: Any) -> None:
+        done.append(outcome)
+        what = BATCH_STATUS.get(outcome.status, "done") if not outcome.ok else (
+            f"session {outcome.session_id}" if outcome.session_id is not None else "done")
+        if not outcome.ok and outcome.session_id is not None:
+            what += f", session {outcome.session_id}"
+        console.print(f"[{len(done)}/{len(names)}] {outcome.symbol}: {what} "
+                      f"({outcome.duration_s:.2f}s)", markup=False)
+
+    try:
+        with _ctrl_c_is_interrupted():
+            batch = batch_mode.run(config, st.project_dir, names, start_ms, end_ms,
+                                   routes=routes, extra_candles=extra,
+                                   hyperparameters=hyperparameters, save=save,
+                                   fast_path=fast_path, executor=executor, on_outcome=progress)
+    finally:
+        executor.close(cancel=True)  # closed already unless the batch did not start
+    console.print(batch_table(batch.outcomes))
+    for o in batch.outcomes:
+        for line in summarize(o.result.extra.get("warnings", [])) if o.ok else []:
+            console.print(f"[yellow]Warning:[/] {_escape(f'{o.symbol}: {line}')}")
+    ok = [o for o in batch.outcomes if o.ok]
+    console.print(f"{len(ok)} of {len(names)} symbols ran in {batch.duration_s:.2f}s on "
+                  f"{batch.jobs} worker{'s' if batch.jobs > 1 else ''}"
+                  + (f"; saved as sessions {', '.join(str(o.session_id) for o in ok)}"
+                     if save and ok and all(o.session_id is not None for o in ok) else ""),
+                  markup=False)
+    failed = False
+    for o in batch.outcomes:
+        if not o.ok:
+            failed = True
+            saved = f" (saved as failed session {o.session_id})" if o.session_id else ""
+            _err(_escape(f"{o.symbol}: {o.error}{saved}"))
+        elif save and o.result.extra.get("save_error"):
+            failed = True
+            _err(_escape(f"{o.symbol}: not saved: {o.result.extra['save_error']}"))
+    if failed:
+        raise typer.Exit(1)
 
 
 @contextlib.contextmanager

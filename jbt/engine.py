@@ -414,6 +414,11 @@ class _Run(Listener):
         fund_at = np.flatnonzero(np.frombuffer(funding_steps or b"", dtype=np.uint8) & 1
                                  ).tolist() + [len(clock)]
         fund_next, fund_i = fund_at[0], 0
+        # the first event after each of those steps' times: where settling leaves off, and
+        # where the events are skipped when no position is open (they would pay nothing)
+        fund_past = np.searchsorted(np.asarray(plan.funding_time, dtype=np.int64),
+                                    np.asarray(clock, dtype=np.int64)[fund_at[:-1]],
+                                    side="right").tolist() if len(fund_at) > 1 else []
         settle, fund_events, cuts = self.sandbox.settle, self.fund_events, self.cuts
         books = self.books
 
@@ -431,10 +436,13 @@ class _Run(Listener):
             # 1. funding events at t are settled, then the open at t fills what it has already
             # passed
             if i == fund_next:
-                self.fund_k = settle(fund_events, self.fund_k, t, books)
+                if open_routes:
+                    self.fund_k = settle(fund_events, self.fund_k, t, books)
+                    paid = True
+                else:
+                    self.fund_k = fund_past[fund_i]
                 fund_i += 1
                 fund_next = fund_at[fund_i]
-                paid = True
             if store.n_active or walk_all:
                 self._at_open(i, t)
             # 2. the strategies of the routes with a bar closing at t

@@ -468,3 +468,32 @@ def write_csv(result: BacktestResult, directory: str | Path) -> list[Path]:
             w.writerows(rows)
         paths.append(p)
     return paths
+
+
+def batch_table(outcomes: list[Any]) -> Table:
+    """``jbt backtest --symbols``: one row per symbol (``jbt.modes.batch_mode.SymbolOutcome``),
+    in the order given; a symbol that did not run says why in its last column. Profit is net,
+    as a % of the starting balance; B&H is buy and hold of the symbol over the period."""
+    t = _table("Backtests by symbol", "Symbol", "Trades", "Profit", "Max DD", "Sharpe",
+               "Win rate", "PF", "B&H", "Session", tight=True)
+    for c in t.columns:
+        c.no_wrap = True
+    t.show_edge = False
+    for o in outcomes:
+        if not o.ok:
+            status = BATCH_STATUS.get(o.status, o.status)
+            if o.session_id is not None:
+                status = f"{o.session_id} {status}"
+            t.add_row(o.symbol, *[""] * 7, status)
+            continue
+        g = result_metrics(o.result).get
+        session = str(o.result.session_id) if o.result.session_id is not None else "-"
+        t.add_row(o.symbol, fmt_int(g("total_trades")), fmt_pct(g("total_return")),
+                  fmt_pct(g("max_drawdown")), fmt_ratio(g("sharpe")),
+                  fmt_pct(g("win_rate")), fmt_ratio(g("profit_factor")),
+                  fmt_pct(g("buy_and_hold_return")), session)
+    return t
+
+
+#: What the batch table and progress say for a symbol that did not finish.
+BATCH_STATUS = {"missing": "no candles", "error": "not run", "failed": "failed"}

@@ -16,6 +16,8 @@
   included) or names of ``strategies/`` folders, on candles from the database or on arrays /
   DataFrames you already have. It returns the :class:`~jbt.results.BacktestResult` the CLI
   gets: ``result.to_dict()`` is the document ``jbt backtest --json`` writes.
+* :func:`map_backtests` runs the same routes once per symbol (``jbt backtest --symbols``), on
+  worker processes with ``jobs=N``, and returns ``{symbol: result}``.
 * :func:`prepare` checks and sets up a backtest once (a :class:`~jbt.plan.RunPlan`); its
   :meth:`Prepared.run` then costs only the bar loop, for parameter sweeps.
 
@@ -368,6 +370,136 @@ def backtest(
     return result
 
 
+def map_backtests(
+    routes: Iterable[Any],
+    symbols: Iterable[str],
+    candles: Mapping[Any, Any] | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    config: Config | Mapping[str, Any] | None = None,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_candles: Iterable[tuple[str, str, str]] = (),
+    project: str | Path | None = None,
+    timeframe: str | None = None,
+    columns: Sequence[str] | None = None,
+    fast_path: bool = True,
+    save: bool = False,
+    jobs: int = 1,
+    executor: Any = None,
+) -> dict[str, BacktestResult]:
+    """The routes backtested once per symbol, every route's symbol replaced by it (what ``jbt
+    backtest --symbols`` runs): ``{symbol: result}`` in the order of ``symbols``, each result
+    what :func:`backtest` gives for the routes on that symbol.
+
+    The routes must trade one symbol; ``extra_candles`` on it follow each symbol, those on
+    other symbols are kept. ``candles``: None reads the project database; otherwise
+    ``{symbol: data}`` or ``{(exchange, symbol): data}`` for every symbol (and extra candles).
+    ``jobs``: worker processes (1: this process, one symbol after the other); strategy classes
+    then must be importable from a module (not defined in a notebook cell). ``executor``: a
+    :class:`jbt.parallel.MapExecutor` to run on instead. ``save=True`` saves every session in
+    the project database, in the order of ``symbols``. The other arguments are
+    :func:`backtest`'s, the same for every symbol.
+
+    A symbol that cannot run (no candles: the message says how to import them) or whose run
+    raises does not stop the others; then :class:`jbt.modes.batch_mode.BatchError` is raised
+    at the end, one line per such symbol, with the finished runs in its ``results``.
+    """
+    from jbt.modes import batch_mode
+
+    project_dir = Path(project).resolve() if project is not None else Path.cwd().resolve()
+    cfg = _config(project_dir, config)
+    routes = list(routes)
+    specs, strategies = _routes(routes, project_dir)
+    # classes given go to the workers (by reference); names of strategies/ are loaded there
+    given = {c.__name__: c for c in (_strategy_of(item) for item in routes)
+             if isinstance(c, type)}
+    symbols = batch_mode.parse_symbols(
+        [symbols] if isinstance(symbols, str) else list(symbols), source="symbols")
+    extra = check_extra(extra_candles)
+    start_ms, end_ms = _ms(start, "start"), _ms(end, "end")
+    check_period(start_ms, end_ms)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    by_key = None
+    if candles is not None:
+        if not isinstance(candles, Mapping):
+            raise InputError("candles: pass {symbol: candles} (or {(exchange, symbol): "
+                             "candles}) for every symbol")
+        exchanges = {r.exchange for r in specs}
+        by_key = {}
+        for key, data in candles.items():
+            if isinstance(key, tuple):
+                by_key[tuple(key)] = data
+            else:
+                for exchange in exchanges:
+                    by_key[(exchange, batch_mode.normalize_symbol(key))] = data
+    from jbt.strategies.hyperparameters import resolve_all
+
+    resolve_all(strategies, [r.strategy for r in specs], hyperparameters)
+    if jobs > 1 and executor is None:
+        stuck = [n for n, c in given.items() if not batch_mode.importable(c)]
+        if stuck:
+            raise InputError(f"strategy {stuck[0]} is defined where worker processes cannot "
+                             "import it (a notebook cell, a function); use jobs=1, or put it "
+                             "in a module or in strategies/")
+    tasks = batch_mode.tasks_for(
+        cfg, project_dir, symbols, specs, extra, start_ms, end_ms,
+        hyperparameters=hyperparameters, fast_path=fast_path, strategies=given,
+        candles=by_key, timeframe=timeframe, columns=tuple(columns) if columns else None)
+    if by_key is not None:
+        for task in tasks:
+            missing = [k for k in [(r.exchange, r.symbol) for r in task.routes]
+                       + [(e, s) for e, s, _ in task.extra] if k not in task.candles]
+            if missing:
+                raise InputError(f"candles: nothing given for {missing[0][0]} {missing[0][1]}; "
+                                 "pass {symbol: candles} for every symbol")
+
+    def saved(outcome: Any) -> None:
+        if save and outcome.ok:
+            with _database(cfg):
+                from jbt.modes import backtest_mode
+
+                outcome.result.session_id = backtest_mode.save_session(outcome.result)
+
+    batch = batch_mode.execute(tasks, jobs=jobs, executor=executor, on_outcome=saved,
+                               fn=_backtest_symbol)
+    if batch.problems:
+        raise batch_mode.BatchError(batch)
+    return batch.results
+
+
+def _backtest_symbol(task: Any) -> Any:
+    """Executor task of :func:`map_backtests`: :func:`backtest` of one symbol's routes (a
+    :class:`jbt.modes.batch_mode.SymbolTask`), as a ``SymbolOutcome``."""
+    import time
+
+    from jbt.modes.batch_mode import SymbolOutcome
+    from jbt.strategies.hyperparameters import resolve_all
+
+    began = time.perf_counter()
+    out = SymbolOutcome(task.symbol, list(task.routes))
+    strategies = task.strategies or {}
+    try:
+        prepared = prepare(
+            [(r.exchange, r.symbol, r.timeframe, strategies.get(r.strategy, r.strategy))
+             for r in task.routes],
+            task.candles, start=task.start, end=task.end, config=task.config,
+            extra_candles=task.extra, project=task.project_dir, timeframe=task.timeframe,
+            columns=task.columns)
+        hp = resolve_all(prepared.strategies, (r.strategy for r in prepared.plan.routes),
+                         task.hyperparameters)
+    except Exception as exc:  # noqa: BLE001 - one symbol's problem; the batch goes on
+        out.not_started(exc)
+    else:
+        result = out.run(prepared.plan, prepared.strategies, hp, prepared.notes,
+                         fast_path=task.fast_path)
+        if result is not None:  # set-up included, as backtest() counts it
+            result.duration_s = time.perf_counter() - began
+    out.duration_s = time.perf_counter() - began
+    return out
+
+
 # ------------------------------------------------------------------------------ helpers
 
 
@@ -448,6 +580,15 @@ def _routes(routes: Iterable[Any], project: Path) -> tuple[list[RouteSpec], dict
     return specs, classes
 
 
+def _strategy_of(item: Any) -> Any:
+    """The strategy of a route as given (a class or a name)."""
+    if isinstance(item, RouteSpec):
+        return item.strategy
+    if isinstance(item, Mapping):
+        return item.get("strategy")
+    return item[3] if isinstance(item, (tuple, list)) and len(item) == 4 else None
+
+
 def _given_candles(
     candles: Any,
     routes: list[RouteSpec],
@@ -521,4 +662,5 @@ def _ms(value: Any, name: str) -> int | None:
                      f"{value!r}")
 
 
-__all__ = ["Prepared", "backtest", "get_candles", "prepare", "to_candles", "to_dataframe"]
+__all__ = ["Prepared", "backtest", "get_candles", "map_backtests", "prepare", "to_candles",
+           "to_dataframe"]

@@ -32,13 +32,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import peewee as pw
 
 from jbt.config import Config
 from jbt.constants import DAY_MS
@@ -57,8 +56,8 @@ from jbt.results import BacktestResult, RouteSpec
 from jbt.symbols import normalize_symbol
 from jbt.timeframes import normalize, to_ms
 
-__all__ = ["import_command", "load", "load_futures", "no_candles_message", "run", "run_planned",
-           "save_session"]
+__all__ = ["SetUp", "import_command", "load", "load_futures", "no_candles_message", "run",
+           "run_planned", "save_failed", "save_result", "save_session", "set_up"]
 
 
 def run(
@@ -87,6 +86,54 @@ def run(
     :class:`InputError` otherwise); the values used are in ``result.config["hyperparameters"]``.
     Routes, period and missing candles are checked by :func:`jbt.plan.plan_run`.
     """
+    setup = set_up(config, routes, start, end, project_dir=project_dir,
+                   extra_candles=extra_candles, strategies=strategies,
+                   hyperparameters=hyperparameters)
+    plan = setup.plan
+    t_run = time.perf_counter()
+    try:
+        result = run_planned(plan, setup.strategies, hyperparameters=setup.hyperparameters,
+                             fast_path=fast_path, notes=setup.notes)
+    except Exception as exc:
+        if save:
+            _save_failed(config, list(plan.routes), plan.start, plan.end,
+                         setup.plan_s + time.perf_counter() - t_run, exc)
+        raise
+    result.duration_s = setup.plan_s + time.perf_counter() - t_run
+    result.extra["load_s"] = setup.load_s
+    if save:
+        save_result(result)
+    return result
+
+
+@dataclass
+class SetUp:
+    """A checked, loaded and planned backtest (:func:`set_up`), ready for :func:`run_planned`."""
+
+    plan: RunPlan
+    strategies: Mapping[str, type]
+    #: the values every strategy of the routes uses (declared defaults and overrides)
+    hyperparameters: dict[str, dict[str, Any]]
+    #: what loading the candles noticed, for the run's warnings
+    notes: list[str]
+    #: seconds spent loading the candles / making the plan
+    load_s: float
+    plan_s: float
+
+
+def set_up(
+    config: Config,
+    routes: Sequence[RouteSpec] | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    project_dir: Path | str | None = None,
+    extra_candles: Iterable[tuple[str, str, str]] | None = None,
+    strategies: Mapping[str, type] | None = None,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> SetUp:
+    """What :func:`run` does before the bar loop (same arguments): check the routes, period and
+    hyperparameters, load the candles, make the plan. Errors here save nothing."""
     from jbt import routes as routes_mod
     from jbt.models import database_proxy, open_database
 
@@ -122,31 +169,29 @@ def run(
     notes.extend(futures_notes)
     load_s = time.perf_counter() - t_load
 
-    t_run = time.perf_counter()
+    t_plan = time.perf_counter()
     plan = plan_run(config, routes, candles, base_tf, start, end, extra, funding=funding,
                     mark=mark)
+    return SetUp(plan, strategies, hyperparameters, notes, load_s, time.perf_counter() - t_plan)
+
+
+def save_result(result: BacktestResult) -> None:
+    """Save a finished run as :func:`run` does: ``result.session_id`` is set, or, when the
+    database refuses (a full disk, a read-only file), ``result.extra["save_error"]`` says why
+    and the result is kept all the same."""
+    import peewee as pw
+
+    from jbt.sessions import SessionSaveError
+
     try:
-        result = run_planned(plan, strategies, hyperparameters=hyperparameters,
-                             fast_path=fast_path, notes=notes)
-    except Exception as exc:
-        if save:
-            _save_failed(config, routes, plan, time.perf_counter() - t_run, exc)
-        raise
-    result.duration_s = time.perf_counter() - t_run
-    result.extra["load_s"] = load_s
-    if save:
-        from jbt.sessions import SessionSaveError
+        result.session_id = save_session(result)
+    except (SessionSaveError, pw.DatabaseError, pw.InterfaceError) as exc:
+        # the finished result is still returned (and printed, exported): never lost
+        from jbt.dberrors import database_error_message
 
-        try:
-            result.session_id = save_session(result)
-        except (SessionSaveError, pw.DatabaseError, pw.InterfaceError) as exc:
-            # the finished result is still returned (and printed, exported): never lost
-            from jbt.dberrors import database_error_message
-
-            fallback = str(exc) if isinstance(exc, SessionSaveError) else (
-                f"{type(exc).__name__}: {exc}")
-            result.extra["save_error"] = database_error_message(exc) or fallback
-    return result
+        fallback = str(exc) if isinstance(exc, SessionSaveError) else (
+            f"{type(exc).__name__}: {exc}")
+        result.extra["save_error"] = database_error_message(exc) or fallback
 
 
 def run_planned(
@@ -338,27 +383,35 @@ def no_candles_message(exchange: str, symbol: str, start: int | None, end: int |
 
 
 def _save_failed(
-    config: Config, routes: list[RouteSpec], plan: RunPlan, duration_s: float, exc: Exception
+    config: Config, routes: list[RouteSpec], start: int, end: int, duration_s: float,
+    exc: Exception,
 ) -> None:
     """Keep a run that raised once its candles were loaded as a session with status "failed"
     and the error. Input errors found before (routes, dates, missing candles) save nothing."""
-    from jbt.models import BacktestSession, database_proxy
-
     try:
-        with database_proxy.obj.atomic():
-            BacktestSession.create(
-                created_at=int(time.time() * 1000),
-                status="failed",
-                duration_s=duration_s,
-                start=plan.start,
-                end=plan.end,
-                routes=json.dumps([asdict(r) for r in routes]),
-                config=json.dumps(config.snapshot()),
-                starting_balance=config.backtest.starting_balance,
-                error=str(exc) or type(exc).__name__,
-            )
+        save_failed(config, routes, start, end, duration_s, str(exc) or type(exc).__name__)
     except Exception as db_exc:  # noqa: BLE001 - the run's own error is the one to report
         exc.add_note(f"the failed session could not be saved: {db_exc}")
+
+
+def save_failed(config: Config, routes: list[RouteSpec], start: int, end: int,
+                duration_s: float, error: str) -> int:
+    """Save a failed session (status "failed", ``error``) of a run of ``[start, end)`` that
+    raised after its plan was made; returns its id."""
+    from jbt.models import BacktestSession, database_proxy
+
+    with database_proxy.obj.atomic():
+        return BacktestSession.create(
+            created_at=int(time.time() * 1000),
+            status="failed",
+            duration_s=duration_s,
+            start=start,
+            end=end,
+            routes=json.dumps([asdict(r) for r in routes]),
+            config=json.dumps(config.snapshot()),
+            starting_balance=config.backtest.starting_balance,
+            error=error,
+        ).id
 
 
 def save_session(result: BacktestResult) -> int:

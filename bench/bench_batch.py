@@ -1,0 +1,203 @@
+"""Benchmark ``jbt backtest --symbols``: a 32-symbol batch with ``--jobs 1`` and ``--jobs 2``,
+and the same 32 backtests as 32 ``jbt backtest`` processes one after the other.
+
+    python bench/bench_batch.py                 # 32 symbols, 2 rounds
+    python bench/bench_batch.py --symbols 16 --rounds 3
+    python bench/bench_batch.py --heavy         # four routes a symbol: ~3x the work
+
+It builds a project in a temporary folder: the example strategies (EmaCross at 1h and
+RsiReversion at 4h on one symbol) and 32 symbols of hourly candles made from the bundled
+Coinbase BTC-USD sample (symbol k: a year of the real data starting k x 80 hours in, stamped on
+the same hours, prices scaled by 1 + k/16), imported with ``jbt import-candles --file``.
+
+Per round, each variant runs in a fresh process, as a user runs it, sessions saved (into a
+fresh copy of the database each time, so every variant writes the same rows):
+
+- ``--jobs 1``: the batch in one process;
+- ``--jobs 2``: the batch on two worker processes (their start-up included);
+- ``sequential``: ``jbt backtest`` once per symbol, routes.py edited in between (with
+  ``--sequential``, or by default when the symbols are at most 32).
+
+The fastest wall time of each is kept (the machine is shared: the load average, and how many
+cores two busy processes get, are printed before and after). Printed: wall seconds, backtests a second, the ratio to ``--jobs 1``, the
+CPU seconds all the processes of the variant used (worker start-up included: on a machine
+others use too, the figure that does not depend on them), and the mean engine time of one
+backtest (from the saved sessions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "jbt" / "data" / "coinbase-BTC-USD-1h.csv"
+EXCHANGE = "coinbase"
+HOURS = 365 * 24
+#: (timeframe, strategy) of the routes, and with --heavy (about 3x the work a backtest)
+ROUTES = [("1h", "EmaCross"), ("4h", "RsiReversion")]
+#: (futures: Breakout goes short)
+HEAVY = [("1h", "EmaCross"), ("1h", "RsiReversion"), ("1h", "Breakout"), ("4h", "RsiReversion")]
+
+
+def symbols(n: int) -> list[str]:
+    return [f"S{k:02d}-USD" for k in range(n)]
+
+
+def build(folder: Path, names: list[str]) -> Path:
+    project = folder / "project"
+    project.mkdir()
+    shutil.copytree(ROOT / "strategies", project / "strategies",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///db.sqlite3"\n\n[backtest]\nstarting_balance = 10000\n'
+        "fee = 0.001\nwarmup_candles = 60\n"
+        # Breakout (--heavy) goes short: futures, without funding (the sample is spot data)
+        + ('type = "futures"\nfunding = "ignore"\n' if ROUTES == HEAVY else ""),
+        encoding="utf-8")
+    write_routes(project, names[0])
+    with SAMPLE.open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    step = 80
+    if (len(names) - 1) * step + HOURS > len(body):
+        raise SystemExit(f"at most {(len(body) - HOURS) // step + 1} symbols")
+    for k, name in enumerate(names):
+        path = folder / f"{name}.csv"
+        scale = 1 + k / 16
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for i in range(HOURS):
+                src = body[step * k + i]
+                w.writerow([body[i][0], *(repr(float(x) * scale) for x in src[1:5]), src[5]])
+        jbt(project, "import-candles", EXCHANGE, name, "--file", str(path))
+    return project
+
+
+def write_routes(project: Path, symbol: str) -> None:
+    routes = [(EXCHANGE, symbol, tf, strategy) for tf, strategy in ROUTES]
+    (project / "routes.py").write_text(f"routes = {routes!r}\n", encoding="utf-8")
+
+
+def jbt(project: Path, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "jbt", "--project", str(project), *args],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"jbt {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def fresh(project: Path, pristine: Path) -> None:
+    for f in project.glob("db.sqlite3*"):
+        f.unlink()
+    for f in pristine.parent.glob(pristine.name + "*"):
+        shutil.copy(f, project / f.name.replace(pristine.name, "db.sqlite3"))
+
+
+def engine_seconds(project: Path) -> tuple[int, float]:
+    con = sqlite3.connect(project / "db.sqlite3")
+    n, total = con.execute(
+        "SELECT COUNT(*), SUM(duration_s) FROM backtest_session WHERE status = 'finished'"
+    ).fetchone()
+    con.close()
+    return n, total or 0.0
+
+
+SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(5_000_000): s += i\n" \
+       "print(time.perf_counter() - t)"
+
+
+def cores_free() -> float:
+    """How many cores this machine gives two CPU-bound processes now: the time of one busy
+    loop alone x 2 / the time of two side by side (2.0 on two idle cores, 1.0 when other
+    work leaves the equivalent of one)."""
+    def spin(n: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(n)]
+        return max(float(p.communicate()[0]) for p in procs)
+
+    alone = min(spin(1) for _ in range(3))
+    both = min(spin(2) for _ in range(3))
+    return 2 * alone / both
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (and theirs: the workers)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--heavy", action="store_true",
+                        help="four routes a symbol (EmaCross, RsiReversion, Breakout at 1h, "
+                        "RsiReversion at 4h) instead of two")
+    parser.add_argument("--sequential", action="store_true",
+                        help="also time one jbt backtest process per symbol (default: when "
+                        "--symbols <= 32)")
+    args = parser.parse_args()
+    if args.heavy:
+        ROUTES[:] = HEAVY
+    names = symbols(args.symbols)
+    sequential = args.sequential or args.symbols <= 32
+    with tempfile.TemporaryDirectory(prefix="jbt-bench-batch-") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        project = build(folder, names)
+        pristine = folder / "pristine.sqlite3"
+        for f in project.glob("db.sqlite3*"):
+            shutil.copy(f, folder / f.name.replace("db.sqlite3", "pristine.sqlite3"))
+        print(f"built {len(names)} symbols x {HOURS:,} hourly candles in "
+              f"{time.perf_counter() - t0:.1f}s; routes: "
+              + " + ".join(f"{s} {tf}" for tf, s in ROUTES))
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"cores free for two busy processes: {cores_free():.2f} of 2")
+        listing = folder / "symbols.txt"
+        listing.write_text("\n".join(names) + "\n", encoding="utf-8")
+        best: dict[str, float] = {}
+        engine: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        for _ in range(args.rounds):
+            variants = ["jobs 1", "jobs 2"] + (["sequential"] if sequential else [])
+            for variant in variants:
+                fresh(project, pristine)
+                write_routes(project, names[0])
+                began = time.perf_counter()
+                cpu0 = children_cpu()
+                if variant == "sequential":
+                    for name in names:
+                        write_routes(project, name)
+                        jbt(project, "backtest")
+                else:
+                    jbt(project, "backtest", "--symbols-file", str(listing), "--jobs",
+                        variant.split()[1])
+                took = time.perf_counter() - began
+                used = children_cpu() - cpu0
+                n, seconds = engine_seconds(project)
+                assert n == len(names), f"{variant}: {n} sessions"
+                if took < best.get(variant, float("inf")):  # the figures of the fastest round
+                    best[variant], cpu[variant], engine[variant] = took, used, seconds / n
+        print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"cores free for two busy processes: {cores_free():.2f} of 2")
+        base = best["jobs 1"]
+        print(f"{'variant':<12} {'wall s':>8} {'backtests/s':>12} {'vs jobs 1':>10} "
+              f"{'CPU s':>7} {'engine ms/backtest':>19}")
+        for variant, took in best.items():
+            print(f"{variant:<12} {took:8.2f} {len(names) / took:12.1f} {base / took:9.2f}x "
+                  f"{cpu[variant]:7.2f} {engine[variant] * 1000:19.1f}")
+
+
+if __name__ == "__main__":
+    main()
