@@ -36,7 +36,7 @@ def cluster():
 def project(tmp_path_factory):
     """The project, and the study run with --jobs 1 (kept in a copy as the reference)."""
     base = tmp_path_factory.mktemp("projects")
-    root = make_project(base / "clean", timeframe="5m")
+    root = make_project(base / "clean", timeframe="1m")
     ref = base / "jobs1"
     shutil.copytree(root, ref)
     res = invoke(ref, *ARGS, "--jobs", "1")
