@@ -401,6 +401,11 @@ def backtest_command(
         None, "--jobs", "-j", min=1,
         help="With --symbols: worker processes (default: one per CPU core).",
     ),
+    ray: str = typer.Option(
+        None, "--ray", metavar="ADDRESS",
+        help="With --symbols: run the symbols on a Ray cluster (auto, HOST:PORT or "
+        "ray://HOST:PORT), not with --jobs. Needs jbt[ray].",
+    ),
 ) -> None:
     """Backtest the routes in routes.py and print a summary; the session is saved."""
     from rich.console import Console
@@ -440,8 +445,8 @@ def backtest_command(
             from jbt.strategies.hyperparameters import from_assignments
 
             hyperparameters = from_assignments(hp, [r.strategy for r in routes], strategies)
-    if symbols is not None or symbols_file is not None or jobs is not None:
-        _backtest_symbols(st, console, symbols, symbols_file, jobs, routes, extra,
+    if symbols is not None or symbols_file is not None or jobs is not None or ray is not None:
+        _backtest_symbols(st, console, symbols, symbols_file, jobs, ray, routes, extra,
                           hyperparameters, start_ms, end_ms, save=not no_save,
                           fast_path=not walk_all, exports=dict(
                               trades=show_trades, breakdown=breakdown, json=json_path,
@@ -473,7 +478,7 @@ def backtest_command(
 
 
 def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file: Path | None,
-                      jobs: int | None, routes: list[Any], extra: list[Any],
+                      jobs: int | None, ray: str | None, routes: list[Any], extra: list[Any],
                       hyperparameters: Any, start_ms: int | None, end_ms: int | None, *,
                       save: bool, fast_path: bool, exports: dict[str, Any]) -> None:
     """``jbt backtest --symbols``: the routes once per symbol (jbt.modes.batch_mode)."""
@@ -489,7 +494,16 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
     if symbols is not None and symbols_file is not None:
         raise InputError("give --symbols or --symbols-file, not both")
     if symbols is None and symbols_file is None:
-        raise InputError("--jobs goes with --symbols or --symbols-file")
+        raise InputError(f"{'--jobs' if jobs is not None else '--ray'} goes with --symbols or "
+                         "--symbols-file")
+    if ray is not None and jobs is not None:
+        raise InputError("give --jobs or --ray, not both: with --ray every CPU of the cluster "
+                         "runs symbols")
+    ray_executor: Any = None
+    if ray is not None:  # Ray installed and the address well formed, before anything else
+        from jbt.optimize.ray_executor import RayMapExecutor
+
+        ray_executor = RayMapExecutor(ray, st.project_dir)
     used = [f"--{k}" for k, v in exports.items() if v]
     if used:
         raise InputError(f"{used[0]} shows or exports one session; with --symbols, use "
@@ -505,9 +519,13 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
             _err(_escape(f"{symbol}: " + backtest_mode.no_candles_message(
                 routes[0].exchange, symbol, start_ms, end_ms, warm_ms, [])))
         raise typer.Exit(1)
-    executor = local_executor(jobs)
-    if isinstance(executor, ProcessExecutor):
-        executor.warm()  # the workers start while the tasks are made
+    if ray_executor is not None:
+        executor: Any = ray_executor
+        executor.warm()  # connected (or one line) before anything runs
+    else:
+        executor = local_executor(jobs)
+        if isinstance(executor, ProcessExecutor):
+            executor.warm()  # the workers start while the tasks are made
     done = []
 
     def progress(outcome: Any) -> None:
@@ -532,8 +550,10 @@ def _backtest_symbols(st: State, console: Any, symbols: str | None, symbols_file
         for line in summarize(o.result.extra.get("warnings", [])) if o.ok else []:
             console.print(f"[yellow]Warning:[/] {_escape(f'{o.symbol}: {line}')}")
     ok = [o for o in batch.outcomes if o.ok]
+    where = f"the {executor.where}" if hasattr(executor, "where") else (
+        f"{batch.jobs} worker{'s' if batch.jobs > 1 else ''}")
     console.print(f"{len(ok)} of {len(names)} symbols ran in {batch.duration_s:.2f}s on "
-                  f"{batch.jobs} worker{'s' if batch.jobs > 1 else ''}"
+                  f"{where}"
                   + (f"; saved as sessions {', '.join(str(o.session_id) for o in ok)}"
                      if save and ok and all(o.session_id is not None for o in ok) else ""),
                   markup=False)

@@ -273,16 +273,26 @@ def prepare(
     columns: Sequence[str] | None = None,
     funding: Mapping[Any, Any] | None = None,
     mark: Mapping[Any, Any] | None = None,
+    loaded: Any = None,
 ) -> Prepared:
     """Check the routes, period and candles of a backtest and set it up once (see
-    :func:`backtest` for the arguments)."""
+    :func:`backtest` for the arguments). ``loaded``: with ``candles`` None, what
+    :func:`jbt.modes.batch_mode.preload` read from the database elsewhere (or raised there),
+    used instead of the database."""
     project_dir = Path(project).resolve() if project is not None else Path.cwd().resolve()
     cfg = _config(project_dir, config)
     specs, strategies = _routes(routes, project_dir)
     extra = check_extra(extra_candles)
     start_ms, end_ms = _ms(start, "start"), _ms(end, "end")
     check_period(start_ms, end_ms)
-    if candles is None:
+    if candles is None and loaded is not None:
+        if isinstance(loaded, BaseException):
+            raise loaded
+        arrays, base_tf, end_ms, notes = (loaded.candles, loaded.base_tf, loaded.end,
+                                          list(loaded.notes))
+        funding = loaded.funding if funding is None else funding
+        mark = loaded.mark if mark is None else mark
+    elif candles is None:
         from jbt.modes import backtest_mode
 
         with _database(cfg):
@@ -486,7 +496,7 @@ def _backtest_symbol(task: Any) -> Any:
              for r in task.routes],
             task.candles, start=task.start, end=task.end, config=task.config,
             extra_candles=task.extra, project=task.project_dir, timeframe=task.timeframe,
-            columns=task.columns)
+            columns=task.columns, loaded=task.loaded)
         hp = resolve_all(prepared.strategies, (r.strategy for r in prepared.plan.routes),
                          task.hyperparameters)
     except Exception as exc:  # noqa: BLE001 - one symbol's problem; the batch goes on

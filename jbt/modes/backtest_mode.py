@@ -121,6 +121,41 @@ class SetUp:
     plan_s: float
 
 
+@dataclass
+class Loaded:
+    """What :func:`set_up` reads from the database for a run (:func:`load_stored`): given to
+    :func:`set_up` as ``loaded``, the run needs no database (a Ray node, say)."""
+
+    candles: dict[tuple[str, str], np.ndarray]
+    base_tf: dict[tuple[str, str], str]
+    end: int | None
+    notes: list[str]
+    funding: dict[tuple[str, str], np.ndarray] | None
+    mark: dict[tuple[str, str], np.ndarray] | None
+    load_s: float
+
+
+def load_stored(config: Config, routes: Sequence[RouteSpec],
+                extra: Iterable[tuple[str, str, str]], start: int | None,
+                end: int | None) -> Loaded:
+    """The candles (and funding, mark prices) of a run from the bound database, as
+    :func:`set_up` loads them; raises as :func:`set_up` would (no candles stored, ...)."""
+    from jbt.models import database_proxy, open_database
+
+    routes = check_routes([RouteSpec(r.exchange.strip().lower(), normalize_symbol(r.symbol),
+                                     normalize(r.timeframe), r.strategy) for r in routes])
+    extra = check_extra([(e.strip().lower(), normalize_symbol(s), normalize(tf))
+                         for e, s, tf in extra])
+    check_period(start, end)
+    if database_proxy.obj is None:
+        open_database(config.database_url())
+    t_load = time.perf_counter()
+    candles, base_tf, end, notes = load(config, routes, extra, start, end)
+    funding, mark, futures_notes = load_futures(config, routes, start, end)
+    notes.extend(futures_notes)
+    return Loaded(candles, base_tf, end, notes, funding, mark, time.perf_counter() - t_load)
+
+
 def set_up(
     config: Config,
     routes: Sequence[RouteSpec] | None = None,
@@ -131,11 +166,14 @@ def set_up(
     extra_candles: Iterable[tuple[str, str, str]] | None = None,
     strategies: Mapping[str, type] | None = None,
     hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+    loaded: Loaded | BaseException | None = None,
 ) -> SetUp:
     """What :func:`run` does before the bar loop (same arguments): check the routes, period and
-    hyperparameters, load the candles, make the plan. Errors here save nothing."""
+    hyperparameters, load the candles, make the plan. Errors here save nothing.
+
+    ``loaded``: the candles :func:`load_stored` read elsewhere (or what it raised there), used
+    instead of the database."""
     from jbt import routes as routes_mod
-    from jbt.models import database_proxy, open_database
 
     project = Path(project_dir) if project_dir is not None else config.project_dir
     if routes is None:
@@ -161,13 +199,12 @@ def set_up(
     # checked and converted before any candle is loaded; the engine records the values used
     hyperparameters = resolve_all(strategies, (r.strategy for r in routes), hyperparameters)
 
-    if database_proxy.obj is None:
-        open_database(config.database_url())
-    t_load = time.perf_counter()
-    candles, base_tf, end, notes = load(config, routes, extra, start, end)
-    funding, mark, futures_notes = load_futures(config, routes, start, end)
-    notes.extend(futures_notes)
-    load_s = time.perf_counter() - t_load
+    if isinstance(loaded, BaseException):
+        raise loaded
+    if loaded is None:
+        loaded = load_stored(config, routes, extra, start, end)
+    candles, base_tf, end, notes = loaded.candles, loaded.base_tf, loaded.end, list(loaded.notes)
+    funding, mark, load_s = loaded.funding, loaded.mark, loaded.load_s
 
     t_plan = time.perf_counter()
     plan = plan_run(config, routes, candles, base_tf, start, end, extra, funding=funding,

@@ -43,7 +43,7 @@ from jbt.symbols import normalize_symbol
 SymbolKey = tuple[str, str]
 
 __all__ = ["BatchError", "BatchResult", "SymbolOutcome", "SymbolTask", "for_symbol", "parse_symbols",
-           "execute", "importable", "read_symbols_file", "route_symbol", "run", "run_symbol",
+           "execute", "importable", "preload", "read_symbols_file", "route_symbol", "run", "run_symbol",
            "tasks_for"]
 
 
@@ -148,6 +148,9 @@ class SymbolTask:
     candles: Mapping[SymbolKey, Any] | None = None
     timeframe: str | None = None
     columns: tuple[str, ...] | None = None
+    #: what :func:`preload` read from the database (or what it raised): the run then needs
+    #: no database (a task on a Ray node)
+    loaded: Any = None
 
 
 @dataclass
@@ -212,7 +215,8 @@ def run_symbol(task: SymbolTask) -> SymbolOutcome:
         setup = backtest_mode.set_up(
             task.config, list(task.routes), task.start, task.end,
             project_dir=task.project_dir, extra_candles=list(task.extra),
-            strategies=task.strategies, hyperparameters=task.hyperparameters)
+            strategies=task.strategies, hyperparameters=task.hyperparameters,
+            loaded=task.loaded)
     except Exception as exc:  # noqa: BLE001 - one symbol's problem; the batch goes on
         out.not_started(exc)
     else:
@@ -224,6 +228,21 @@ def run_symbol(task: SymbolTask) -> SymbolOutcome:
             result.extra["load_s"] = setup.load_s
     out.duration_s = time.perf_counter() - began
     return out
+
+
+def preload(task: SymbolTask) -> Any:
+    """A task's candles (funding, mark prices) read here from the bound database, for a worker
+    that has no database (:class:`jbt.modes.backtest_mode.Loaded`), or what reading raised (the
+    worker then reports it as its outcome); None when the task brings its own candles."""
+    from jbt.modes import backtest_mode
+
+    if task.candles is not None:
+        return None
+    try:
+        return backtest_mode.load_stored(task.config, task.routes, task.extra, task.start,
+                                         task.end)
+    except Exception as exc:  # noqa: BLE001 - the symbol's outcome says it, the batch goes on
+        return exc
 
 
 # ----------------------------------------------------------------------------- the batch

@@ -44,6 +44,7 @@ class Started:
     jobs: int
     note: str | None = None  # e.g. the grid is smaller than --trials
     process: int | None = None  # a shared study: this process's number in it (0 = the first)
+    where: str | None = None  # what runs the trials when not local processes (a Ray cluster)
 
 
 @dataclass
@@ -323,7 +324,7 @@ def _run(config: Config, project: Path, executor: Executor, routes: list[Any],
             note = f"{note}; {slow}" if note else slow
         if on_start is not None:
             on_start(Started(settings, continued, len(stored), max(target, len(stored)),
-                             workers, note, process))
+                             workers, note, process, getattr(executor, "where", None)))
         if target <= len(stored):
             executor.close(cancel=True)
             return OptimizeResult(settings, stored, continued, len(stored), stats,

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,31 @@ def stage_project(project_dir: str | Path) -> Path:
 _RUNNER: tuple[str, TrialRunner] | None = None
 
 
+def _same_version(version: str | None) -> None:
+    """The coordinator's jbt ``version`` is this node's, or one line saying so."""
+    from jbt import __version__
+
+    if version is not None and version != __version__:
+        import socket
+
+        raise JbtError(f"the Ray node {socket.gethostname()} runs jbt {__version__}, the "
+                       f"coordinator jbt {version}: install the same jbt on every node")
+
+
+def ray_map_task(fn: Callable[[Any], Any], task: Any, loaded: Any,
+                 version: str | None = None) -> Any:
+    """A Ray task of a batch (:class:`RayMapExecutor`): ``fn(task)`` with the task's project
+    folder the shipped working_dir and its candles ``loaded`` (Ray hands the object-store
+    reference over resolved: the arrays are read-only views of the node's shared memory)."""
+    _same_version(version)
+    changes: dict[str, Any] = {}
+    if hasattr(task, "project_dir"):
+        changes["project_dir"] = os.getcwd()
+    if loaded is not None:
+        changes["loaded"] = loaded
+    return fn(replace(task, **changes) if changes else task)
+
+
 def ray_trials(token: str, refs: list[Any], tasks: list[Task],
                version: str | None = None) -> list[TrialOutcome]:
     """A Ray task: these trials, in order, on this worker process's runner for the study
@@ -124,13 +149,7 @@ def ray_trials(token: str, refs: list[Any], tasks: list[Task],
     unresolved): they are read only when the runner is built, the arrays as read-only views of
     the node's object store. ``version``: the coordinator's jbt, which this node must run."""
     global _RUNNER
-    from jbt import __version__
-
-    if version is not None and version != __version__:
-        import socket
-
-        raise JbtError(f"the Ray node {socket.gethostname()} runs jbt {__version__}, the "
-                       f"coordinator jbt {version}: install the same jbt on every node")
+    _same_version(version)
     if _RUNNER is None or _RUNNER[0] != token:
         import ray
 
@@ -157,12 +176,17 @@ def ray_warm(seconds: float) -> int:
 # ------------------------------------------------------------------------ in the coordinator
 
 
-def _failure(exc: BaseException, numbers: list[int]) -> JbtError:
-    """One line for a task (trials ``numbers``) that Ray could not complete."""
+def _trials(numbers: list[int]) -> str:
+    number = f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
+    return f"trial{'s' if len(numbers) > 1 else ''} {number}"
+
+
+def _failure(exc: BaseException, trial: str,
+             kept: str = "the trials saved so far are kept") -> JbtError:
+    """One line for a task (``trial``: what it ran, e.g. "trials 4-7") that Ray could not
+    complete."""
     import ray.exceptions as rex
 
-    number = f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
-    trial = f"trial{'s' if len(numbers) > 1 else ''} {number}"
     if isinstance(exc, rex.RayTaskError):
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         what = str(cause) if isinstance(cause, JbtError) else (
@@ -204,7 +228,7 @@ class _RayBatch:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001 - every Ray failure becomes one line
-                raise _failure(exc, [n for n, _ in chunk]) from exc
+                raise _failure(exc, _trials([n for n, _ in chunk])) from exc
             yield from outs
 
     def cancel(self) -> None:
@@ -242,6 +266,11 @@ class RayExecutor:
         self._token = ""
         self._pending: list[_RayBatch] = []
         self._warming: list[Any] = []
+
+    @property
+    def where(self) -> str:
+        """What runs the tasks, for headers: "Ray cluster at ADDRESS, N CPUs"."""
+        return f"Ray cluster at {self.address}, {self.jobs} CPU{'s' if self.jobs != 1 else ''}"
 
     def warm(self) -> None:
         """Connect to the cluster (when the project folder is known)."""
@@ -337,3 +366,62 @@ class RayExecutor:
                 batch.cancel()
         self._pending = []
         self._disconnect()
+
+
+class RayMapExecutor(RayExecutor):
+    """A batch (:class:`jbt.parallel.MapExecutor`) on the Ray cluster at ``address``: each
+    task (a :class:`jbt.modes.batch_mode.SymbolTask`, one symbol's backtest) is one Ray task.
+
+    The connection is :class:`RayExecutor`'s: the project's code is the job's working_dir and
+    each task's ``project_dir`` points at it on its node. The nodes need no database: this
+    process reads each symbol's candles once (:func:`jbt.modes.batch_mode.preload`), puts them
+    in the object store and passes the reference with the task (submitted as soon as its
+    candles are read, so the nodes run while the next symbol loads); the results come back in
+    task order and are saved here. A task whose worker or node dies is run again by Ray on a
+    live node (``max_retries``); one that still fails stops the batch with one line."""
+
+    def __init__(self, address: str, project_dir: str | Path | None = None, *,
+                 max_retries: int = MAX_RETRIES) -> None:
+        super().__init__(address, project_dir, max_retries=max_retries)
+        self._map_refs: list[Any] = []
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        from jbt import __version__
+        from jbt.modes.batch_mode import SymbolTask, preload
+
+        ray = self._ray
+        tasks = list(tasks)
+        if not tasks:
+            return
+        project = self.project_dir or str(Path(getattr(tasks[0], "project_dir", ".")).resolve())
+        self._connect(project)
+        remote = ray.remote(ray_map_task).options(
+            num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name="jbt_symbol")
+        refs = []
+        for task in tasks:
+            loaded = None
+            if isinstance(task, SymbolTask) and task.loaded is None:
+                loaded = preload(task)
+            ref = remote.remote(fn, task, None if loaded is None else ray.put(loaded),
+                                __version__)
+            refs.append(ref)
+            self._map_refs.append(ref)
+        for n, (task, ref) in enumerate(zip(tasks, refs, strict=True), 1):
+            try:
+                out = ray.get(ref)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001 - every Ray failure becomes one line
+                what = f"symbol {task.symbol}" if hasattr(task, "symbol") else f"task {n}"
+                raise _failure(exc, what, kept="the sessions saved before it are kept") from exc
+            yield out
+
+    def close(self, cancel: bool = False) -> None:
+        refs, self._map_refs = self._map_refs, []
+        if cancel:
+            for ref in refs:
+                try:
+                    self._ray.cancel(ref)
+                except Exception:  # noqa: BLE001 - done, or the cluster is gone
+                    pass
+        super().close(cancel)

@@ -74,7 +74,8 @@ def period_text(period: tuple[int, int]) -> str:
 
 
 def header_lines(settings: StudySettings, *, status: str | None = None,
-                 jobs: int | None = None, process: int | None = None) -> list[str]:
+                 jobs: int | None = None, process: int | None = None,
+                 where: str | None = None) -> list[str]:
     """What the study is: routes, periods, search space, objectives, sampler (``process``:
     this process's number in a shared study)."""
     s = settings
@@ -88,7 +89,9 @@ def header_lines(settings: StudySettings, *, status: str | None = None,
 
         run = (f"{s.sampler} sampler, seed {s.seed} (this process's: "
                f"{process_seed(s.seed, process)}), shared study")
-    if jobs is not None:
+    if where is not None:
+        run += f", on the {where}"
+    elif jobs is not None:
         run += f", {jobs} worker process{'es' if jobs != 1 else ''}"
     first = f"Study {s.name}" + (f" ({status})" if status else "") + f": {routes}"
     return [
@@ -314,7 +317,8 @@ class ProgressBar:
         process = getattr(info, "process", None)
         if process is not None:
             status += f", shared: process {process + 1} to join it"
-        for line in header_lines(info.settings, status=status, jobs=info.jobs, process=process):
+        for line in header_lines(info.settings, status=status, jobs=info.jobs, process=process,
+                                 where=getattr(info, "where", None)):
             self.console.print(line, markup=False)
         if info.continued:
             self.console.print(f"{info.stored:,} trials stored; running up to {info.target:,}.")

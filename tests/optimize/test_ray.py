@@ -1,10 +1,13 @@
 """``jbt optimize --ray`` on a real two-node Ray cluster started on this machine (``ray start
 --head`` and ``ray start --address``, as Ray documents, see tests/raycluster.py): the trials and
 values of ``--jobs 1`` with the same seed (also through Ray Client, and for a walk-forward); a
-worker node SIGKILLed in the middle of the study loses and duplicates no trial."""
+worker node SIGKILLed in the middle of the study loses and duplicates no trial. ``jbt backtest
+--symbols --ray`` on the same cluster: the sessions of separate runs (the 8-symbol project and
+its reference of tests/test_batch.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,8 +19,13 @@ from pathlib import Path
 
 import pytest
 from raycluster import LocalCluster
+from test_batch import END as BATCH_END
+from test_batch import SESSION_TABLES, SYMBOLS, _copy, _session_rows, separate, stored
+from test_batch import START as BATCH_START
 
 from .kit import invoke, make_project, study_json, trial_rows
+
+__all__ = ["separate", "stored"]  # tests/test_batch.py's fixtures, used here too
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")]
@@ -70,7 +78,7 @@ def test_a_study_on_two_ray_nodes_equals_jobs_1(cluster, project, tmp_path):
     proc = _jbt(root, *ARGS, "--ray", cluster.address)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
-    assert "2 worker processes" in out  # the cluster's two CPUs, one on each node
+    assert f"on the Ray cluster at {cluster.address}, 2 CPUs" in out  # one CPU a node
     assert _numbers(root / "db.sqlite3") == list(range(40))
     rows = trial_rows(study_json(root, "r"))
     assert rows == reference
@@ -109,6 +117,24 @@ def test_walk_forward_on_ray_equals_jobs_1(cluster, project, tmp_path):
     for name in ("trades.csv", "equity.csv"):
         assert (tmp_path / "ray-csv" / name).read_text() == (
             tmp_path / "local-csv" / name).read_text()
+
+
+def test_a_symbol_batch_on_two_ray_nodes_equals_separate_runs(cluster, stored, separate,
+                                                              tmp_path):
+    """``jbt backtest --symbols`` over 8 symbols with ``--ray``: every session equals that of
+    a separate ``jbt backtest`` of the symbol (as ``--jobs 1`` does, tests/test_batch.py); the
+    candles reach the nodes through the object store, the results come back in symbol order."""
+    root = _copy(stored, tmp_path / "p")
+    proc = _jbt(root, "backtest", BATCH_START, BATCH_END, "--symbols", ",".join(SYMBOLS),
+                "--ray", cluster.address)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert "8 of 8 symbols ran in" in out
+    assert f"on the Ray cluster at {cluster.address}, 2 CPUs;" in out
+    rows = _session_rows(root)
+    assert [json.loads(s["routes"])[0]["symbol"] for s in rows["backtest_session"]] == SYMBOLS
+    for table in SESSION_TABLES:
+        assert rows[table] == separate[table], table
 
 
 def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, project,

@@ -34,7 +34,8 @@ def _last_line(output: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", [["optimize"], ["walk-forward"], ["robustness", "1"]])
+@pytest.mark.parametrize("command", [["optimize"], ["walk-forward"], ["robustness", "1"],
+                                     ["backtest", "--symbols", "BTC-USD,ETH-USD"]])
 def test_without_ray_installed_one_line_says_how_to_install_it(root, monkeypatch, command):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     res = invoke(root, *command, "--ray", "auto")
@@ -49,6 +50,13 @@ def test_ray_with_jobs_or_a_malformed_address_is_refused(root):
     assert res.exit_code == 2
     assert _last_line(res.output) == ("Error: give --jobs or --ray, not both: with --ray every "
                                       "CPU of the cluster runs trials")
+    res = invoke(root, "backtest", "--symbols", "BTC-USD,ETH-USD", "--jobs", "2", "--ray", "auto")
+    assert res.exit_code == 2
+    assert _last_line(res.output) == ("Error: give --jobs or --ray, not both: with --ray every "
+                                      "CPU of the cluster runs symbols")
+    res = invoke(root, "backtest", "--ray", "auto")
+    assert res.exit_code == 2
+    assert _last_line(res.output) == "Error: --ray goes with --symbols or --symbols-file"
     res = invoke(root, "optimize", "--ray", "head-node")
     assert res.exit_code == 2
     assert _last_line(res.output).startswith("Error: --ray 'head-node': give auto (the cluster")
