@@ -4,6 +4,7 @@ and the same 32 backtests as 32 ``jbt backtest`` processes one after the other.
     python bench/bench_batch.py                 # 32 symbols, 2 rounds
     python bench/bench_batch.py --symbols 16 --rounds 3
     python bench/bench_batch.py --heavy         # four routes a symbol: ~3x the work
+    python bench/bench_batch.py --ray           # also on a two-node Ray cluster (jbt[ray])
 
 It builds a project in a temporary folder: the example strategies (EmaCross at 1h and
 RsiReversion at 4h on one symbol) and 32 symbols of hourly candles made from the bundled
@@ -16,7 +17,11 @@ fresh copy of the database each time, so every variant writes the same rows):
 - ``--jobs 1``: the batch in one process;
 - ``--jobs 2``: the batch on two worker processes (their start-up included);
 - ``sequential``: ``jbt backtest`` once per symbol, routes.py edited in between (with
-  ``--sequential``, or by default when the symbols are at most 32).
+  ``--sequential``, or by default when the symbols are at most 32 and ``--ray`` is not given);
+- ``ray 2 nodes`` (with ``--ray``): the batch with ``--ray ADDRESS`` on a two-node Ray cluster
+  started on this machine (``ray start --head`` and ``ray start --address``, one CPU a node,
+  tests/raycluster.py; its start-up, once, not counted; connecting is). Its CPU seconds are
+  not shown: the nodes' processes are not this script's finished children.
 
 The fastest wall time of each is kept (the machine is shared: the load average, and how many
 cores two busy processes get, are printed before and after). Printed: wall seconds, backtests a second, the ratio to ``--jobs 1``, the
@@ -147,11 +152,30 @@ def main() -> None:
     parser.add_argument("--sequential", action="store_true",
                         help="also time one jbt backtest process per symbol (default: when "
                         "--symbols <= 32)")
+    parser.add_argument("--ray", action="store_true",
+                        help="also run the batch with --ray on a two-node local Ray cluster")
     args = parser.parse_args()
     if args.heavy:
         ROUTES[:] = HEAVY
     names = symbols(args.symbols)
-    sequential = args.sequential or args.symbols <= 32
+    sequential = args.sequential or (args.symbols <= 32 and not args.ray)
+    cluster = None
+    if args.ray:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from raycluster import LocalCluster
+
+        t0 = time.perf_counter()
+        cluster = LocalCluster(nodes=2, cpus=1)
+        print(f"Ray cluster (head + 1 worker node, 1 CPU each) started in "
+              f"{time.perf_counter() - t0:.1f}s")
+    try:
+        run(args, names, sequential, cluster)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, names: list[str], sequential: bool, cluster) -> None:
     with tempfile.TemporaryDirectory(prefix="jbt-bench-batch-") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
@@ -170,7 +194,8 @@ def main() -> None:
         engine: dict[str, float] = {}
         cpu: dict[str, float] = {}
         for _ in range(args.rounds):
-            variants = ["jobs 1", "jobs 2"] + (["sequential"] if sequential else [])
+            variants = (["jobs 1", "jobs 2"] + (["ray 2 nodes"] if cluster is not None else [])
+                        + (["sequential"] if sequential else []))
             for variant in variants:
                 fresh(project, pristine)
                 write_routes(project, names[0])
@@ -180,6 +205,9 @@ def main() -> None:
                     for name in names:
                         write_routes(project, name)
                         jbt(project, "backtest")
+                elif variant == "ray 2 nodes":
+                    jbt(project, "backtest", "--symbols-file", str(listing), "--ray",
+                        cluster.address)
                 else:
                     jbt(project, "backtest", "--symbols-file", str(listing), "--jobs",
                         variant.split()[1])
@@ -195,8 +223,11 @@ def main() -> None:
         print(f"{'variant':<12} {'wall s':>8} {'backtests/s':>12} {'vs jobs 1':>10} "
               f"{'CPU s':>7} {'engine ms/backtest':>19}")
         for variant, took in best.items():
+            used = "n/a" if variant.startswith("ray") else f"{cpu[variant]:.2f}"
             print(f"{variant:<12} {took:8.2f} {len(names) / took:12.1f} {base / took:9.2f}x "
-                  f"{cpu[variant]:7.2f} {engine[variant] * 1000:19.1f}")
+                  f"{used:>7} {engine[variant] * 1000:19.1f}")
+        if cluster is not None:
+            print(f"ray 2 nodes / jobs 2 wall: {best['ray 2 nodes'] / best['jobs 2']:.2f}x")
 
 
 if __name__ == "__main__":
