@@ -228,6 +228,43 @@ def run(args: argparse.Namespace, names: list[str], sequential: bool, cluster) -
                   f"{used:>7} {engine[variant] * 1000:19.1f}")
         if cluster is not None:
             print(f"ray 2 nodes / jobs 2 wall: {best['ray 2 nodes'] / best['jobs 2']:.2f}x")
+            warm_maps(project, names, cluster.address, args.rounds)
+
+
+def warm_maps(project: Path, names: list[str], address: str, rounds: int) -> None:
+    """The batch's backtests alone (not saved), in this process, on two local worker processes
+    and on the Ray cluster, each executor's workers started (and answering) first: what a batch
+    costs once the fixed start-up is paid."""
+    from jbt import routes as routes_mod
+    from jbt.config import load_config
+    from jbt.models import close_database, open_database
+    from jbt.modes import batch_mode
+    from jbt.optimize.ray_executor import RayMapExecutor
+    from jbt.parallel import ProcessExecutor
+
+    config = load_config(project)
+    open_database(config.database_url())
+    declared = routes_mod.load_routes(project)
+    tasks = batch_mode.tasks_for(config, project, names, declared.routes,
+                                 declared.extra_candles, None, None)
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for label, make in (("jobs 2", lambda: ProcessExecutor(2)),
+                            ("ray 2 nodes", lambda: RayMapExecutor(address, project))):
+            ex = make()
+            try:
+                list(ex.map(batch_mode.run_symbol, tasks[:4]))  # the workers up and warm
+                began = time.perf_counter()
+                outs = list(ex.map(batch_mode.run_symbol, tasks))
+                took = time.perf_counter() - began
+            finally:
+                ex.close()
+            assert all(o.ok for o in outs)
+            best[label] = min(took, best.get(label, float("inf")))
+    close_database()
+    print(f"the {len(names)} backtests alone, workers already running (best of {rounds}): "
+          + ", ".join(f"{k} {v:.2f}s" for k, v in best.items())
+          + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
