@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from raycluster import LocalCluster
 from test_batch import END as BATCH_END
+from test_batch import ROUTES as BATCH_ROUTES
 from test_batch import SESSION_TABLES, SYMBOLS, _copy, _session_rows, separate, stored
 from test_batch import START as BATCH_START
 
@@ -135,6 +136,31 @@ def test_a_symbol_batch_on_two_ray_nodes_equals_separate_runs(cluster, stored, s
     assert [json.loads(s["routes"])[0]["symbol"] for s in rows["backtest_session"]] == SYMBOLS
     for table in SESSION_TABLES:
         assert rows[table] == separate[table], table
+
+
+def test_map_backtests_on_ray_equals_research_backtest(cluster, stored, tmp_path):
+    """``research.map_backtests(..., executor=RayMapExecutor(...))`` from this process: each
+    result that of ``research.backtest`` on the symbol."""
+    from jbt import research
+    from jbt.models import close_database
+    from jbt.optimize.ray_executor import RayMapExecutor
+
+    root = _copy(stored, tmp_path / "p")
+    routes = [(e, "BTC-USD", tf, name) for e, _, tf, name in BATCH_ROUTES]
+    try:
+        mapped = research.map_backtests(routes, SYMBOLS[:3], start=BATCH_START, end=BATCH_END,
+                                        project=root,
+                                        executor=RayMapExecutor(cluster.address, root))
+        assert list(mapped) == SYMBOLS[:3]
+        for symbol, result in mapped.items():
+            alone = research.backtest([(e, symbol, tf, name) for e, _, tf, name in routes],
+                                      start=BATCH_START, end=BATCH_END, project=root)
+            assert result.trades and result.trades == alone.trades
+            got, want = result.to_dict(), alone.to_dict()
+            got.pop("duration_s"), want.pop("duration_s")
+            assert got == want
+    finally:
+        close_database()
 
 
 def test_a_worker_node_killed_mid_study_loses_and_duplicates_no_trial(cluster, project,
