@@ -12,11 +12,12 @@ results do not depend on which executor ran them or on how many workers it had.
   whatever the caller holds; they exit by themselves if the caller dies). ``warm()`` starts
   them ahead of the first ``map``.
 
-Another executor (a Ray cluster, say) plugs in by implementing :class:`MapExecutor` (``jobs``,
-``map`` and ``close``) and being passed as ``executor=`` to :func:`jbt.modes.batch_mode.run` or
-:func:`jbt.research.map_backtests`. Its workers must be able to import jbt, and, when the tasks
-read candles from the project database (the default), reach that database (PostgreSQL on a
-cluster; an SQLite file only on this machine).
+Another executor plugs in by implementing :class:`MapExecutor` (``jobs``, ``map`` and
+``close``) and being passed as ``executor=`` to :func:`jbt.modes.batch_mode.run` or
+:func:`jbt.research.map_backtests`. Its workers must be able to import jbt, and either reach the
+project database (PostgreSQL on a cluster; an SQLite file only on this machine) or get each
+task's candles with it (:func:`jbt.modes.batch_mode.preload`), as
+:class:`jbt.optimize.ray_executor.RayMapExecutor` (``--ray``) does.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ Where the runs happen
     symbol's candles from the project database itself (the loading runs in parallel too, and no
     array crosses processes) and sends the finished result back; this process saves the
     sessions in the order of the symbols as the results arrive, so session ids follow that
-    order whatever the number of workers.
+    order whatever the number of workers. On a Ray cluster (``--ray``,
+    :class:`jbt.optimize.ray_executor.RayMapExecutor`) this process reads each symbol's candles
+    instead (:func:`preload`) and the nodes get them through Ray's object store: they need no
+    database.
 
 Errors
     What can be checked before any run is (the symbol list, the routes, the strategies, the

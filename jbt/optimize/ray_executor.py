@@ -16,6 +16,10 @@ of a cluster the user started the way Ray documents (``ray start --head``, ``ray
 - A task whose worker or node dies is run again by Ray (``max_retries``) on a live node; the
   coordinator reads each trial's one result, so nothing is lost or counted twice.
 
+:class:`RayMapExecutor` runs a symbol batch (``jbt backtest --symbols --ray``) on the same
+connection code: one Ray task a symbol, its candles read here and passed through the object
+store, so the nodes need no database.
+
 Ray is imported when a :class:`RayExecutor` is made (one line saying how to install it when
 it is missing), never by importing this module.
 """
