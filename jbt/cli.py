@@ -806,6 +806,11 @@ def optimize_command(
     start_ms = parse_date(start, name="START") if start else None
     end_ms = parse_date(end, name="END") if end else None
     test_ms = parse_date(test_start, name="--test-start") if test_start else None
+    if shared and ray is not None:
+        from jbt.errors import InputError
+
+        raise InputError("give --shared or --ray, not both: on a Ray cluster one coordinator "
+                         "keeps the study (--shared is for several jbt processes without Ray)")
     jobs, executor = _workers(jobs, ray, st.project_dir)
     if st.open_db(create=False) is None:  # no database yet: no candles, nothing created
         from jbt import routes as routes_mod

@@ -263,6 +263,8 @@ def test_custom_objective_and_two_objectives(tmp_path):
     (["--shared"], "--shared needs the study on a PostgreSQL server every process reaches: add "
                    "--storage postgresql://USER@HOST/DATABASE"),
     (["--heartbeat", "5"], "--heartbeat is for a --shared study"),
+    (["--shared", "--ray", "auto"], "give --shared or --ray, not both: on a Ray cluster one "
+                                    "coordinator keeps the study"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(project, tmp_path, args, message):
     root = tmp_path / "p"
