@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_project import SAMPLE, jbt_run, make_project, write_routes
+from optimize.kit import EMA
 
 from jbt import research
 from jbt.errors import InputError
@@ -340,36 +341,6 @@ def test_a_worker_that_dies_stops_the_batch_with_one_line(stored, tmp_path):
     # what was saved is the symbols before the one that died, in order, finished
     assert [json.loads(s["routes"])[0]["symbol"] for s in saved] == ["BTC-USD"][:len(saved)]
     assert all(s["status"] == "finished" for s in saved)
-
-
-#: Trades on an EMA cross with two integer hyperparameters (for a study).
-EMA = """
-import jbt.indicators as ta
-from jbt.strategies import Strategy
-
-
-class Ema(Strategy):
-    def hyperparameters(self):
-        return [{"name": "fast", "type": int, "min": 2, "max": 20, "default": 5},
-                {"name": "slow", "type": int, "min": 5, "max": 40, "default": 20}]
-
-    def cross(self):
-        f = ta.ema(self.candles, self.hp["fast"], sequential=True)
-        s = ta.ema(self.candles, self.hp["slow"], sequential=True)
-        return f[-2] - s[-2], f[-1] - s[-1]
-
-    def should_long(self):
-        before, now = self.cross()
-        return before <= 0 < now
-
-    def go_long(self):
-        self.buy = self.balance * 0.5 / self.price, self.price
-
-    def update_position(self):
-        before, now = self.cross()
-        if before >= 0 > now:
-            self.liquidate()
-"""
 
 
 def test_a_studys_best_trial_over_symbols(stored, tmp_path):
